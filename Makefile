@@ -1,0 +1,23 @@
+# The two commands: `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV = $(shell scripts/bootstrap.sh)
+
+.PHONY: help run test lint typecheck bench
+
+help:
+	@echo "make run   - install, start embedded PostgreSQL, migrate, load demo data, serve 8001-8003"
+	@echo "make test  - install and run the whole suite (lint, types, tests) on real PostgreSQL"
+
+run:
+	@uv_bin="$(UV)"; exec "$$uv_bin" run --frozen python scripts/run.py
+
+test:
+	@uv_bin="$(UV)"; "$$uv_bin" run --frozen python scripts/test.py
+
+lint:
+	@uv_bin="$(UV)"; "$$uv_bin" run --frozen ruff check . && "$$uv_bin" run --frozen ruff format --check .
+
+typecheck:
+	@uv_bin="$(UV)"; "$$uv_bin" run --frozen mypy shared/src services/case_service/src services/grid_service/src services/notify_service/src

@@ -1,0 +1,200 @@
+"""The service app factory: what every Gridgov service has in common.
+
+``create_service_app(spec)`` returns a FastAPI app with problem handlers, the request-context
+middleware, ``/healthz``, ``/readyz`` (database reachable and migrations at head), ``/metrics``,
+OpenAPI at ``/openapi.json`` and ``/docs``, and a lifespan that builds the engine, the
+sessionmaker, the JWKS verifier and the service's own clients and workers (``spec.on_startup``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from shared.auth import JWKSVerifier
+from shared.db import make_engine, make_sessionmaker
+from shared.embedded_pg import ensure_database, start_embedded
+from shared.http import ServiceClient
+from shared.logging import configure_logging, get_logger
+from shared.metrics import render
+from shared.middleware import RequestContextMiddleware
+from shared.migrate import head_revision
+from shared.problem import install_problem_handlers, problem_response, problem_responses
+from shared.settings import BaseServiceSettings
+
+log = get_logger(__name__)
+
+Hook = Callable[[FastAPI], Awaitable[None]]
+
+
+@dataclass
+class ServiceSpec:
+    name: str
+    title: str
+    description: str
+    settings: BaseServiceSettings
+    alembic_ini: Path
+    database_name: str
+    routers: Sequence[APIRouter] = ()
+    version: str = "0.1.0"
+    openapi_tags: list[dict[str, Any]] = field(default_factory=list)
+    on_startup: Hook | None = None
+    on_shutdown: Hook | None = None
+    large_body_bytes: int | None = None
+    large_body_markers: tuple[str, ...] = ()
+    configure: Callable[[FastAPI], None] | None = None
+
+
+class Health(BaseModel):
+    status: str = Field(examples=["ok"])
+    service: str = Field(examples=["case_service"])
+
+
+class Readiness(Health):
+    database: str = Field(examples=["ok"])
+    migration: str | None = Field(None, examples=["0001"])
+    head: str | None = Field(None, examples=["0001"])
+
+
+async def resolve_database_url(settings: BaseServiceSettings, database_name: str) -> str:
+    """The configured URL, or this service's database on the embedded server."""
+    if settings.database_url:
+        return settings.database_url
+    server = await asyncio.to_thread(start_embedded, settings.embedded_pg_dir)
+    return await ensure_database(server, database_name)
+
+
+def jwks_client(settings: BaseServiceSettings) -> tuple[ServiceClient, str]:
+    parts = urlsplit(settings.jwks_url)
+    base = f"{parts.scheme}://{parts.netloc}"
+    client = ServiceClient(
+        base, name="jwks", timeout=settings.http_timeout_seconds, retries=settings.http_retries
+    )
+    return client, parts.path or "/.well-known/jwks.json"
+
+
+def _ops_router(spec: ServiceSpec) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", response_model=Health, summary="Liveness: the process answers")
+    async def healthz() -> Health:
+        return Health(status="ok", service=spec.name)
+
+    @router.get(
+        "/readyz",
+        response_model=Readiness,
+        summary="Readiness: the database answers and its migrations are at head",
+        responses=problem_responses(503),
+    )
+    async def readyz(request: Request) -> Any:
+        head: str | None = request.app.state.migration_head
+        try:
+            async with request.app.state.engine.connect() as conn:
+                current = (
+                    await conn.execute(sa.text("SELECT version_num FROM alembic_version"))
+                ).scalar_one_or_none()
+        except Exception as exc:
+            log.warning("readyz_database_failed", error=type(exc).__name__)
+            return problem_response(
+                request,
+                status=503,
+                code="database_unavailable",
+                detail="The database does not answer",
+            )
+        if current != head:
+            return problem_response(
+                request,
+                status=503,
+                code="migrations_pending",
+                detail=f"Database at {current}, code expects {head}",
+                extra={"migration": current, "head": head},
+            )
+        return Readiness(
+            status="ok", service=spec.name, database="ok", migration=current, head=head
+        )
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics() -> Response:
+        body, content_type = render()
+        return Response(body, media_type=content_type)
+
+    return router
+
+
+def create_service_app(spec: ServiceSpec) -> FastAPI:
+    settings = spec.settings
+    configure_logging(
+        service=spec.name,
+        level=settings.log_level,
+        json=settings.json_logs,
+        log_file=settings.log_file,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = await resolve_database_url(settings, spec.database_name)
+        app.state.database_url = url
+        app.state.engine = make_engine(
+            url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            statement_timeout_ms=settings.db_statement_timeout_ms,
+            application_name=spec.name,
+        )
+        app.state.sessionmaker = make_sessionmaker(app.state.engine)
+        app.state.migration_head = await asyncio.to_thread(head_revision, spec.alembic_ini)
+        client, path = jwks_client(settings)
+        app.state.jwks_client = client
+        app.state.verifier = JWKSVerifier(
+            client,
+            path,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            cache_seconds=settings.jwks_cache_seconds,
+        )
+        if spec.on_startup is not None:
+            await spec.on_startup(app)
+        log.info("service_started", port=settings.port)
+        try:
+            yield
+        finally:
+            log.info("service_stopping")
+            if spec.on_shutdown is not None:
+                await spec.on_shutdown(app)
+            await client.aclose()
+            await app.state.engine.dispose()
+
+    app = FastAPI(
+        title=spec.title,
+        version=spec.version,
+        description=spec.description,
+        lifespan=lifespan,
+        openapi_tags=spec.openapi_tags or None,
+        responses=problem_responses(400, 401, 403, 404, 422, 500),
+    )
+    app.state.settings = settings
+    app.state.service_name = spec.name
+    install_problem_handlers(app)
+    app.add_middleware(
+        RequestContextMiddleware,
+        service=spec.name,
+        max_body_bytes=settings.max_body_bytes,
+        large_body_bytes=spec.large_body_bytes,
+        large_body_markers=spec.large_body_markers,
+    )
+    app.include_router(_ops_router(spec))
+    for router in spec.routers:
+        app.include_router(router)
+    if spec.configure is not None:
+        spec.configure(app)
+    return app

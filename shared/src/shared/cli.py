@@ -1,0 +1,72 @@
+"""Command line shared by the services: ``python -m <service> migrate|serve|load-demo``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import uvicorn
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.db import make_engine, make_sessionmaker
+from shared.embedded_pg import ensure_database, start_embedded
+from shared.migrate import upgrade_head
+from shared.settings import BaseServiceSettings, Environment
+
+DemoLoader = Callable[[AsyncSession, BaseServiceSettings], Awaitable[None]]
+
+
+def _database_url(settings: BaseServiceSettings, database_name: str) -> str:
+    if settings.database_url:
+        return settings.database_url
+    server = start_embedded(settings.embedded_pg_dir)
+    return asyncio.run(ensure_database(server, database_name))
+
+
+async def _load_demo(url: str, loader: DemoLoader, settings: BaseServiceSettings) -> None:
+    engine = make_engine(url)
+    try:
+        async with make_sessionmaker(engine)() as session, session.begin():
+            await loader(session, settings)
+    finally:
+        await engine.dispose()
+
+
+def main(
+    *,
+    prog: str,
+    settings_factory: Callable[[], BaseServiceSettings],
+    app_factory_path: str,
+    alembic_ini: Path,
+    database_name: str,
+    demo_loader: DemoLoader | None = None,
+) -> None:
+    parser = argparse.ArgumentParser(prog=prog)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="upgrade this service's database to the newest migration")
+    sub.add_parser("load-demo", help="load the demo dataset (idempotent; refused in production)")
+    serve = sub.add_parser("serve", help="serve the API with uvicorn")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    args = parser.parse_args()
+    settings = settings_factory()
+
+    if args.command == "migrate":
+        upgrade_head(alembic_ini, _database_url(settings, database_name))
+    elif args.command == "load-demo":
+        if settings.environment is Environment.production:
+            raise SystemExit("the demo dataset is never loaded in production")
+        if demo_loader is not None:
+            asyncio.run(_load_demo(_database_url(settings, database_name), demo_loader, settings))
+    elif args.command == "serve":
+        uvicorn.run(
+            app_factory_path,
+            factory=True,
+            host=args.host or settings.host,
+            port=args.port or settings.port,
+            timeout_graceful_shutdown=20,
+            log_config=None,
+            proxy_headers=True,
+        )

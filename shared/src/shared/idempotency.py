@@ -1,0 +1,146 @@
+"""Receiving-side idempotency.
+
+A mutating endpoint that accepts ``Idempotency-Key`` stores (key, request hash, response) in the
+same transaction as its own writes. A replay of the same key and body returns the stored
+response (with ``Idempotent-Replayed: true``); the same key with a different body is a 422
+``idempotency_key_reused``. Two concurrent requests with one key serialise on the primary key:
+the second waits for the first to commit and then replays it.
+
+Usage in a route::
+
+    async def create(body: XCreate, session: SessionDep, idem: IdempotencyDep):
+        if (replay := await idem.replay()) is not None:
+            return replay
+        ...
+        return await idem.respond(201, XRead.model_validate(x))
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import Depends, Header, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import Field, SQLModel
+
+from shared.db import SessionDep, utcnow
+from shared.problem import FieldProblem, ValidationFailed
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """One remembered response per (scope, key). Rows older than a day may be purged."""
+
+    __tablename__ = "idempotency_record"
+
+    scope: str = Field(primary_key=True, max_length=200)
+    key: str = Field(primary_key=True, max_length=255)
+    request_hash: str = Field(max_length=64)
+    status_code: int | None = None
+    response_body: Any = Field(default=None, sa_column=sa.Column(JSONB, nullable=True))
+    created_at: datetime = Field(
+        default_factory=utcnow,
+        sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, index=True),
+    )
+
+
+class Idempotency:
+    def __init__(
+        self, *, session: AsyncSession, request: Request, key: str | None, request_hash: str
+    ) -> None:
+        self.session = session
+        self.request = request
+        self.key = key
+        self.request_hash = request_hash
+
+    @property
+    def scope(self) -> str:
+        """Keys are scoped per route and per caller (read when the endpoint runs, so the
+        principal, if any, is known by then)."""
+        principal = getattr(self.request.state, "principal_subject", None) or "-"
+        return f"{self.request.method} {self.request.url.path} {principal}"[:200]
+
+    async def replay(self) -> JSONResponse | None:
+        """Claim the key, or return the stored response of an earlier identical request."""
+        if self.key is None:
+            return None
+        table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+        claimed = await self.session.execute(
+            insert(table)
+            .values(
+                scope=self.scope, key=self.key, request_hash=self.request_hash, created_at=utcnow()
+            )
+            .on_conflict_do_nothing()
+            .returning(table.c.key)
+        )
+        if claimed.first() is not None:
+            return None
+        row = (
+            await self.session.execute(
+                sa.select(table.c.request_hash, table.c.status_code, table.c.response_body).where(
+                    table.c.scope == self.scope, table.c.key == self.key
+                )
+            )
+        ).one()
+        if row.request_hash != self.request_hash:
+            raise ValidationFailed(
+                "This Idempotency-Key was already used with a different request",
+                code="idempotency_key_reused",
+                errors=[
+                    FieldProblem(
+                        field="header.Idempotency-Key",
+                        reason="reused with a different body",
+                        type="reused",
+                    )
+                ],
+            )
+        return JSONResponse(
+            row.response_body,
+            status_code=row.status_code or 200,
+            headers={"Idempotent-Replayed": "true"},
+        )
+
+    async def respond(self, status_code: int, content: Any) -> JSONResponse:
+        """Remember the response (when a key was given) and return it."""
+        body = jsonable_encoder(content)
+        if self.key is not None:
+            table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+            await self.session.execute(
+                sa.update(table)
+                .where(table.c.scope == self.scope, table.c.key == self.key)
+                .values(status_code=status_code, response_body=body)
+            )
+        return JSONResponse(body, status_code=status_code)
+
+
+async def get_idempotency(
+    request: Request,
+    session: SessionDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=255,
+            description="makes the request safe to repeat: the same key and body return "
+            "the first response; the same key with another body is refused with 422",
+        ),
+    ] = None,
+) -> Idempotency:
+    body = await request.body()
+    digest = hashlib.sha256(
+        request.method.encode() + b" " + request.url.path.encode() + b"\n" + body
+    ).hexdigest()
+    return Idempotency(
+        session=session,
+        request=request,
+        key=idempotency_key or None,
+        request_hash=digest,
+    )
+
+
+IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency)]
