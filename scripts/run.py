@@ -1,7 +1,8 @@
 """`make run`: embedded PostgreSQL, migrations, demo data, the three services; Ctrl-C stops all.
 
 Set CASE_DATABASE_URL / GRID_DATABASE_URL / NOTIFY_DATABASE_URL to use your own server instead
-of the embedded one.
+of the embedded one (whose data folder is GRIDGOV_PG_DIR, default var/pg). Ports and other
+settings come from the usual CASE_* / GRID_* / NOTIFY_* variables.
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ def main() -> int:
         key = f"{prefix}_DATABASE_URL"
         if not env.get(key):
             if server is None:
-                print("starting embedded PostgreSQL in var/pg …", flush=True)
-                server = start_embedded(ROOT / "var" / "pg")
+                pg_dir = Path(env.get("GRIDGOV_PG_DIR") or ROOT / "var" / "pg")
+                print(f"starting embedded PostgreSQL in {pg_dir} …", flush=True)
+                server = start_embedded(pg_dir)
             env[key] = asyncio.run(ensure_database(server, database))
         env.setdefault(f"{prefix}_PORT", str(port))
         env.setdefault(f"{prefix}_LOG_FILE", str(ROOT / "var" / "log" / f"{module}.log"))

@@ -68,6 +68,15 @@ class RequestContextMiddleware:
         path: str = scope.get("path", "")
         method: str = scope.get("method", "")
         token = request_id_var.set(request_id)
+        try:
+            await self._handle(scope, receive, send, request_id, path, method)
+        finally:
+            request_id_var.reset(token)
+
+    async def _handle(
+        self, scope: Scope, receive: Receive, send: Send, request_id: str, path: str, method: str
+    ) -> None:
+        headers = dict(scope.get("headers") or [])
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id, method=method, path=path)
         started = time.perf_counter()
@@ -91,21 +100,26 @@ class RequestContextMiddleware:
                     request_id,
                 )
                 self._finish(scope, method, path, 413, started)
-                request_id_var.reset(token)
                 return
 
         received = 0
+        overflow = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, overflow
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    # The framework may swallow this exception (FastAPI turns body errors into
+                    # a 400), so the flag, not the exception, decides the answer below.
+                    overflow = True
                     raise _BodyTooLarge
             return message
 
         async def send_wrapper(message: Message) -> None:
+            if overflow:
+                return  # the 413 below replaces whatever the app answered
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 status_holder["started"] = True
@@ -117,20 +131,10 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, limited_receive, send_wrapper)
         except _BodyTooLarge:
-            if not status_holder["started"]:
-                status_holder["status"] = 413
-                await self._send_problem(
-                    send,
-                    413,
-                    "payload_too_large",
-                    "Payload too large",
-                    f"The request body exceeds {limit} bytes",
-                    path,
-                    request_id,
-                )
+            pass
         except Exception as exc:
             log.error("unhandled_exception", exc_info=exc)
-            if not status_holder["started"]:
+            if not status_holder["started"] and not overflow:
                 status_holder["status"] = 500
                 await self._send_problem(
                     send,
@@ -141,9 +145,18 @@ class RequestContextMiddleware:
                     path,
                     request_id,
                 )
-        finally:
-            self._finish(scope, method, path, status_holder["status"], started)
-            request_id_var.reset(token)
+        if overflow and not status_holder["started"]:
+            status_holder["status"] = 413
+            await self._send_problem(
+                send,
+                413,
+                "payload_too_large",
+                "Payload too large",
+                f"The request body exceeds {limit} bytes",
+                path,
+                request_id,
+            )
+        self._finish(scope, method, path, status_holder["status"], started)
 
     def _finish(self, scope: Scope, method: str, path: str, status: int, started: float) -> None:
         elapsed = time.perf_counter() - started

@@ -1,0 +1,142 @@
+"""Every error is an RFC 9457 problem with a stable code and nothing internal in it."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import BaseModel, Field
+
+from shared.middleware import RequestContextMiddleware
+from shared.problem import Conflict, install_problem_handlers
+
+
+class Thing(BaseModel):
+    name: str = Field(max_length=10)
+    count: int
+
+
+def make_app() -> FastAPI:
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.add_middleware(RequestContextMiddleware, service="test", max_body_bytes=4096)
+
+    @app.post("/things")
+    async def create(thing: Thing) -> Thing:
+        return thing
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internal detail: password=hunter2 at /srv/app.py line 3")
+
+    @app.get("/conflict")
+    async def conflict() -> None:
+        raise Conflict("Already taken", code="name_taken", extra={"allowed": ["x"]})
+
+    return app
+
+
+@pytest.fixture
+async def client() -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=make_app(), raise_app_exceptions=False)
+    return httpx.AsyncClient(transport=transport, base_url="http://t")
+
+
+def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, object]:
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == status
+    assert body["code"] == code
+    assert body["type"].endswith(code)
+    assert body["request_id"] == response.headers["x-request-id"]
+    return dict(body)
+
+
+async def test_malformed_json_is_400(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        "/things", content=b'{"name": "a",', headers={"content-type": "application/json"}
+    )
+    body = assert_problem(r, 400, "malformed_json")
+    assert body["errors"][0]["field"] == "body"  # type: ignore[index]
+    assert "Traceback" not in r.text
+
+
+async def test_invalid_utf8_is_a_4xx_problem(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        "/things",
+        content=b'{"name": "\xff\xfe", "count": 1}',
+        headers={"content-type": "application/json"},
+    )
+    assert 400 <= r.status_code < 500
+    assert r.headers["content-type"] == "application/problem+json"
+
+
+async def test_wrong_type_is_422_naming_the_field(client: httpx.AsyncClient) -> None:
+    r = await client.post("/things", json={"name": "a", "count": "many"})
+    body = assert_problem(r, 422, "validation_failed")
+    assert body["errors"] == [
+        {
+            "field": "count",
+            "reason": "Input should be a valid integer, unable to parse string as an integer",
+            "type": "int_parsing",
+        }
+    ]
+    assert "count" in str(body["detail"])
+
+
+async def test_missing_and_too_long_fields_are_each_listed(client: httpx.AsyncClient) -> None:
+    r = await client.post("/things", json={"name": "x" * 11})
+    body = assert_problem(r, 422, "validation_failed")
+    fields = {e["field"]: e["type"] for e in body["errors"]}  # type: ignore[union-attr]
+    assert fields == {"name": "string_too_long", "count": "missing"}
+
+
+async def test_unknown_route_is_404_problem(client: httpx.AsyncClient) -> None:
+    r = await client.get("/nowhere")
+    body = assert_problem(r, 404, "not_found")
+    assert body["instance"] == "/nowhere"
+
+
+async def test_wrong_method_is_405_problem(client: httpx.AsyncClient) -> None:
+    r = await client.delete("/things")
+    assert_problem(r, 405, "method_not_allowed")
+
+
+async def test_unexpected_exception_is_500_revealing_nothing(
+    client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    r = await client.get("/boom", headers={"X-Request-ID": "req-boom-1"})
+    body = assert_problem(r, 500, "internal_error")
+    assert body["request_id"] == "req-boom-1"
+    for leak in ("secret", "hunter2", "RuntimeError", "app.py", "Traceback"):
+        assert leak not in r.text
+
+
+async def test_domain_error_keeps_its_status_code_and_extras(client: httpx.AsyncClient) -> None:
+    r = await client.get("/conflict")
+    body = assert_problem(r, 409, "name_taken")
+    assert body["detail"] == "Already taken"
+    assert body["allowed"] == ["x"]
+
+
+async def test_oversized_body_is_413_before_parsing(client: httpx.AsyncClient) -> None:
+    r = await client.post("/things", json={"name": "a" * 5000, "count": 1})
+    assert_problem(r, 413, "payload_too_large")
+
+
+async def test_oversized_chunked_body_is_413(client: httpx.AsyncClient) -> None:
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(10):
+            yield b"x" * 1000
+
+    r = await client.post("/things", content=chunks(), headers={"content-type": "application/json"})
+    assert_problem(r, 413, "payload_too_large")
+
+
+async def test_request_id_is_echoed_or_made(client: httpx.AsyncClient) -> None:
+    r = await client.get("/nowhere", headers={"X-Request-ID": "abc-123"})
+    assert r.headers["x-request-id"] == "abc-123"
+    r = await client.get("/nowhere", headers={"X-Request-ID": "bad id with spaces\n"})
+    assert r.headers["x-request-id"] != "bad id with spaces"
+    assert len(r.headers["x-request-id"]) == 32

@@ -1,0 +1,59 @@
+"""The foundation across processes: health, readiness, problems, request ids over real HTTP."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from shared.testing import TestKeys
+from tests.system import System
+
+
+async def test_every_service_is_healthy_ready_and_documented(system: System) -> None:
+    async with httpx.AsyncClient() as client:
+        for svc in system.services.values():
+            health = await client.get(svc.url + "/healthz")
+            assert health.json() == {"status": "ok", "service": svc.module}
+            ready = (await client.get(svc.url + "/readyz")).json()
+            assert ready["status"] == "ok"
+            assert ready["migration"] == ready["head"] is not None
+            metrics = await client.get(svc.url + "/metrics")
+            assert "gridgov_http_requests_total" in metrics.text
+            spec = (await client.get(svc.url + "/openapi.json")).json()
+            assert spec["info"]["title"] == f"Gridgov {svc.module}"
+            missing = await client.get(svc.url + "/api/v1/no-such-thing")
+            assert missing.status_code == 404
+            assert missing.headers["content-type"] == "application/problem+json"
+
+
+async def test_request_id_reaches_the_called_service_and_both_logs(system: System) -> None:
+    """case_service verifies a token whose key it has never seen: it fetches grid_service's
+    JWKS, carrying the caller's X-Request-ID, and both services log that id."""
+    request_id = "sys-" + uuid.uuid4().hex
+    keys = TestKeys()
+    token = keys.mint(kid="never-published", key=ec.generate_private_key(ec.SECP256R1()))
+    async with httpx.AsyncClient() as client:
+        r = await client.get(
+            system["case"].url + "/api/v1/me",
+            headers={"Authorization": f"Bearer {token}", "X-Request-ID": request_id},
+        )
+    assert r.status_code == 401
+    assert r.json()["code"] == "invalid_token"
+    assert r.json()["request_id"] == request_id
+    case_lines = [
+        line for line in system["case"].log_lines() if line.get("request_id") == request_id
+    ]
+    grid_lines = [
+        line for line in system["grid"].log_lines() if line.get("request_id") == request_id
+    ]
+    assert any(
+        line.get("path") == "/api/v1/me" and line.get("status") == 401 for line in case_lines
+    )
+    assert any(
+        line.get("path") == "/.well-known/jwks.json" and line.get("status") == 200
+        for line in grid_lines
+    )
+    # Tokens never reach the logs.
+    assert token not in system["case"].log_file.read_text()
