@@ -34,7 +34,10 @@ def _default(field: object) -> str:
         default = factory()
     if default is None:
         return "—"
-    text = str(default.value if hasattr(default, "value") else default)
+    if isinstance(default, list | tuple):
+        text = ",".join(str(getattr(v, "value", v)) for v in default)
+    else:
+        text = str(getattr(default, "value", default))
     return f"`{text}`" if text else '`""`'
 
 

@@ -56,6 +56,9 @@ def test_run_serves_all_three_and_stops_on_ctrl_c(tmp_path: Path) -> None:
                     pass
             time.sleep(0.2)
         assert not pending, (tmp_path / "run.out").read_text()
+        while "Press Ctrl-C" not in (tmp_path / "run.out").read_text():
+            assert time.monotonic() - started < 120
+            time.sleep(0.1)
         # The first start includes initdb; the README promises 60 s after the first install.
         assert time.monotonic() - started < 60
         proc.send_signal(signal.SIGINT)
