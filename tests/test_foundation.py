@@ -57,3 +57,31 @@ async def test_request_id_reaches_the_called_service_and_both_logs(system: Syste
     )
     # Tokens never reach the logs.
     assert token not in system["case"].log_file.read_text()
+
+
+async def test_readyz_reports_pending_migrations_until_migrated() -> None:
+    import asyncio
+
+    from asgi_lifespan import LifespanManager
+
+    from notify_service.config import ALEMBIC_INI, Settings
+    from notify_service.main import create_app
+    from shared.migrate import upgrade_head
+    from shared.testing import create_database, drop_database
+
+    url = await create_database("sys_ready")
+    try:
+        app = create_app(Settings(database_url=url, environment="test"))
+        async with LifespanManager(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                r = await client.get("/readyz")
+                assert r.status_code == 503
+                assert r.json()["code"] == "migrations_pending"
+                assert (await client.get("/healthz")).status_code == 200
+                await asyncio.to_thread(upgrade_head, ALEMBIC_INI, url)
+                r = await client.get("/readyz")
+                assert r.status_code == 200
+                assert r.json()["migration"] == r.json()["head"]
+    finally:
+        await drop_database(url)

@@ -100,9 +100,12 @@ def _ops_router(spec: ServiceSpec) -> APIRouter:
         head: str | None = request.app.state.migration_head
         try:
             async with request.app.state.engine.connect() as conn:
-                current = (
-                    await conn.execute(sa.text("SELECT version_num FROM alembic_version"))
-                ).scalar_one_or_none()
+                versions = (
+                    (await conn.execute(sa.text("SELECT version_num FROM alembic_version")))
+                    .scalars()
+                    .all()
+                )
+            current = ",".join(sorted(versions)) or None
         except Exception as exc:
             log.warning("readyz_database_failed", error=type(exc).__name__)
             return problem_response(

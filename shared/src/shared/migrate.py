@@ -30,11 +30,14 @@ def alembic_config(ini_path: Path, url: str | None = None) -> Config:
 
 
 def upgrade_head(ini_path: Path, url: str) -> None:
-    command.upgrade(alembic_config(ini_path, url), "head")
+    """Upgrade to every head (a service may briefly carry parallel branches)."""
+    command.upgrade(alembic_config(ini_path, url), "heads")
 
 
 def head_revision(ini_path: Path) -> str | None:
-    return ScriptDirectory.from_config(alembic_config(ini_path)).get_current_head()
+    """The head revision(s) the code expects, comma-separated when there are branches."""
+    heads = ScriptDirectory.from_config(alembic_config(ini_path)).get_heads()
+    return ",".join(sorted(heads)) or None
 
 
 def _run_sync(connection: Connection, target_metadata: Any) -> None:
