@@ -100,10 +100,15 @@ def _ops_router(spec: ServiceSpec) -> APIRouter:
         head: str | None = request.app.state.migration_head
         try:
             async with request.app.state.engine.connect() as conn:
+                migrated = (
+                    await conn.execute(sa.text("SELECT to_regclass('alembic_version')"))
+                ).scalar_one()
                 versions = (
                     (await conn.execute(sa.text("SELECT version_num FROM alembic_version")))
                     .scalars()
                     .all()
+                    if migrated
+                    else []
                 )
             current = ",".join(sorted(versions)) or None
         except Exception as exc:
