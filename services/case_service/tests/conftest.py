@@ -1,11 +1,217 @@
-"""Fixtures of case_service's tests: a migrated database of its own and the app over ASGI."""
+"""Fixtures of case_service's tests: a migrated database of its own, the app over ASGI, a fake
+grid_service (httpx.MockTransport behind the app's grid client) and helpers to act as people.
 
+The fake area tree (codes follow GB/T 2260/10114; paths are dot-joined codes)::
+
+    330100 杭州市 › 330106 西湖区 › 330106001 北山街道 › 330106001001 社区一 › grid A / grid B
+                                                       › 330106001002 社区二 › grid C
+                               › 330106002 西溪街道 › 330106002001 社区三 › grid D
+
+A point's integer latitude picks its grid (30 → A, 31 → B, 32 → C, 33 → D); 40 and above
+lie outside the jurisdiction (404 ``outside_jurisdiction``); 50 makes grid_service fail (500).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from case_service.categories.catalogue import load_catalogue
+from case_service.clients.grid import GridClient
 from case_service.config import ALEMBIC_INI, Settings
 from case_service.main import create_app
-from shared.testing import service_fixtures
+from shared.http import ServiceClient
+from shared.testing import TestKeys, service_fixtures
+
+STORAGE_DIR = Path(tempfile.mkdtemp(prefix="case-attachments-"))
 
 database_url, test_keys, app, client = service_fixtures(
     prefix="test_case",
     alembic_ini=ALEMBIC_INI,
-    make_app=lambda url: create_app(Settings(database_url=url, environment="test")),
+    make_app=lambda url: create_app(
+        Settings(
+            database_url=url,
+            environment="test",
+            relay_enabled=False,
+            storage_dir=STORAGE_DIR,
+            http_retries=0,
+        )
+    ),
 )
+
+CITY = "330100"
+DISTRICT = f"{CITY}.330106"
+STREET1 = f"{DISTRICT}.330106001"
+COMMUNITY1 = f"{STREET1}.330106001001"
+GRID_A = f"{COMMUNITY1}.330106001001001"
+GRID_B = f"{COMMUNITY1}.330106001001002"
+COMMUNITY2 = f"{STREET1}.330106001002"
+GRID_C = f"{COMMUNITY2}.330106001002001"
+STREET2 = f"{DISTRICT}.330106002"
+COMMUNITY3 = f"{STREET2}.330106002001"
+GRID_D = f"{COMMUNITY3}.330106002001001"
+
+GRIDS = {30: GRID_A, 31: GRID_B, 32: GRID_C, 33: GRID_D}
+LEVELS = ["city", "district", "street", "community", "grid"]
+
+
+def area_ref(path: str) -> dict[str, Any]:
+    code = path.split(".")[-1]
+    return {
+        "id": str(uuid.uuid5(uuid.NAMESPACE_DNS, path)),
+        "code": code,
+        "name": f"区域{code}",
+        "level": LEVELS[len(path.split(".")) - 1],
+        "path": path,
+    }
+
+
+@dataclass
+class FakeGrid:
+    calls: list[httpx.Request] = field(default_factory=list)
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        self.calls.append(request)
+        assert request.url.path == "/api/v1/grids/locate"
+        lat = float(request.url.params["lat"])
+        lng = float(request.url.params["lng"])
+        if lat >= 50:
+            return httpx.Response(500, json={"code": "internal_error"})
+        path = GRIDS.get(int(lat))
+        if path is None:
+            return httpx.Response(
+                404,
+                json={"code": "outside_jurisdiction", "status": 404, "title": "Not found"},
+                headers={"content-type": "application/problem+json"},
+            )
+        parts = path.split(".")
+        ancestors = [area_ref(".".join(parts[: i + 1])) for i in range(len(parts) - 1)]
+        return httpx.Response(
+            200,
+            json={
+                "area": area_ref(path),
+                "ancestors": ancestors,
+                "responsible": [],
+                "lat": lat,
+                "lng": lng,
+            },
+        )
+
+
+@pytest.fixture
+def fake_grid(app: Any) -> FakeGrid:
+    fake = FakeGrid()
+    app.state.grid_client = GridClient(
+        ServiceClient(
+            "http://grid.test",
+            name="grid_service",
+            retries=0,
+            transport=httpx.MockTransport(fake.handler),
+        )
+    )
+    return fake
+
+
+@dataclass(frozen=True)
+class Person:
+    sub: str
+    roles: tuple[str, ...]
+    areas: tuple[str, ...] = ()
+    depts: tuple[str, ...] = ()
+    cid: str | None = None
+
+
+RESIDENT = Person("res-1", ("resident",))
+RESIDENT2 = Person("res-2", ("resident",))
+WORKER_A = Person("worker-a", ("grid_worker",), (GRID_A,))
+WORKER_C = Person("worker-c", ("grid_worker",), (GRID_C,))
+LEADER_A = Person("leader-a", ("grid_leader",), (GRID_A,))
+LEADER_C = Person("leader-c", ("grid_leader",), (GRID_C,))
+DISPATCHER_C1 = Person("disp-c1", ("dispatcher",), (COMMUNITY1,))
+DISPATCHER_C2 = Person("disp-c2", ("dispatcher",), (COMMUNITY2,))
+DISPATCHER_S1 = Person("disp-s1", ("dispatcher",), (STREET1,))
+DISPATCHER_S2 = Person("disp-s2", ("dispatcher",), (STREET2,))
+URBAN = Person("handler-urban", ("department_handler",), depts=("dept-urban",))
+HOUSING = Person("handler-housing", ("department_handler",), depts=("dept-housing",))
+ROADS = Person("handler-roads", ("department_handler",), depts=("dept-roads",))
+SUPERVISOR_S1 = Person("sup-s1", ("supervisor",), (STREET1,))
+SUPERVISOR_S2 = Person("sup-s2", ("supervisor",), (STREET2,))
+ADMIN = Person("admin-1", ("admin",))
+PLATFORM = Person("hotline-12345", ("platform",), cid="hotline-12345")
+PLATFORM2 = Person("portal-zwfw", ("platform",), cid="portal-zwfw")
+
+
+class Api:
+    """Acts as a person against the app."""
+
+    def __init__(self, client: httpx.AsyncClient, keys: TestKeys) -> None:
+        self.client = client
+        self.keys = keys
+
+    def headers(self, who: Person, **extra: str) -> dict[str, str]:
+        claims: dict[str, Any] = {}
+        if who.cid:
+            claims["cid"] = who.cid
+        token = self.keys.mint(
+            sub=who.sub,
+            roles=list(who.roles),
+            areas=list(who.areas),
+            depts=list(who.depts),
+            **claims,
+        )
+        return {"Authorization": f"Bearer {token}", **extra}
+
+    async def report(
+        self, who: Person = RESIDENT, *, expect: int | None = 201, **fields: Any
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "category_code": "0802",
+            "channel": "mini_program",
+            "description": "学院路口井盖缺失，夜里很危险",
+            "location": {"lat": 30.2741, "lng": 120.1551, "crs": "wgs84"},
+            "reporter": {"name": "王小明", "phone": "13812345678"},
+        }
+        body.update(fields)
+        r = await self.client.post("/api/v1/cases", json=body, headers=self.headers(who))
+        if expect is not None:
+            assert r.status_code == expect, r.text
+        return dict(r.json())
+
+    async def act(
+        self,
+        who: Person,
+        case_id: str,
+        action: str,
+        *,
+        expect: int | None = 200,
+        headers: dict[str, str] | None = None,
+        **body: Any,
+    ) -> httpx.Response:
+        r = await self.client.post(
+            f"/api/v1/cases/{case_id}/actions/{action}",
+            json=body,
+            headers={**self.headers(who), **(headers or {})},
+        )
+        if expect is not None:
+            assert r.status_code == expect, r.text
+        return r
+
+    async def get(self, who: Person, url: str, **params: Any) -> httpx.Response:
+        return await self.client.get(url, params=params, headers=self.headers(who))
+
+
+@pytest_asyncio.fixture
+async def api(
+    client: httpx.AsyncClient, test_keys: TestKeys, fake_grid: FakeGrid, app: Any
+) -> AsyncIterator[Api]:
+    async with app.state.sessionmaker() as session, session.begin():
+        await load_catalogue(session)
+    yield Api(client, test_keys)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import BaseServiceSettings
@@ -24,6 +25,45 @@ class Settings(BaseServiceSettings):
     notify_service_url: str = Field(
         "http://127.0.0.1:8003", description="base URL of notify_service (outbox relay target)"
     )
+    notify_token: SecretStr | None = Field(
+        None, description="bearer token sent with relayed events, if notify_service wants one"
+    )
+    # outbox relay
+    relay_enabled: bool = Field(True, description="run the outbox relay inside this process")
+    relay_poll_seconds: float = Field(1.0, gt=0, le=60, description="idle wait between batches")
+    relay_batch: int = Field(50, ge=1, le=1000, description="events claimed per batch")
+    # lifecycle
+    reopen_window_days: int = Field(
+        15, ge=1, le=365, description="a closed case may be reopened this long after closing"
+    )
+    # attachments
+    storage_backend: Literal["local", "s3"] = Field(
+        "local", description="local disk, or an S3-compatible store (MinIO, OSS, COS)"
+    )
+    storage_dir: Path = Field(Path("var/attachments"), description="local storage folder")
+    s3_endpoint_url: str | None = Field(
+        None, description="e.g. https://oss-cn-hangzhou.aliyuncs.com"
+    )
+    s3_bucket: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: SecretStr | None = None
+    s3_secret_access_key: SecretStr | None = None
+    photo_max_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="largest photo")
+    video_max_bytes: int = Field(100 * 1024 * 1024, ge=1024, description="largest video")
+    document_max_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="largest document")
+
+    @property
+    def upload_max_bytes(self) -> int:
+        """Body limit of the upload path (multipart overhead included)."""
+        return max(self.photo_max_bytes, self.video_max_bytes, self.document_max_bytes) + 65536
+
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        if self.storage_backend == "s3" and not (
+            self.s3_bucket and self.s3_access_key_id and self.s3_secret_access_key
+        ):
+            problems.append("s3 storage needs s3_bucket and credentials")
+        return problems
 
 
 @lru_cache

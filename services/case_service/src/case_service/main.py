@@ -5,9 +5,17 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from case_service.attachments.routes import router as attachments_router
+from case_service.attachments.storage import build_storage
+from case_service.cases.routes import router as cases_router
+from case_service.categories.routes import router as categories_router
+from case_service.clients.grid import GridClient
+from case_service.clients.notify import NotifyClient
 from case_service.config import ALEMBIC_INI, DATABASE_NAME, Settings, get_settings
+from case_service.outbox.relay import OutboxRelay
 from case_service.system.routes import router as system_router
 from shared.app import ServiceSpec, create_service_app
+from shared.http import ServiceClient
 
 DESCRIPTION = """
 The case service of Gridgov: residents' reports and requests (诉求/事件), their acceptance,
@@ -16,6 +24,53 @@ dispatch, handling, escalation, supervision and closure within official time lim
 Authenticate with a bearer token from grid_service `POST /api/v1/auth/token`.
 Errors are `application/problem+json` (RFC 9457) with a stable `code`.
 """
+
+
+def _startup(settings: Settings):  # type: ignore[no-untyped-def]
+    async def on_startup(app: FastAPI) -> None:
+        app.state.grid_client = GridClient(
+            ServiceClient(
+                settings.grid_service_url,
+                name="grid_service",
+                timeout=settings.http_timeout_seconds,
+                retries=settings.http_retries,
+            )
+        )
+        headers = (
+            {"Authorization": f"Bearer {settings.notify_token.get_secret_value()}"}
+            if settings.notify_token
+            else None
+        )
+        app.state.notify_client = NotifyClient(
+            ServiceClient(
+                settings.notify_service_url,
+                name="notify_service",
+                timeout=settings.http_timeout_seconds,
+                retries=settings.http_retries,
+                headers=headers,
+            )
+        )
+        app.state.storage = build_storage(settings)
+        app.state.relay = OutboxRelay(
+            app.state.sessionmaker,
+            app.state.notify_client,
+            poll_seconds=settings.relay_poll_seconds,
+            batch=settings.relay_batch,
+        )
+        if settings.relay_enabled:
+            app.state.relay.start()
+
+    return on_startup
+
+
+async def _shutdown(app: FastAPI) -> None:
+    relay: OutboxRelay | None = getattr(app.state, "relay", None)
+    if relay is not None:
+        await relay.stop()
+    for name in ("grid_client", "notify_client"):
+        client = getattr(app.state, name, None)
+        if client is not None:
+            await client.aclose()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -28,10 +83,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings=settings,
             alembic_ini=ALEMBIC_INI,
             database_name=DATABASE_NAME,
-            routers=[system_router],
+            routers=[system_router, categories_router, cases_router, attachments_router],
             openapi_tags=[
+                {"name": "cases", "description": "intake, lifecycle, timeline (事件/诉求)"},
+                {"name": "categories", "description": "the category catalogue (事项目录)"},
+                {"name": "attachments", "description": "photos, video, documents"},
                 {"name": "system", "description": "token check"},
                 {"name": "operations", "description": "health, readiness and metrics"},
             ],
+            on_startup=_startup(settings),
+            on_shutdown=_shutdown,
+            large_body_bytes=settings.upload_max_bytes,
+            large_body_markers=("/api/v1/attachments",),
         )
     )

@@ -2,8 +2,21 @@
 
 from sqlmodel import SQLModel
 
+from case_service.attachments.models import Attachment
+from case_service.cases.models import Case, CaseAssignment, TimelineEntry
+from case_service.categories.models import Category
+from case_service.outbox.models import OutboxEvent
 from shared.idempotency import IdempotencyRecord
 
 metadata = SQLModel.metadata
 
-__all__ = ["IdempotencyRecord", "metadata"]
+__all__ = [
+    "Attachment",
+    "Case",
+    "CaseAssignment",
+    "Category",
+    "IdempotencyRecord",
+    "OutboxEvent",
+    "TimelineEntry",
+    "metadata",
+]

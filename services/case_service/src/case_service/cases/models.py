@@ -1,0 +1,187 @@
+"""Cases (事件/诉求), their handlers and their append-only timeline."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlmodel import Field, SQLModel
+
+from shared.db import utcnow
+
+OPEN_STATUSES = (
+    "reported",
+    "accepted",
+    "dispatched",
+    "in_progress",
+    "returned",
+    "escalated",
+    "reopened",
+)
+
+
+def _ts(*, nullable: bool = False, index: bool = False) -> Any:
+    return sa.Column(sa.DateTime(timezone=True), nullable=nullable, index=index)
+
+
+def _text_array() -> Any:
+    return sa.Column(ARRAY(sa.String(64)), nullable=False, server_default="{}")
+
+
+class Case(SQLModel, table=True):
+    __tablename__ = "case"
+    __table_args__ = (
+        sa.Index("ix_case_created_at_id", "created_at", "id"),
+        sa.Index("ix_case_updated_at_id", "updated_at", "id"),
+        sa.Index("ix_case_status_created_at_id", "status", "created_at", "id"),
+        sa.Index("ix_case_category_code_created_at_id", "category_code", "created_at", "id"),
+        sa.Index("ix_case_priority_created_at_id", "priority", "created_at", "id"),
+        sa.Index("ix_case_channel_created_at_id", "channel", "created_at", "id"),
+        sa.Index(
+            "ix_case_reporter_account_id_created_at_id", "reporter_account_id", "created_at", "id"
+        ),
+        sa.Index("ix_case_assignee_account_ids", "assignee_account_ids", postgresql_using="gin"),
+        sa.Index("ix_case_department_ids", "department_ids", postgresql_using="gin"),
+        sa.Index(
+            "ix_case_description_trgm",
+            "description",
+            postgresql_using="gin",
+            postgresql_ops={"description": "gin_trgm_ops"},
+        ),
+        sa.Index(
+            "ix_case_due_at_open",
+            "due_at",
+            postgresql_where=sa.text(
+                "status IN ('reported','accepted','dispatched','in_progress','returned',"
+                "'escalated','reopened')"
+            ),
+        ),
+        sa.Index(
+            "uq_case_source_external_id",
+            "source",
+            "external_id",
+            unique=True,
+            postgresql_where=sa.text("source IS NOT NULL"),
+        ),
+        sa.Index("ix_case_merged_into_id", "merged_into_id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    case_number: str = Field(max_length=24, unique=True, title="案件编号")
+    version: int = Field(default=1, title="bumped by every change; the ETag")
+    status: str = Field(max_length=20)
+    suspended_from: str | None = Field(default=None, max_length=20)
+    # what it is
+    category_id: uuid.UUID = Field(foreign_key="category.id", title="the category version")
+    category_code: str = Field(max_length=32)
+    category_name: str = Field(max_length=100)
+    kind: str = Field(max_length=20)
+    routing: str = Field(max_length=20)
+    handling_class: str = Field(max_length=20)
+    priority: str = Field(max_length=20)
+    major: bool = Field(default=False, title="major incident (重大事件): report upward at once")
+    title: str = Field(max_length=100)
+    description: str = Field(max_length=4000)
+    attributes: Any = Field(default_factory=dict, sa_column=sa.Column(JSONB, nullable=False))
+    channel: str = Field(max_length=20)
+    source: str | None = Field(default=None, max_length=64)
+    external_id: str | None = Field(default=None, max_length=128)
+    occurred_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # where
+    lat: float | None = Field(default=None, title="WGS84")
+    lng: float | None = Field(default=None, title="WGS84")
+    address: str | None = Field(default=None, max_length=500)
+    area_id: uuid.UUID | None = None
+    area_code: str | None = Field(default=None, max_length=32)
+    area_name: str | None = Field(default=None, max_length=100)
+    area_path: str = Field(max_length=255, title="dot path of area codes from the root")
+    area_chain: Any = Field(
+        default_factory=list,
+        sa_column=sa.Column(JSONB, nullable=False),
+        title="[{path, level, name}] root first: the levels a case can be escalated through",
+    )
+    handling_area_path: str = Field(max_length=255, title="the level handling it now")
+    handling_level: str | None = Field(
+        default=None, max_length=20, title="level of handling_area_path (time limits hook)"
+    )
+    # who reported
+    reporter_account_id: str | None = Field(default=None, max_length=64)
+    reporter_name: str | None = Field(default=None, max_length=50)
+    reporter_phone: str | None = Field(default=None, max_length=20)
+    anonymous: bool = False
+    reported_by_account_id: str = Field(max_length=64, title="who filed it (代办: staff)")
+    on_behalf: bool = Field(default=False, title="代办: filed by staff for a resident")
+    # who handles
+    assignee_account_ids: list[str] = Field(default_factory=list, sa_column=_text_array())
+    department_ids: list[str] = Field(default_factory=list, sa_column=_text_array())
+    # outcome
+    result: str | None = Field(default=None, max_length=4000)
+    self_handled: bool = Field(default=False, title="自行处置")
+    rating: int | None = None
+    rating_comment: str | None = Field(default=None, max_length=1000)
+    merged_into_id: uuid.UUID | None = Field(default=None, foreign_key="case.id")
+    supporter_count: int = Field(default=0, title="reports merged into this one")
+    due_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    resolved_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    closed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+#: Area subtrees are byte-ordered ranges of the dot path (``p`` ≤ path < ``p/``), so these
+#: indexes use the C collation whatever the database's default is.
+_case_table: sa.Table = Case.__table__  # type: ignore[attr-defined]
+sa.Index(
+    "ix_case_area_path_c_created_at",
+    sa.collate(_case_table.c.area_path, "C"),
+    _case_table.c.created_at,
+)
+sa.Index("ix_case_handling_area_path_c", sa.collate(_case_table.c.handling_area_path, "C"))
+
+
+class CaseAssignment(SQLModel, table=True):
+    """One handler of a case: a grid worker (account) or a department, lead or co-handler."""
+
+    __tablename__ = "case_assignment"
+    __table_args__ = (sa.Index("ix_case_assignment_case_id_state", "case_id", "state"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    case_id: uuid.UUID = Field(foreign_key="case.id")
+    role: str = Field(max_length=10, title="lead (主办) or co (协办)")
+    account_id: str | None = Field(default=None, max_length=64)
+    department_id: str | None = Field(default=None, max_length=64)
+    state: str = Field(default="active", max_length=20, title="active, finished, ended")
+    result: str | None = Field(default=None, max_length=4000)
+    assigned_by: str = Field(max_length=64)
+    assigned_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    finished_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class TimelineEntry(SQLModel, table=True):
+    """Append-only: a trigger refuses UPDATE and DELETE (migration 0002)."""
+
+    __tablename__ = "timeline_entry"
+    __table_args__ = (sa.Index("ix_timeline_entry_case_id_created_at", "case_id", "created_at"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    case_id: uuid.UUID = Field(foreign_key="case.id")
+    kind: str = Field(
+        max_length=20, title="transition, comment, part_finished, rating, notification"
+    )
+    action: str | None = Field(default=None, max_length=20)
+    from_status: str | None = Field(default=None, max_length=20)
+    to_status: str | None = Field(default=None, max_length=20)
+    actor_id: str | None = Field(default=None, max_length=64)
+    actor_roles: list[str] = Field(default_factory=list, sa_column=_text_array())
+    reason: str | None = Field(default=None, max_length=4000)
+    visibility: str = Field(default="internal", max_length=10, title="public or internal")
+    attachment_ids: list[uuid.UUID] = Field(
+        default_factory=list,
+        sa_column=sa.Column(ARRAY(sa.Uuid()), nullable=False, server_default="{}"),
+    )
+    data: Any = Field(default_factory=dict, sa_column=sa.Column(JSONB, nullable=False))
+    case_version: int
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())

@@ -1,0 +1,118 @@
+"""Turn rows into what a caller may see: masking of the reporter, public-only timelines."""
+
+from __future__ import annotations
+
+from case_service.cases import access
+from case_service.cases.models import Case, CaseAssignment, TimelineEntry
+from case_service.cases.schemas import (
+    AreaRead,
+    AssignmentRead,
+    CaseRead,
+    CategoryRef,
+    LocationRead,
+    ReporterRead,
+    TimelineRead,
+)
+from shared.auth import Principal, Role
+
+
+def mask_name(name: str | None) -> str | None:
+    if not name:
+        return name
+    return name[0] + "*" * max(1, len(name) - 1)
+
+
+def mask_phone(phone: str | None) -> str | None:
+    if not phone:
+        return phone
+    if len(phone) >= 7:
+        return phone[:3] + "****" + phone[-4:]
+    return "*" * len(phone)
+
+
+def case_read(principal: Principal, case: Case, rows: list[CaseAssignment]) -> CaseRead:
+    clear = access.sees_reporter(principal, case, rows)
+    if clear:
+        reporter = ReporterRead(
+            account_id=case.reporter_account_id,
+            name=case.reporter_name,
+            phone=case.reporter_phone,
+            anonymous=case.anonymous,
+            masked=False,
+            on_behalf=case.on_behalf,
+        )
+    elif case.anonymous:
+        reporter = ReporterRead(
+            account_id=None,
+            name=None,
+            phone=None,
+            anonymous=True,
+            masked=True,
+            on_behalf=case.on_behalf,
+        )
+    else:
+        reporter = ReporterRead(
+            account_id=None,
+            name=mask_name(case.reporter_name),
+            phone=mask_phone(case.reporter_phone),
+            anonymous=False,
+            masked=True,
+            on_behalf=case.on_behalf,
+        )
+    return CaseRead(
+        id=case.id,
+        case_number=case.case_number,
+        version=case.version,
+        status=case.status,
+        category=CategoryRef(id=case.category_id, code=case.category_code, name=case.category_name),
+        kind=case.kind,
+        routing=case.routing,
+        handling_class=case.handling_class,
+        priority=case.priority,
+        major=case.major,
+        title=case.title,
+        description=case.description,
+        attributes=case.attributes,
+        channel=case.channel,
+        source=case.source,
+        external_id=case.external_id,
+        occurred_at=case.occurred_at,
+        location=LocationRead(lat=case.lat, lng=case.lng, address=case.address),
+        area=AreaRead(
+            id=case.area_id, code=case.area_code, name=case.area_name, path=case.area_path
+        ),
+        handling_area_path=case.handling_area_path,
+        handling_level=case.handling_level,
+        reporter=reporter,
+        assignments=[AssignmentRead.model_validate(a) for a in rows],
+        department_ids=list(case.department_ids),
+        result=case.result,
+        self_handled=case.self_handled,
+        rating=case.rating,
+        merged_into_id=case.merged_into_id,
+        supporter_count=case.supporter_count,
+        due_at=case.due_at,
+        created_at=case.created_at,
+        updated_at=case.updated_at,
+        resolved_at=case.resolved_at,
+        closed_at=case.closed_at,
+        allowed_actions=access.allowed_actions(principal, case, rows),
+    )
+
+
+def resident_only(principal: Principal) -> bool:
+    return principal.has_role(Role.resident) and not principal.has_role(
+        Role.grid_worker,
+        Role.grid_leader,
+        Role.dispatcher,
+        Role.department_handler,
+        Role.supervisor,
+        Role.admin,
+    )
+
+
+def timeline_read(principal: Principal, entry: TimelineEntry) -> TimelineRead:
+    read = TimelineRead.model_validate(entry)
+    if resident_only(principal) and entry.actor_id != principal.subject:
+        read.actor_id = None  # residents see the role that acted, not the staff account
+    return read

@@ -1,0 +1,176 @@
+"""Every query on cases, assignments and the timeline."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from case_service.cases.access import subtree
+from case_service.cases.lifecycle import OPEN
+from case_service.cases.models import Case, CaseAssignment, TimelineEntry
+
+EARTH_RADIUS_M = 6_371_000.0
+
+
+async def get(session: AsyncSession, case_id: uuid.UUID, *, lock: bool = False) -> Case | None:
+    stmt = sa.select(Case).where(col(Case.id) == case_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get_by_external(session: AsyncSession, source: str, external_id: str) -> Case | None:
+    stmt = sa.select(Case).where(col(Case.source) == source, col(Case.external_id) == external_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def next_case_number(session: AsyncSession, today: datetime) -> str:
+    seq = (await session.execute(sa.text("SELECT nextval('case_number_seq')"))).scalar_one()
+    return f"{today:%Y%m%d}{int(seq):06d}"
+
+
+async def assignments(session: AsyncSession, case_id: uuid.UUID) -> list[CaseAssignment]:
+    stmt = (
+        sa.select(CaseAssignment)
+        .where(col(CaseAssignment.case_id) == case_id)
+        .order_by(col(CaseAssignment.assigned_at), col(CaseAssignment.id))
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def timeline(
+    session: AsyncSession, case_id: uuid.UUID, *, public_only: bool
+) -> list[TimelineEntry]:
+    stmt = sa.select(TimelineEntry).where(col(TimelineEntry.case_id) == case_id)
+    if public_only:
+        stmt = stmt.where(col(TimelineEntry.visibility) == "public")
+    stmt = stmt.order_by(col(TimelineEntry.created_at), col(TimelineEntry.case_version))
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def merged_reporters(session: AsyncSession, master_id: uuid.UUID) -> list[str]:
+    stmt = sa.select(col(Case.reporter_account_id)).where(
+        col(Case.merged_into_id) == master_id, col(Case.reporter_account_id).is_not(None)
+    )
+    return [str(r) for r in (await session.execute(stmt)).scalars().all()]
+
+
+def distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    """Haversine distance in metres."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lng2 - lng1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
+
+
+async def find_duplicates(
+    session: AsyncSession,
+    *,
+    category_code: str,
+    lat: float,
+    lng: float,
+    radius_m: int,
+    since: datetime,
+    exclude_id: uuid.UUID | None = None,
+    limit: int = 10,
+) -> list[Case]:
+    """Open cases of one category within ``radius_m`` of a point, created after ``since``
+    (index ``ix_case_category_code_created_at_id``, then a bounding box, then haversine)."""
+    dlat = radius_m / 111_320.0
+    dlng = radius_m / (111_320.0 * max(math.cos(math.radians(lat)), 0.01))
+    stmt = (
+        sa.select(Case)
+        .where(
+            col(Case.category_code) == category_code,
+            col(Case.created_at) >= since,
+            col(Case.status).in_([s.value for s in OPEN]),
+            col(Case.lat).between(lat - dlat, lat + dlat),
+            col(Case.lng).between(lng - dlng, lng + dlng),
+        )
+        .order_by(col(Case.created_at).desc())
+        .limit(limit * 5)
+    )
+    if exclude_id is not None:
+        stmt = stmt.where(col(Case.id) != exclude_id)
+    rows = (await session.execute(stmt)).scalars().all()
+    near = [
+        c
+        for c in rows
+        if c.lat is not None
+        and c.lng is not None
+        and distance_m(lat, lng, c.lat, c.lng) <= radius_m
+    ]
+    return near[:limit]
+
+
+@dataclass
+class CaseFilters:
+    status: list[str] | None = None
+    category_code: str | None = None
+    area_path: str | None = None
+    assignee: str | None = None
+    department_id: str | None = None
+    priority: str | None = None
+    channel: str | None = None
+    overdue: bool | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    updated_from: datetime | None = None
+    updated_to: datetime | None = None
+    q: str | None = None
+    reporter_account_id: str | None = None
+
+
+def list_statement(
+    filters: CaseFilters, *, scope: sa.ColumnElement[bool] | None, now: datetime
+) -> sa.Select[Any]:
+    """The filtered (not yet ordered) list query; every filter has an index."""
+    stmt = sa.select(Case)
+    if scope is not None:
+        stmt = stmt.where(scope)
+    f = filters
+    if f.status:
+        stmt = stmt.where(col(Case.status).in_(f.status))
+    if f.category_code:
+        stmt = stmt.where(col(Case.category_code) == f.category_code)
+    if f.area_path:
+        stmt = stmt.where(subtree(col(Case.area_path), f.area_path))
+    if f.assignee:
+        stmt = stmt.where(col(Case.assignee_account_ids).contains([f.assignee]))
+    if f.department_id:
+        stmt = stmt.where(col(Case.department_ids).contains([f.department_id]))
+    if f.priority:
+        stmt = stmt.where(col(Case.priority) == f.priority)
+    if f.channel:
+        stmt = stmt.where(col(Case.channel) == f.channel)
+    if f.overdue is True:
+        stmt = stmt.where(col(Case.due_at) < now, col(Case.status).in_([s.value for s in OPEN]))
+    elif f.overdue is False:
+        stmt = stmt.where(
+            sa.or_(
+                col(Case.due_at).is_(None),
+                col(Case.due_at) >= now,
+                col(Case.status).not_in([s.value for s in OPEN]),
+            )
+        )
+    if f.created_from:
+        stmt = stmt.where(col(Case.created_at) >= f.created_from)
+    if f.created_to:
+        stmt = stmt.where(col(Case.created_at) < f.created_to)
+    if f.updated_from:
+        stmt = stmt.where(col(Case.updated_at) >= f.updated_from)
+    if f.updated_to:
+        stmt = stmt.where(col(Case.updated_at) < f.updated_to)
+    if f.q:
+        escaped = f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(col(Case.description).like(f"%{escaped}%", escape="\\"))
+    if f.reporter_account_id:
+        stmt = stmt.where(col(Case.reporter_account_id) == f.reporter_account_id)
+    return stmt

@@ -1,0 +1,334 @@
+"""HTTP of cases: intake, lists, reads, lifecycle actions, timeline, comments."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from case_service.cases import access, flows, presenter, repository, service
+from case_service.cases.lifecycle import Action, Status
+from case_service.cases.models import Case
+from case_service.cases.repository import CaseFilters
+from case_service.cases.schemas import (
+    CaseActionRequest,
+    CaseCreate,
+    CaseIntakeResult,
+    CaseRead,
+    CaseSummary,
+    Channel,
+    CommentCreate,
+    NotificationRecord,
+    TimelineRead,
+)
+from case_service.categories.schemas import Priority
+from shared.auth import CurrentPrincipal, Principal, Role, require_roles
+from shared.db import SessionDep, utcnow
+from shared.pagination import Page, PageDep, paginate
+from shared.problem import FieldProblem, ValidationFailed, problem_responses
+
+router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
+
+CaseId = Annotated[uuid.UUID, Path(description="case id")]
+_ETAG = re.compile(r'^(?:W/)?"?(\d+)"?$')
+
+
+def parse_if_match(value: str | None) -> int | None:
+    if value is None or value.strip() == "*":
+        return None
+    match = _ETAG.match(value.strip())
+    if match is None:
+        raise ValidationFailed(
+            'If-Match must be the case version as an ETag, e.g. "3"',
+            code="invalid_if_match",
+            errors=[FieldProblem(field="header.If-Match", reason="not a case version")],
+        )
+    return int(match.group(1))
+
+
+def _etag(case: Case) -> dict[str, str]:
+    return {"ETag": f'"{case.version}"'}
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=CaseIntakeResult,
+    summary="Report a case (上报) from any channel",
+    description="Files a case under a second-level category. The location (lat/lng with its "
+    "`crs`, or an address for staff) is placed in a grid through grid_service before anything "
+    "is written; the grid's path is stored on the case. Residents report for themselves; staff "
+    "may report on a resident's behalf (代办, `reporter`). A grid worker may resolve on the spot "
+    "(`self_handled`): the case is stored resolved and awaits verification. Other platforms send "
+    "`source` + `external_id`: the same pair again answers 200 with the existing case. Other "
+    "clients may send `Idempotency-Key`. `possible_duplicates` lists open cases of the same "
+    "category nearby.",
+    responses={
+        200: {"model": CaseRead, "description": "this (source, external_id) already exists"},
+        **problem_responses(401, 403, 422, 502, 503, 504),
+    },
+)
+async def report_case(
+    request: Request,
+    body: CaseCreate,
+    principal: CurrentPrincipal,
+    idempotency_key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", max_length=255, description="makes a retry safe"),
+    ] = None,
+) -> Any:
+    outcome = await flows.intake(
+        request=request, principal=principal, data=body, idempotency_key=idempotency_key
+    )
+    if isinstance(outcome.body, Response):
+        return outcome.body
+    return JSONResponse(
+        CaseRead.model_validate(outcome.body).model_dump(mode="json"),
+        status_code=outcome.status_code,
+    )
+
+
+@router.get(
+    "",
+    response_model=Page[CaseSummary],
+    summary="List cases in the caller's scope",
+    description="Newest first, keyset-paginated (`cursor`). Filters combine with AND. "
+    "`area_path` selects a subtree; `q` is a substring of the description (works for Chinese; "
+    "trigram index). With `updated_since` the list becomes a sync feed: oldest change first, "
+    "ordered by `updated_at`, for platforms that mirror cases.",
+    responses=problem_responses(401, 422),
+)
+async def list_cases(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    page: PageDep,
+    status: Annotated[list[Status] | None, Query(description="any of these statuses")] = None,
+    category_code: Annotated[str | None, Query(max_length=32)] = None,
+    area_path: Annotated[
+        str | None,
+        Query(max_length=255, pattern=r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$"),
+    ] = None,
+    assignee: Annotated[
+        str | None, Query(max_length=64, description="account ever assigned")
+    ] = None,
+    department_id: Annotated[str | None, Query(max_length=64)] = None,
+    priority: Annotated[Priority | None, Query()] = None,
+    channel: Annotated[Channel | None, Query()] = None,
+    overdue: Annotated[bool | None, Query(description="open and past its deadline")] = None,
+    created_from: Annotated[datetime | None, Query()] = None,
+    created_to: Annotated[datetime | None, Query()] = None,
+    updated_from: Annotated[datetime | None, Query()] = None,
+    updated_to: Annotated[datetime | None, Query()] = None,
+    updated_since: Annotated[
+        datetime | None, Query(description="sync feed: changes at or after this time")
+    ] = None,
+    q: Annotated[str | None, Query(min_length=2, max_length=100)] = None,
+    mine: Annotated[bool, Query(description="only cases I reported")] = False,
+) -> Page[CaseSummary]:
+    filters = CaseFilters(
+        status=[s.value for s in status] if status else None,
+        category_code=category_code,
+        area_path=area_path,
+        assignee=assignee,
+        department_id=department_id,
+        priority=priority.value if priority else None,
+        channel=channel.value if channel else None,
+        overdue=overdue,
+        created_from=created_from,
+        created_to=created_to,
+        updated_from=updated_since or updated_from,
+        updated_to=updated_to,
+        q=q,
+        reporter_account_id=principal.subject if mine else None,
+    )
+    stmt = repository.list_statement(filters, scope=access.scope_clause(principal), now=utcnow())
+    if updated_since is not None:
+        order = [Case.__table__.c.updated_at, Case.__table__.c.id]  # type: ignore[attr-defined]
+        descending = False
+    else:
+        order = [Case.__table__.c.created_at, Case.__table__.c.id]  # type: ignore[attr-defined]
+        descending = True
+    return await paginate(
+        session,
+        stmt,
+        order_by=order,
+        params=page,
+        descending=descending,
+        to_item=CaseSummary.model_validate,
+    )
+
+
+@router.get(
+    "/{case_id}",
+    response_model=CaseRead,
+    summary="Read one case",
+    description="The case as the caller may see it: reporter name and phone are masked for "
+    "those who do not need them; `allowed_actions` lists what the caller may do now. The "
+    "`ETag` header is the version to send as `If-Match` with an action. Out of scope: 404.",
+    responses=problem_responses(401, 404),
+)
+async def get_case(
+    case_id: CaseId, session: SessionDep, principal: CurrentPrincipal, response: Response
+) -> CaseRead:
+    case = await service.get_visible(session, principal, case_id)
+    rows = await repository.assignments(session, case.id)
+    response.headers.update(_etag(case))
+    return presenter.case_read(principal, case, rows)
+
+
+@router.post(
+    "/{case_id}/actions/{action}",
+    response_model=CaseRead,
+    summary="Take a lifecycle action on a case",
+    description="accept · reject · void · dispatch · reassign · claim · return · resolve · "
+    "escalate · verify · rework · suspend · resume · reopen · rate · merge. "
+    "The body carries the reason, attachments and the action's own fields (assignees for "
+    "dispatch, result for resolve, rating for rate, into_case_id for merge). An action the "
+    "case's status does not allow is a 409 `illegal_transition` listing `allowed_actions`; "
+    "a stale `If-Match` is a 412 `version_mismatch`.",
+    responses=problem_responses(401, 403, 404, 409, 412, 422),
+)
+async def take_action(
+    request: Request,
+    case_id: CaseId,
+    action: Annotated[Action, Path(description="the action")],
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    response: Response,
+    body: Annotated[
+        CaseActionRequest,
+        Body(
+            openapi_examples={
+                "dispatch": {
+                    "summary": "dispatch to a grid worker",
+                    "value": {"assignees": [{"account_id": "worker-1", "role": "lead"}]},
+                },
+                "joint": {
+                    "summary": "joint case: a lead department and a co-handler",
+                    "value": {
+                        "assignees": [
+                            {"department_id": "dept-urban", "role": "lead"},
+                            {"department_id": "dept-housing", "role": "co"},
+                        ]
+                    },
+                },
+                "resolve": {
+                    "summary": "resolve with before/after photos",
+                    "value": {"result": "井盖已更换", "attachment_ids": []},
+                },
+                "return": {
+                    "summary": "return a misrouted case",
+                    "value": {"reason": "非本部门职责"},
+                },
+                "rate": {"summary": "rate", "value": {"rating": 5, "reason": "很满意"}},
+            }
+        ),
+    ] = CaseActionRequest(),
+    if_match: Annotated[
+        str | None, Header(alias="If-Match", description='the case version, e.g. "3"')
+    ] = None,
+) -> CaseRead:
+    case = await service.apply_action(
+        session,
+        principal=principal,
+        case_id=case_id,
+        action=action,
+        body=body,
+        if_match=parse_if_match(if_match),
+        settings=request.app.state.settings,
+    )
+    rows = await repository.assignments(session, case.id)
+    response.headers.update(_etag(case))
+    return presenter.case_read(principal, case, rows)
+
+
+@router.get(
+    "/{case_id}/timeline",
+    response_model=list[TimelineRead],
+    summary="The case's timeline (append-only)",
+    description="Every transition, comment, reassignment and notification, oldest first. "
+    "Residents see the public entries of their own cases only.",
+    responses=problem_responses(401, 404),
+)
+async def get_timeline(
+    case_id: CaseId, session: SessionDep, principal: CurrentPrincipal
+) -> list[TimelineRead]:
+    case = await service.get_visible(session, principal, case_id)
+    entries = await repository.timeline(
+        session, case.id, public_only=presenter.resident_only(principal)
+    )
+    return [presenter.timeline_read(principal, e) for e in entries]
+
+
+@router.post(
+    "/{case_id}/comments",
+    status_code=201,
+    response_model=TimelineRead,
+    summary="Comment on a case (public or internal)",
+    description="Staff write internal notes or public replies; residents write public "
+    "comments on their own cases. Public comments are relayed as `case.commented` events.",
+    responses=problem_responses(401, 404, 422),
+)
+async def add_comment(
+    case_id: CaseId, body: CommentCreate, session: SessionDep, principal: CurrentPrincipal
+) -> TimelineRead:
+    entry = await service.add_comment(session, principal=principal, case_id=case_id, body=body)
+    return presenter.timeline_read(principal, entry)
+
+
+@router.get(
+    "/{case_id}/duplicates",
+    response_model=list[CaseSummary],
+    summary="Open cases that may be the same as this one",
+    description="Same category, within the category's radius (default 50 m) and time window. "
+    "Merge with `POST /cases/{id}/actions/merge`.",
+    responses=problem_responses(401, 404),
+)
+async def list_duplicates(
+    case_id: CaseId, session: SessionDep, principal: CurrentPrincipal
+) -> list[CaseSummary]:
+    from datetime import timedelta
+
+    from case_service.categories import repository as categories
+
+    case = await service.get_visible(session, principal, case_id)
+    if case.lat is None or case.lng is None:
+        return []
+    category = await categories.get_version(session, case.category_id)
+    radius = category.duplicate_radius_m if category else 50
+    window = category.duplicate_window_hours if category else 72
+    rows = await repository.find_duplicates(
+        session,
+        category_code=case.category_code,
+        lat=case.lat,
+        lng=case.lng,
+        radius_m=radius,
+        since=case.created_at - timedelta(hours=window),
+        exclude_id=case.id,
+    )
+    return [CaseSummary.model_validate(r) for r in rows if access.can_see(principal, r)]
+
+
+PlatformDep = Annotated[Principal, require_roles(Role.platform, Role.admin)]
+
+
+@router.post(
+    "/{case_id}/notifications",
+    status_code=201,
+    response_model=TimelineRead,
+    summary="Record a notification sent about a case (notify_service)",
+    description="notify_service calls this after it delivered a message, so the timeline "
+    "shows who was told what. Platform clients and admins only.",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def record_notification(
+    case_id: CaseId, body: NotificationRecord, session: SessionDep, principal: PlatformDep
+) -> TimelineRead:
+    entry = await service.record_notification(
+        session, principal=principal, case_id=case_id, body=body
+    )
+    return TimelineRead.model_validate(entry)

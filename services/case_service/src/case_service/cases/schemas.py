@@ -1,0 +1,285 @@
+"""Case schemas: intake, reads (with masking), actions, timeline, comments."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from case_service.categories.schemas import Priority
+from shared.contracts.grids import CoordinateSystem
+
+PHONE_PATTERN = r"^\+?[0-9][0-9-]{4,19}$"
+
+
+class Channel(StrEnum):
+    """Where a case came in (诉求渠道)."""
+
+    mini_program = "mini_program"  # 微信小程序
+    app = "app"
+    web = "web"
+    hotline = "hotline"  # 12345 / 热线
+    patrol = "patrol"  # 网格员巡查
+    video = "video"  # 视频监控
+    platform = "platform"  # another platform pushing in
+
+
+RESIDENT_CHANNELS = frozenset({Channel.mini_program, Channel.app, Channel.web})
+
+
+class LocationIn(BaseModel):
+    lat: float | None = Field(None, ge=-90, le=90, examples=[30.2741])
+    lng: float | None = Field(None, ge=-180, le=180, examples=[120.1551])
+    crs: CoordinateSystem = Field(
+        CoordinateSystem.wgs84, description="coordinate system of lat/lng (WeChat maps: gcj02)"
+    )
+    address: str | None = Field(None, min_length=1, max_length=500, examples=["文三路 90 号"])
+
+    @model_validator(mode="after")
+    def _point_or_address(self) -> Self:
+        if (self.lat is None) != (self.lng is None):
+            raise ValueError("lat and lng go together")
+        if self.lat is None and self.address is None:
+            raise ValueError("give lat/lng or an address")
+        return self
+
+
+class ReporterIn(BaseModel):
+    """Contact details of the reporter (private: masked to those who do not need them)."""
+
+    name: str | None = Field(None, min_length=1, max_length=50, examples=["王小明"])
+    phone: str | None = Field(None, pattern=PHONE_PATTERN, examples=["13812345678"])
+    account_id: str | None = Field(
+        None, max_length=64, description="the resident's account, when staff file for them (代办)"
+    )
+    anonymous: bool = Field(False, description="hide the reporter from every handler")
+
+
+class SelfHandledIn(BaseModel):
+    """自行处置: a grid worker reports and resolves on the spot in one request."""
+
+    result: str = Field(min_length=1, max_length=4000, examples=["已现场劝离流动摊贩"])
+    attachment_ids: list[uuid.UUID] = Field(default_factory=list, max_length=20)
+
+
+class CaseCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "category_code": "0501",
+                "channel": "mini_program",
+                "description": "文三路与学院路口东侧人行道井盖缺失，夜间很危险",
+                "location": {"lat": 30.2741, "lng": 120.1551, "crs": "gcj02"},
+                "occurred_at": "2026-11-23T08:30:00+08:00",
+                "attachment_ids": [],
+                "reporter": {"name": "王小明", "phone": "13812345678"},
+                "attributes": {"depth_cm": 15},
+            }
+        }
+    )
+
+    category_code: str = Field(min_length=1, max_length=32, examples=["0501"])
+    channel: Channel
+    title: str | None = Field(None, min_length=1, max_length=100)
+    description: str = Field(min_length=1, max_length=4000)
+    location: LocationIn
+    occurred_at: datetime | None = None
+    attachment_ids: list[uuid.UUID] = Field(default_factory=list, max_length=20)
+    reporter: ReporterIn | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    priority: Priority | None = Field(None, description="default: the category's")
+    major: bool = Field(False, description="major incident (重大事件): reported upward at once")
+    source: str | None = Field(
+        None, min_length=1, max_length=64, description="other platform's name (with external_id)"
+    )
+    external_id: str | None = Field(
+        None, min_length=1, max_length=128, description="the case's id on that platform"
+    )
+    self_handled: SelfHandledIn | None = None
+
+    @model_validator(mode="after")
+    def _source_pair(self) -> Self:
+        if (self.source is None) != (self.external_id is None):
+            raise ValueError("source and external_id go together")
+        if self.channel is Channel.platform and self.source is None:
+            raise ValueError("intake from another platform needs source and external_id")
+        return self
+
+
+class CategoryRef(BaseModel):
+    id: uuid.UUID = Field(description="the category version the case was filed under")
+    code: str
+    name: str
+
+
+class AreaRead(BaseModel):
+    id: uuid.UUID | None
+    code: str | None
+    name: str | None
+    path: str
+
+
+class LocationRead(BaseModel):
+    lat: float | None = Field(description="WGS84")
+    lng: float | None = Field(description="WGS84")
+    address: str | None
+
+
+class ReporterRead(BaseModel):
+    account_id: str | None
+    name: str | None
+    phone: str | None
+    anonymous: bool
+    masked: bool = Field(description="true when name and phone are masked for this caller")
+    on_behalf: bool = Field(description="filed by staff for the resident (代办)")
+
+
+class AssignmentRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    role: str = Field(examples=["lead"])
+    account_id: str | None
+    department_id: str | None
+    state: str = Field(examples=["active"])
+    result: str | None = None
+    assigned_at: datetime
+    finished_at: datetime | None = None
+
+
+class CaseSummary(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    case_number: str
+    status: str
+    category_code: str
+    title: str
+    area_path: str
+    priority: str
+    created_at: datetime
+
+
+class CaseRead(BaseModel):
+    id: uuid.UUID
+    case_number: str = Field(examples=["20261123000001"])
+    version: int = Field(description="also the ETag; send it as If-Match with actions")
+    status: str
+    category: CategoryRef
+    kind: str
+    routing: str
+    handling_class: str
+    priority: str
+    major: bool
+    title: str
+    description: str
+    attributes: dict[str, Any]
+    channel: str
+    source: str | None
+    external_id: str | None
+    occurred_at: datetime | None
+    location: LocationRead
+    area: AreaRead
+    handling_area_path: str
+    handling_level: str | None
+    reporter: ReporterRead
+    assignments: list[AssignmentRead]
+    department_ids: list[str]
+    result: str | None
+    self_handled: bool
+    rating: int | None
+    merged_into_id: uuid.UUID | None
+    supporter_count: int
+    due_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    allowed_actions: list[str] = Field(description="what the caller may do now")
+
+
+class CaseIntakeResult(CaseRead):
+    possible_duplicates: list[CaseSummary] = Field(
+        default_factory=list,
+        description="open cases of the same category nearby and recent (merge candidates)",
+    )
+
+
+class AssigneeIn(BaseModel):
+    account_id: str | None = Field(None, max_length=64, description="a grid worker")
+    department_id: str | None = Field(None, max_length=64, description="a department")
+    role: str = Field("lead", pattern="^(lead|co)$", description="lead (主办) or co (协办)")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Self:
+        if (self.account_id is None) == (self.department_id is None):
+            raise ValueError("give account_id or department_id, not both")
+        return self
+
+
+class CaseActionRequest(BaseModel):
+    """Body of ``POST /cases/{id}/actions/{action}``; which fields are needed depends on it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"reason": "属于城管职责"},
+                {"assignees": [{"account_id": "w-1", "role": "lead"}]},
+                {"result": "已修复井盖", "attachment_ids": ["3f1e…"]},
+            ]
+        }
+    )
+
+    reason: str | None = Field(None, min_length=1, max_length=4000)
+    attachment_ids: list[uuid.UUID] = Field(default_factory=list, max_length=20)
+    assignees: list[AssigneeIn] | None = Field(
+        None, max_length=20, description="dispatch/reassign: one lead, any co-handlers"
+    )
+    result: str | None = Field(None, min_length=1, max_length=4000, description="resolve")
+    rating: int | None = Field(None, ge=1, le=5, description="rate: 1 (very unsatisfied) to 5")
+    into_case_id: uuid.UUID | None = Field(None, description="merge: the master case")
+    priority: Priority | None = Field(None, description="accept: change the priority")
+
+
+class TimelineRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    kind: str = Field(examples=["transition"])
+    action: str | None
+    from_status: str | None
+    to_status: str | None
+    actor_id: str | None
+    actor_roles: list[str]
+    reason: str | None
+    visibility: str
+    attachment_ids: list[uuid.UUID]
+    data: dict[str, Any]
+    case_version: int
+    created_at: datetime
+
+
+class Visibility(StrEnum):
+    public = "public"
+    internal = "internal"
+
+
+class CommentCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"example": {"body": "已联系物业，明天上午处理", "visibility": "public"}}
+    )
+
+    body: str = Field(min_length=1, max_length=4000)
+    visibility: Visibility = Visibility.internal
+    attachment_ids: list[uuid.UUID] = Field(default_factory=list, max_length=20)
+
+
+class NotificationRecord(BaseModel):
+    """notify_service reports a message it sent about a case (kept on the timeline)."""
+
+    channel: str = Field(max_length=20, examples=["sms"])
+    recipient_account_id: str | None = Field(None, max_length=64)
+    template: str | None = Field(None, max_length=64, examples=["case_accepted"])
+    event_id: uuid.UUID | None = Field(None, description="the case event that caused it")

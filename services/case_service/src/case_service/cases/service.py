@@ -1,0 +1,710 @@
+"""Business rules of cases: intake, the lifecycle actions, comments. Flush, never commit.
+
+Every change bumps ``case.version``, appends to the timeline and writes an outbox event, in
+the caller's transaction. Actions lock the case row (``SELECT … FOR UPDATE``) first, so two
+concurrent actions on one case serialise: the second sees the first's result and gets a 412
+(stale ``If-Match``) or a 409 (``illegal_transition``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from case_service.attachments import service as attachments
+from case_service.cases import access, repository
+from case_service.cases.lifecycle import (
+    EVENT_TYPES,
+    FINAL,
+    NEEDS_REASON,
+    OPEN,
+    PUBLIC_ACTIONS,
+    Action,
+    Status,
+    actions_from,
+    next_status,
+)
+from case_service.cases.models import Case, CaseAssignment, TimelineEntry
+from case_service.cases.schemas import (
+    RESIDENT_CHANNELS,
+    AssigneeIn,
+    CaseActionRequest,
+    CaseCreate,
+    Channel,
+    CommentCreate,
+    NotificationRecord,
+)
+from case_service.categories import repository as categories
+from case_service.categories.schemas import (
+    AttributeDefinition,
+    HandlingClass,
+    Routing,
+    validate_attribute_values,
+)
+from case_service.config import Settings
+from case_service.outbox.service import record_event
+from shared.auth import Principal, Role
+from shared.db import utcnow
+from shared.problem import (
+    Conflict,
+    FieldProblem,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    ValidationFailed,
+)
+
+STAFF_ROLES = (
+    Role.grid_worker,
+    Role.grid_leader,
+    Role.dispatcher,
+    Role.department_handler,
+    Role.supervisor,
+    Role.admin,
+)
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where a case is, as grid_service answered (read before the transaction opens)."""
+
+    area_path: str
+    area_chain: list[dict[str, Any]] = field(default_factory=list)
+    area_id: uuid.UUID | None = None
+    area_code: str | None = None
+    area_name: str | None = None
+    lat: float | None = None
+    lng: float | None = None
+
+    def first_handling_level(self) -> tuple[str, str | None]:
+        """Cases start at the community (小事不出村) — or the located area when the tree has no
+        community level. Issue 5's time limits hang off ``handling_level``."""
+        for entry in self.area_chain:
+            if entry.get("level") == "community":
+                return entry["path"], entry.get("level")
+        last = self.area_chain[-1] if self.area_chain else {}
+        return self.area_path, last.get("level")
+
+
+def _not_found() -> NotFound:
+    return NotFound("No such case", code="case_not_found")
+
+
+def _invalid(field_name: str, reason: str, detail: str, code: str) -> ValidationFailed:
+    return ValidationFailed(
+        detail, code=code, errors=[FieldProblem(field=field_name, reason=reason)]
+    )
+
+
+def _add_timeline(
+    session: AsyncSession,
+    case: Case,
+    principal: Principal | None,
+    *,
+    kind: str,
+    action: str | None = None,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    reason: str | None = None,
+    visibility: str = "internal",
+    attachment_ids: list[uuid.UUID] | None = None,
+    data: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> TimelineEntry:
+    entry = TimelineEntry(
+        case_id=case.id,
+        kind=kind,
+        action=action,
+        from_status=from_status,
+        to_status=to_status,
+        actor_id=principal.subject if principal else None,
+        actor_roles=sorted(principal.roles) if principal else [],
+        reason=reason,
+        visibility=visibility,
+        attachment_ids=list(attachment_ids or []),
+        data=data or {},
+        case_version=case.version,
+        created_at=at or utcnow(),
+    )
+    session.add(entry)
+    return entry
+
+
+# ---------------------------------------------------------------------------------- intake
+
+
+def _check_channel(principal: Principal, data: CaseCreate) -> None:
+    staff = principal.has_role(*STAFF_ROLES)
+    if principal.has_role(Role.platform) and not staff:
+        if data.source is None:
+            raise _invalid(
+                "source",
+                "required for platform clients",
+                "A platform must send source and external_id",
+                "source_required",
+            )
+        return
+    if data.source is not None:
+        raise _invalid(
+            "source",
+            "only platform clients send source/external_id",
+            "source and external_id are for other platforms pushing cases in",
+            "source_not_allowed",
+        )
+    if not staff and data.channel not in RESIDENT_CHANNELS:
+        raise _invalid(
+            "channel",
+            f"residents report through {', '.join(sorted(c.value for c in RESIDENT_CHANNELS))}",
+            "This channel is for staff or other platforms",
+            "channel_not_allowed",
+        )
+    if data.channel is Channel.patrol and not principal.has_role(Role.grid_worker):
+        raise _invalid(
+            "channel",
+            "patrol reports come from grid workers",
+            "Not a grid worker",
+            "channel_not_allowed",
+        )
+
+
+async def create_case(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    data: CaseCreate,
+    located: Located,
+) -> tuple[Case, list[Case]]:
+    """File a case (and, for 自行处置, resolve it in the same transaction).
+
+    Returns the case and the possible duplicates found for it.
+    """
+    _check_channel(principal, data)
+    now = utcnow()
+    if data.occurred_at is not None and data.occurred_at > now + timedelta(minutes=5):
+        raise _invalid(
+            "occurred_at", "in the future", "occurred_at is in the future", "occurred_in_future"
+        )
+    category = await categories.get_current(session, data.category_code)
+    if category is None or not category.active or category.parent_code is None:
+        raise _invalid(
+            "category_code",
+            "no such active 小类 (cases are filed under a second-level category)",
+            "Unknown category",
+            "unknown_category",
+        )
+    definitions = [AttributeDefinition.model_validate(a) for a in category.attributes]
+    clean, problems = validate_attribute_values(definitions, data.attributes)
+    if problems:
+        raise ValidationFailed(
+            "The category's form is not filled in correctly",
+            code="invalid_attributes",
+            errors=problems,
+        )
+    self_handled = data.self_handled
+    if self_handled is not None and not (
+        principal.has_role(Role.grid_worker) and principal.covers_area(located.area_path)
+    ):
+        raise Forbidden(
+            "Only a grid worker may resolve on the spot, and only in their own grids",
+            code="self_handling_not_allowed",
+        )
+
+    staff = principal.has_role(*STAFF_ROLES)
+    reporter = data.reporter
+    if principal.has_role(Role.resident) and not staff:
+        reporter_account_id: str | None = principal.subject
+        on_behalf = False
+    else:
+        reporter_account_id = reporter.account_id if reporter else None
+        on_behalf = reporter is not None and staff
+    handling_path, handling_level = located.first_handling_level()
+    case = Case(
+        case_number=await repository.next_case_number(session, now),
+        status=Status.reported.value,
+        category_id=category.id,
+        category_code=category.code,
+        category_name=category.name,
+        kind=category.kind,
+        routing=category.routing,
+        handling_class=category.handling_class,
+        priority=(data.priority.value if data.priority else category.default_priority),
+        major=data.major,
+        title=data.title or category.name,
+        description=data.description,
+        attributes=clean,
+        channel=data.channel.value,
+        source=data.source,
+        external_id=data.external_id,
+        occurred_at=data.occurred_at,
+        lat=located.lat,
+        lng=located.lng,
+        address=data.location.address,
+        area_id=located.area_id,
+        area_code=located.area_code,
+        area_name=located.area_name,
+        area_path=located.area_path,
+        area_chain=located.area_chain,
+        handling_area_path=handling_path,
+        handling_level=handling_level,
+        reporter_account_id=reporter_account_id,
+        reporter_name=reporter.name if reporter else None,
+        reporter_phone=reporter.phone if reporter else None,
+        anonymous=bool(reporter and reporter.anonymous),
+        reported_by_account_id=principal.subject,
+        on_behalf=on_behalf,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(case)
+    await session.flush()
+    await attachments.claim(
+        session, data.attachment_ids, case_id=case.id, actor_id=principal.subject
+    )
+    _add_timeline(
+        session,
+        case,
+        principal,
+        kind="transition",
+        action="report",
+        to_status=Status.reported.value,
+        visibility="public",
+        attachment_ids=data.attachment_ids,
+        data={"channel": case.channel, "on_behalf": on_behalf},
+        at=now,
+    )
+    await record_event(
+        session, case, type="case.reported", actor_id=principal.subject, action="report"
+    )
+
+    if self_handled is not None:
+        await attachments.claim(
+            session,
+            self_handled.attachment_ids,
+            case_id=case.id,
+            actor_id=principal.subject,
+            field="self_handled.attachment_ids",
+        )
+        session.add(
+            CaseAssignment(
+                case_id=case.id,
+                role="lead",
+                account_id=principal.subject,
+                state="finished",
+                result=self_handled.result,
+                assigned_by=principal.subject,
+                assigned_at=now,
+                finished_at=now,
+            )
+        )
+        case.status = Status.resolved.value
+        case.result = self_handled.result
+        case.self_handled = True
+        case.resolved_at = now
+        case.assignee_account_ids = [principal.subject]
+        case.version += 1
+        _add_timeline(
+            session,
+            case,
+            principal,
+            kind="transition",
+            action="resolve",
+            from_status=Status.reported.value,
+            to_status=Status.resolved.value,
+            reason=self_handled.result,
+            visibility="public",
+            attachment_ids=self_handled.attachment_ids,
+            data={"self_handled": True},
+            at=now,
+        )
+        await session.flush()
+        await record_event(
+            session,
+            case,
+            type="case.resolved",
+            actor_id=principal.subject,
+            action="resolve",
+            previous_status=Status.reported.value,
+            extra={"self_handled": True},
+        )
+
+    duplicates: list[Case] = []
+    if case.lat is not None and case.lng is not None:
+        duplicates = await repository.find_duplicates(
+            session,
+            category_code=case.category_code,
+            lat=case.lat,
+            lng=case.lng,
+            radius_m=category.duplicate_radius_m,
+            since=now - timedelta(hours=category.duplicate_window_hours),
+            exclude_id=case.id,
+        )
+    await session.flush()
+    return case, duplicates
+
+
+# ---------------------------------------------------------------------------------- reads
+
+
+async def get_visible(session: AsyncSession, principal: Principal, case_id: uuid.UUID) -> Case:
+    case = await repository.get(session, case_id)
+    if case is None or not access.can_see(principal, case):
+        raise _not_found()
+    return case
+
+
+# ---------------------------------------------------------------------------------- actions
+
+
+def _require(body: CaseActionRequest, name: str, action: Action) -> Any:
+    value = getattr(body, name)
+    if value is None:
+        raise _invalid(
+            name, f"required for {action.value}", f"{action.value} needs {name}", f"{name}_required"
+        )
+    return value
+
+
+def _activate(case: Case, rows: list[CaseAssignment]) -> None:
+    """Keep the case's handler columns (scope and list filters) in step with assignments:
+    everyone ever assigned keeps seeing the case."""
+    accounts = list(case.assignee_account_ids)
+    departments = list(case.department_ids)
+    for a in rows:
+        if a.account_id and a.account_id not in accounts:
+            accounts.append(a.account_id)
+        if a.department_id and a.department_id not in departments:
+            departments.append(a.department_id)
+    case.assignee_account_ids = accounts
+    case.department_ids = departments
+
+
+def _end_active(rows: list[CaseAssignment], state: str, now: datetime) -> None:
+    for a in rows:
+        if a.state == "active":
+            a.state = state
+            a.finished_at = now
+
+
+async def _dispatch(
+    session: AsyncSession,
+    case: Case,
+    principal: Principal,
+    body: CaseActionRequest,
+    rows: list[CaseAssignment],
+    action: Action,
+    now: datetime,
+) -> dict[str, Any]:
+    assignees = body.assignees
+    if not assignees:
+        if case.routing == Routing.owner.value and action is Action.dispatch:
+            category = await categories.get_version(session, case.category_id)
+            if category is not None and category.owner_department_id:
+                assignees = [AssigneeIn(department_id=category.owner_department_id, role="lead")]
+        if not assignees:
+            raise _invalid(
+                "assignees",
+                "required: one lead and any co-handlers",
+                f"{action.value} needs assignees",
+                "assignees_required",
+            )
+    leads = [a for a in assignees if a.role == "lead"]
+    if len(leads) != 1:
+        raise _invalid(
+            "assignees", "exactly one lead (主办)", "One lead is required", "one_lead_required"
+        )
+    keys = [(a.account_id, a.department_id) for a in assignees]
+    if len(set(keys)) != len(keys):
+        raise _invalid(
+            "assignees", "listed twice", "An assignee is listed twice", "duplicate_assignee"
+        )
+    _end_active(rows, "ended", now)
+    new = [
+        CaseAssignment(
+            case_id=case.id,
+            role=a.role,
+            account_id=a.account_id,
+            department_id=a.department_id,
+            assigned_by=principal.subject,
+            assigned_at=now,
+        )
+        for a in assignees
+    ]
+    session.add_all(new)
+    _activate(case, new)
+    if len(new) > 1:
+        case.handling_class = HandlingClass.joint.value
+    return {
+        "assignees": [a.model_dump(exclude_none=True) for a in assignees],
+    }
+
+
+async def apply_action(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    case_id: uuid.UUID,
+    action: Action,
+    body: CaseActionRequest,
+    if_match: int | None,
+    settings: Settings,
+) -> Case:
+    case = await repository.get(session, case_id, lock=True)
+    if case is None or not access.can_see(principal, case):
+        raise _not_found()
+    if if_match is not None and if_match != case.version:
+        raise PreconditionFailed(
+            f"The case is at version {case.version}, not {if_match}; reload it and retry",
+            code="version_mismatch",
+            headers={"ETag": f'"{case.version}"'},
+            extra={"current_version": case.version},
+        )
+    current = Status(case.status)
+    target = next_status(action, current)
+    if target is None:
+        raise Conflict(
+            f"{action.value} is not possible while the case is {current.value}",
+            code="illegal_transition",
+            extra={"status": current.value, "allowed_actions": actions_from(current)},
+        )
+    rows = await repository.assignments(session, case.id)
+    if not access.may_take(principal, case, action, rows):
+        raise Forbidden(f"You may not {action.value} this case", code="action_not_permitted")
+    if action in NEEDS_REASON:
+        _require(body, "reason", action)
+
+    now = utcnow()
+    data: dict[str, Any] = {}
+    kind = "transition"
+    extra: dict[str, Any] = {}
+    event_type = EVENT_TYPES[action]
+    evidence = body.attachment_ids
+
+    if action is Action.accept:
+        if body.priority is not None:
+            case.priority = body.priority.value
+    elif action in {Action.dispatch, Action.reassign}:
+        data = await _dispatch(session, case, principal, body, rows, action, now)
+        kind = "reassignment" if action is Action.reassign else "transition"
+    elif action is Action.return_:
+        _end_active(rows, "returned", now)
+    elif action is Action.resolve:
+        result = _require(body, "result", action)
+        mine = access.handler_assignment(principal, rows)
+        assert mine is not None  # may_take checked it
+        mine.state = "finished"
+        mine.result = result
+        mine.finished_at = now
+        pending = [a for a in rows if a.state == "active"]
+        if pending:
+            target = current  # a joint case waits for every handler's part
+            kind = "part_finished"
+            event_type = "case.part_finished"
+            data = {"pending": len(pending), "role": mine.role}
+        else:
+            lead = next((a for a in rows if a.role == "lead" and a.state == "finished"), mine)
+            case.result = lead.result
+            case.resolved_at = now
+    elif action is Action.escalate:
+        chain = [e["path"] for e in case.area_chain]
+        if case.handling_area_path not in chain or chain.index(case.handling_area_path) == 0:
+            raise Conflict("There is no level above this one", code="no_level_above")
+        above = case.area_chain[chain.index(case.handling_area_path) - 1]
+        data = {"from_level": case.handling_area_path, "to_level": above["path"]}
+        case.handling_area_path = above["path"]
+        case.handling_level = above.get("level")
+        _end_active(rows, "ended", now)
+        extra = {"escalated_to": above["path"]}
+    elif action is Action.verify:
+        if case.self_handled and principal.subject in case.assignee_account_ids:
+            raise Forbidden(
+                "A case resolved on the spot is verified by someone else",
+                code="verifier_is_resolver",
+            )
+        case.closed_at = now
+    elif action is Action.rework:
+        for a in rows:
+            if a.state == "finished":
+                a.state = "active"
+                a.finished_at = None
+        case.resolved_at = None
+        case.result = None
+    elif action is Action.suspend:
+        case.suspended_from = current.value
+    elif action is Action.resume:
+        target = Status(case.suspended_from or Status.accepted.value)
+        case.suspended_from = None
+    elif action is Action.reopen:
+        closed_at = case.closed_at or case.updated_at
+        if now - closed_at > timedelta(days=settings.reopen_window_days):
+            raise Conflict(
+                f"Cases can be reopened within {settings.reopen_window_days} days of closing",
+                code="reopen_window_passed",
+            )
+        if principal.has_role(Role.resident) and case.reporter_account_id == principal.subject:
+            rating = body.rating if body.rating is not None else case.rating
+            if rating is None or rating > 2:
+                raise Conflict(
+                    "A reporter reopens a case after rating it unsatisfied (1 or 2)",
+                    code="not_dissatisfied",
+                )
+            case.rating = rating
+        case.closed_at = None
+    elif action is Action.rate:
+        rating = _require(body, "rating", action)
+        if case.rating is not None:
+            raise Conflict("The case is already rated", code="already_rated")
+        case.rating = rating
+        case.rating_comment = body.reason
+        kind = "rating"
+        data = {"rating": rating}
+        extra = {"rating": rating}
+    elif action is Action.merge:
+        into = _require(body, "into_case_id", action)
+        await _merge(session, principal, case, into, now)
+        data = {"into_case_id": str(into)}
+        extra = {"merged_into_id": str(into)}
+
+    await attachments.claim(session, evidence, case_id=case.id, actor_id=principal.subject)
+    previous = current.value
+    case.status = target.value
+    case.version += 1
+    case.updated_at = now
+    session.add(case)
+    for a in rows:
+        session.add(a)
+    _add_timeline(
+        session,
+        case,
+        principal,
+        kind=kind,
+        action=action.value,
+        from_status=previous,
+        to_status=target.value,
+        reason=body.reason or (body.result if action is Action.resolve else None),
+        visibility="public" if action in PUBLIC_ACTIONS and kind != "part_finished" else "internal",
+        attachment_ids=evidence,
+        data=data,
+        at=now,
+    )
+    await session.flush()
+    await record_event(
+        session,
+        case,
+        type=event_type,
+        actor_id=principal.subject,
+        action=action.value,
+        previous_status=previous,
+        reason=body.reason,
+        extra=extra,
+    )
+    return case
+
+
+async def _merge(
+    session: AsyncSession, principal: Principal, case: Case, into: uuid.UUID, now: datetime
+) -> None:
+    if into == case.id:
+        raise _invalid(
+            "into_case_id", "a case cannot merge into itself", "Bad merge", "merge_into_self"
+        )
+    master = await repository.get(session, into, lock=True)
+    if master is None or not access.can_see(principal, master):
+        raise _invalid(
+            "into_case_id", "no such case", "The master case does not exist", "unknown_master_case"
+        )
+    if Status(master.status) in FINAL or master.status == Status.closed.value:
+        raise Conflict("The master case is no longer open", code="master_not_open")
+    case.merged_into_id = master.id
+    master.supporter_count += 1 + case.supporter_count
+    master.version += 1
+    master.updated_at = now
+    session.add(master)
+    await session.flush()
+    _add_timeline(
+        session,
+        master,
+        principal,
+        kind="merge",
+        action="merge",
+        from_status=master.status,
+        to_status=master.status,
+        visibility="public",
+        data={"merged_case_id": str(case.id), "supporter_count": master.supporter_count},
+        at=now,
+    )
+    await record_event(
+        session,
+        master,
+        type="case.supporter_added",
+        actor_id=principal.subject,
+        action="merge",
+        previous_status=master.status,
+        extra={"merged_case_id": str(case.id), "supporter_count": master.supporter_count},
+    )
+
+
+# ---------------------------------------------------------------------------------- comments
+
+
+async def add_comment(
+    session: AsyncSession, *, principal: Principal, case_id: uuid.UUID, body: CommentCreate
+) -> TimelineEntry:
+    case = await get_visible(session, principal, case_id)
+    staff = principal.has_role(*STAFF_ROLES)
+    if not staff and body.visibility.value == "internal":
+        raise _invalid(
+            "visibility",
+            "residents write public comments",
+            "Residents cannot write internal notes",
+            "internal_not_allowed",
+        )
+    await attachments.claim(
+        session, body.attachment_ids, case_id=case.id, actor_id=principal.subject
+    )
+    entry = _add_timeline(
+        session,
+        case,
+        principal,
+        kind="comment",
+        reason=body.body,
+        visibility=body.visibility.value,
+        attachment_ids=body.attachment_ids,
+    )
+    await session.flush()
+    if body.visibility.value == "public":
+        await record_event(
+            session,
+            case,
+            type="case.commented",
+            actor_id=principal.subject,
+            extra={
+                "comment": body.body,
+                "by_reporter": principal.subject == case.reporter_account_id,
+            },
+        )
+    return entry
+
+
+async def record_notification(
+    session: AsyncSession, *, principal: Principal, case_id: uuid.UUID, body: NotificationRecord
+) -> TimelineEntry:
+    case = await repository.get(session, case_id)
+    if case is None:
+        raise _not_found()
+    entry = _add_timeline(
+        session,
+        case,
+        principal,
+        kind="notification",
+        visibility="internal",
+        data=body.model_dump(mode="json"),
+    )
+    await session.flush()
+    return entry
+
+
+__all__ = ["OPEN", "Located", "add_comment", "apply_action", "create_case", "get_visible"]
