@@ -1,11 +1,83 @@
 """Fixtures of grid_service's tests: a migrated database of its own and the app over ASGI."""
 
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+
 from grid_service.config import ALEMBIC_INI, Settings
-from grid_service.main import create_app
-from shared.testing import service_fixtures
+from grid_service.main import create_app, own_verifier
+from shared.http import ServiceClient
+from shared.testing import TestKeys, service_fixtures
 
 database_url, test_keys, app, client = service_fixtures(
     prefix="test_grid",
     alembic_ini=ALEMBIC_INI,
-    make_app=lambda url: create_app(Settings(database_url=url, environment="test")),
+    make_app=lambda url: create_app(
+        Settings(
+            database_url=url,
+            environment="test",
+            locate_version_check_seconds=0,  # see every tree change at once
+            login_max_failures=3,
+            login_lockout_seconds=600,
+            wechat_api_base="http://wechat.test",
+        )
+    ),
 )
+
+CITY = "330100"
+
+
+@pytest.fixture
+def admin(test_keys: TestKeys) -> Callable[..., dict[str, str]]:
+    """Headers of an admin (minted with the test keys) whose areas are ``areas``."""
+
+    def make(*areas: str, sub: str = "00000000-0000-0000-0000-0000000000ad") -> dict[str, str]:
+        token = test_keys.mint(sub=sub, roles=["admin"], areas=list(areas or (CITY,)))
+        return {"Authorization": f"Bearer {token}"}
+
+    return make
+
+
+@pytest.fixture
+def bearer(test_keys: TestKeys) -> Callable[..., dict[str, str]]:
+    def make(**claims: Any) -> dict[str, str]:
+        return {"Authorization": f"Bearer {test_keys.mint(**claims)}"}
+
+    return make
+
+
+@pytest.fixture
+def own_tokens(app: Any) -> Iterator[None]:
+    """Make the app verify the tokens it issues itself (instead of the test keys)."""
+    previous = app.state.verifier
+    app.state.verifier = own_verifier(app, app.state.settings)
+    yield
+    app.state.verifier = previous
+
+
+@pytest_asyncio.fixture
+async def fake_wechat(app: Any) -> AsyncIterator[dict[str, Any]]:
+    """A local fake of WeChat's jscode2session. Set ``state["answers"][code] = body``."""
+    state: dict[str, Any] = {"answers": {}, "calls": []}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/sns/jscode2session"
+        params = dict(request.url.params)
+        state["calls"].append(params)
+        body = state["answers"].get(
+            params.get("js_code"), {"errcode": 40029, "errmsg": "invalid code"}
+        )
+        return httpx.Response(200, json=body)
+
+    previous = app.state.wechat.http
+    app.state.wechat.http = ServiceClient(
+        "http://wechat.test", name="wechat", transport=httpx.MockTransport(handler), retries=0
+    )
+    yield state
+    await app.state.wechat.http.aclose()
+    app.state.wechat.http = previous

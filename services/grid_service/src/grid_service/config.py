@@ -5,9 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from shared.contracts.grids import AreaLevel
 from shared.settings import BaseServiceSettings
 
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
@@ -30,10 +31,54 @@ class Settings(BaseServiceSettings):
         86_400, ge=60, description="how long a retired signing key stays in the JWKS"
     )
 
+    area_levels: list[AreaLevel] = Field(
+        default_factory=lambda: list(AreaLevel),
+        min_length=2,
+        description="levels of the area tree, top to bottom; a child is one level below its parent",
+    )
+    boundary_tolerance_m: float = Field(
+        1.0, ge=0, le=100, description="slack when checking containment and sibling overlap"
+    )
+    grid_households_min: int = Field(500, ge=0, description="below this a grid is warned about")
+    grid_households_max: int = Field(1000, ge=1, description="above this a grid is warned about")
+    locate_version_check_seconds: float = Field(
+        1.0, ge=0, le=60, description="how often a replica checks whether the area tree changed"
+    )
+    locate_batch_max: int = Field(500, ge=1, le=10_000, description="points per batch locate")
+    refresh_token_ttl_seconds: int = Field(
+        30 * 86_400, ge=300, description="lifetime of a refresh token (each use renews it)"
+    )
+    login_max_failures: int = Field(
+        5, ge=1, le=100, description="failed password logins before the account is locked"
+    )
+    login_lockout_seconds: int = Field(900, ge=1, description="how long a lockout lasts")
+    wechat_api_base: str = Field(
+        "https://api.weixin.qq.com", description="base URL of the WeChat server API"
+    )
+    wechat_appid: str = Field("wx-demo-appid", description="mini-program AppID")
+    wechat_secret: str = Field("dev-only-wechat-secret", description="mini-program AppSecret")
+
+    @field_validator("area_levels")
+    @classmethod
+    def _levels_in_order(cls, value: list[AreaLevel]) -> list[AreaLevel]:
+        order = list(AreaLevel)
+        indexes = [order.index(level) for level in value]
+        if indexes != sorted(set(indexes)):
+            raise ValueError("levels must be distinct and ordered from top to bottom")
+        return value
+
+    @model_validator(mode="after")
+    def _household_range(self) -> Settings:
+        if self.grid_households_min > self.grid_households_max:
+            raise ValueError("grid_households_min must not exceed grid_households_max")
+        return self
+
     def production_problems(self) -> list[str]:
         problems = super().production_problems()
         if self.signing_key_secret.startswith("dev-only"):
             problems.append("signing_key_secret must be set to a secret of your own")
+        if self.wechat_secret.startswith("dev-only"):
+            problems.append("wechat_secret must be set to the mini-program's AppSecret")
         return problems
 
 

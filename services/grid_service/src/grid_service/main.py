@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import httpx
 from fastapi import FastAPI
 from sqlalchemy import exc as sa_exc
 
+from grid_service.accounts.routes import accounts_router, auth_router, clients_router
+from grid_service.accounts.wechat import WeChatClient
+from grid_service.areas.routes import router as areas_router
 from grid_service.config import ALEMBIC_INI, DATABASE_NAME, Settings, get_settings
+from grid_service.departments.routes import router as departments_router
 from grid_service.keys.routes import router as keys_router
 from grid_service.keys.service import ensure_active_key
+from grid_service.locate.index import Locator
+from grid_service.locate.routes import router as locate_router
+from grid_service.members.routes import router as members_router
+from grid_service.recipients.routes import router as recipients_router
 from shared.app import ServiceSpec, create_service_app
+from shared.auth import JWKSVerifier
+from shared.http import ServiceClient
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -22,13 +33,38 @@ Errors are `application/problem+json` (RFC 9457) with a stable `code`.
 """
 
 
+def own_verifier(app: FastAPI, settings: Settings) -> JWKSVerifier:
+    """Verify tokens against this app's own JWKS, in process (no network hop to ourselves)."""
+    client = ServiceClient(
+        "http://grid-service.internal",
+        name="jwks-self",
+        transport=httpx.ASGITransport(app=app),
+        retries=0,
+    )
+    return JWKSVerifier(
+        client,
+        "/.well-known/jwks.json",
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        cache_seconds=settings.jwks_cache_seconds,
+        min_refresh_seconds=0,
+    )
+
+
 async def _startup(app: FastAPI) -> None:
     settings: Settings = app.state.settings
+    app.state.locator = Locator(check_interval=settings.locate_version_check_seconds)
+    app.state.wechat = WeChatClient(settings)
+    app.state.verifier = own_verifier(app, settings)
     try:
         async with app.state.sessionmaker() as session, session.begin():
             await ensure_active_key(session, secret=settings.signing_key_secret)
     except sa_exc.ProgrammingError:  # not migrated yet: /readyz says so until it is
         log.warning("signing_key_not_ensured_database_not_migrated")
+
+
+async def _shutdown(app: FastAPI) -> None:
+    await app.state.wechat.aclose()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -41,10 +77,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings=settings,
             alembic_ini=ALEMBIC_INI,
             database_name=DATABASE_NAME,
-            routers=[keys_router],
+            routers=[
+                keys_router,
+                auth_router,
+                accounts_router,
+                clients_router,
+                areas_router,
+                locate_router,
+                members_router,
+                departments_router,
+                recipients_router,
+            ],
             on_startup=_startup,
+            on_shutdown=_shutdown,
             openapi_tags=[
-                {"name": "auth", "description": "accounts, tokens and signing keys"},
+                {"name": "auth", "description": "tokens and signing keys"},
+                {"name": "accounts", "description": "staff and resident accounts"},
+                {"name": "platform clients", "description": "OAuth2 clients and API keys"},
+                {"name": "areas", "description": "the area tree (行政区划/网格)"},
+                {"name": "locate", "description": "point location (定位到网格)"},
+                {"name": "members", "description": "posts per area, AB岗, contact cards"},
+                {"name": "departments", "description": "functional departments (职能部门)"},
+                {"name": "recipients", "description": "who messages go to (notify_service)"},
                 {"name": "operations", "description": "health, readiness and metrics"},
             ],
         )

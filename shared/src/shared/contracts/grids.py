@@ -44,6 +44,9 @@ class ResponsiblePerson(BaseModel):
     account_id: uuid.UUID | None = None
     name: str
     phone_masked: str | None = Field(None, examples=["138****5678"])
+    phone: str | None = Field(
+        None, description="full number, only for members who consented to publish it"
+    )
     is_backup: bool = Field(False, description="true when the backup answers for an away primary")
 
 

@@ -1,0 +1,159 @@
+"""``/api/v1/grids/locate``: which grid a point is in, and who answers for it right now."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, Query, Request
+
+from grid_service.locate.coords import to_wgs84
+from grid_service.locate.index import IndexedArea, Locator, SpatialIndex
+from grid_service.locate.schemas import LocateBatchItem, LocateBatchRequest, LocateBatchResponse
+from grid_service.members.models import Member
+from grid_service.members.service import responsible_by_area, responsible_people
+from shared.contracts.grids import CoordinateSystem, LocateResult
+from shared.db import SessionDep, utcnow
+from shared.problem import FieldProblem, NotFound, ValidationFailed, problem_responses
+
+router = APIRouter(prefix="/api/v1/grids", tags=["locate"])
+
+EXAMPLE = {
+    "area": {
+        "id": "8d0e8a52-1f7e-4b53-9c2b-52d8c1a0f001",
+        "code": "330106001001001",
+        "name": "北山第一网格",
+        "level": "grid",
+        "path": "330100.330106.330106001.330106001001.330106001001001",
+    },
+    "ancestors": [
+        {
+            "id": "8d0e8a52-1f7e-4b53-9c2b-52d8c1a0f0aa",
+            "code": "330100",
+            "name": "杭州市",
+            "level": "city",
+            "path": "330100",
+        }
+    ],
+    "responsible": [
+        {
+            "post": "grid_leader",
+            "member_id": "5a4c7f2e-6b1d-4a3e-8f20-1c9d0b7e6a11",
+            "account_id": None,
+            "name": "陈建国",
+            "phone_masked": "138****0001",
+            "phone": "13800000001",
+            "is_backup": False,
+        }
+    ],
+    "lat": 30.2741,
+    "lng": 120.1551,
+}
+
+
+def _result(
+    index: SpatialIndex,
+    found: IndexedArea,
+    people: list[tuple[Member, bool]],
+    lat: float,
+    lng: float,
+) -> LocateResult:
+    return LocateResult(
+        area=found.ref,
+        ancestors=index.ancestors(found),
+        responsible=responsible_people(people),
+        lat=lat,
+        lng=lng,
+    )
+
+
+@router.get(
+    "/locate",
+    response_model=LocateResult,
+    summary="Which grid is this point in, and who answers for it",
+    description="Public (no token). Returns the lowest-level area containing the point, its "
+    "ancestors from the root, and who answers for it right now (the backup when a primary "
+    "is away). Phones are masked unless the member consented to publish them. `crs` is the "
+    "coordinate system of the point: `wgs84` (GPS), `gcj02` (WeChat, AMap, Tencent) or "
+    "`bd09` (Baidu); the answer carries the WGS84 point used. A point outside every area is "
+    "a 404 `outside_jurisdiction`.",
+    responses={
+        200: {"content": {"application/json": {"example": EXAMPLE}}},
+        **problem_responses(404, 422),
+    },
+)
+async def locate(
+    request: Request,
+    session: SessionDep,
+    lat: Annotated[float, Query(ge=-90, le=90, examples=[30.2741])],
+    lng: Annotated[float, Query(ge=-180, le=180, examples=[120.1551])],
+    crs: Annotated[CoordinateSystem, Query()] = CoordinateSystem.wgs84,
+) -> LocateResult:
+    locator: Locator = request.app.state.locator
+    index = await locator.current(session)
+    w_lat, w_lng = to_wgs84(lat, lng, crs)
+    found = index.locate(w_lat, w_lng)
+    if found is None:
+        raise NotFound(
+            "No area of this jurisdiction contains the point", code="outside_jurisdiction"
+        )
+    (people,) = await responsible_by_area(session, [index.chain_ids(found)], utcnow())
+    return _result(index, found, people, w_lat, w_lng)
+
+
+@router.post(
+    "/locate/batch",
+    response_model=LocateBatchResponse,
+    summary="Locate many points at once",
+    description="Public (no token). Each point is answered in request order; a point outside "
+    "every area has `result: null` and `code: outside_jurisdiction` instead of failing the "
+    "batch. At most `GRID_LOCATE_BATCH_MAX` points (default 500).",
+    responses={
+        200: {
+            "content": {
+                "application/json": {
+                    "example": {
+                        "items": [
+                            {"index": 0, "result": EXAMPLE, "code": None},
+                            {"index": 1, "result": None, "code": "outside_jurisdiction"},
+                        ]
+                    }
+                }
+            }
+        },
+        **problem_responses(422),
+    },
+)
+async def locate_batch(
+    request: Request, session: SessionDep, body: LocateBatchRequest
+) -> LocateBatchResponse:
+    limit = request.app.state.settings.locate_batch_max
+    if len(body.points) > limit:
+        raise ValidationFailed(
+            f"At most {limit} points per batch",
+            code="too_many_points",
+            errors=[
+                FieldProblem(field="points", reason=f"at most {limit} points", type="too_long")
+            ],
+        )
+    index = await request.app.state.locator.current(session)
+    converted = [to_wgs84(p.lat, p.lng, p.crs or body.crs) for p in body.points]
+    lats = np.array([c[0] for c in converted])
+    lngs = np.array([c[1] for c in converted])
+    found = index.locate_many(lats, lngs)
+    hits = [(i, f) for i, f in enumerate(found) if f is not None]
+    people = await responsible_by_area(session, [index.chain_ids(f) for _, f in hits], utcnow())
+    results = {
+        i: _result(index, f, p, converted[i][0], converted[i][1])
+        for (i, f), p in zip(hits, people, strict=True)
+    }
+    return LocateBatchResponse(
+        items=[
+            LocateBatchItem(
+                index=i,
+                result=results.get(i),
+                code=None if i in results else "outside_jurisdiction",
+            )
+            for i in range(len(body.points))
+        ]
+    )

@@ -1,0 +1,210 @@
+"""Members: AB岗 (primary and backup), away marking, who answers now, contact cards."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from grid_service.accounts.models import Account
+from grid_service.areas import repository as areas_repository
+from grid_service.areas.models import Area
+from grid_service.members import repository
+from grid_service.members.models import POST_ORDER, Member, Post
+from grid_service.members.schemas import (
+    POST_TITLES,
+    ContactCardEntry,
+    MemberAway,
+    MemberCreate,
+    MemberRead,
+    MemberUpdate,
+)
+from grid_service.phones import mask_phone
+from shared.contracts.grids import ResponsiblePerson
+from shared.db import utcnow
+from shared.problem import Conflict, FieldProblem, NotFound, ValidationFailed
+
+
+def to_read(member: Member, now: datetime | None = None) -> MemberRead:
+    return MemberRead(
+        id=member.id,
+        area_id=member.area_id,
+        area_path=member.area_path,
+        post=Post(member.post),
+        name=member.name,
+        phone_masked=mask_phone(member.phone),
+        duties=member.duties,
+        account_id=member.account_id,
+        public_consent=member.public_consent,
+        backup_for_id=member.backup_for_id,
+        away=member.is_away(now or utcnow()),
+        away_since=member.away_since,
+        away_until=member.away_until,
+        away_reason=member.away_reason,
+        created_at=member.created_at,
+    )
+
+
+async def get_member(session: AsyncSession, member_id: uuid.UUID) -> Member:
+    member = await repository.get(session, member_id)
+    if member is None:
+        raise NotFound(f"No member {member_id}", code="member_not_found")
+    return member
+
+
+def _invalid(field: str, reason: str, type_: str = "invalid") -> ValidationFailed:
+    return ValidationFailed(
+        f"{field}: {reason}",
+        code="invalid_member",
+        errors=[FieldProblem(field=field, reason=reason, type=type_)],
+    )
+
+
+async def _check_account(session: AsyncSession, account_id: uuid.UUID | None) -> None:
+    if account_id is not None and await session.get(Account, account_id) is None:
+        raise _invalid("account_id", "no such account", "not_found")
+
+
+async def create_member(session: AsyncSession, *, body: MemberCreate, area: Area) -> Member:
+    await _check_account(session, body.account_id)
+    if body.backup_for_id is not None:
+        primary = await repository.get(session, body.backup_for_id)
+        if primary is None:
+            raise _invalid("backup_for_id", "no such member", "not_found")
+        if primary.backup_for_id is not None:
+            raise _invalid("backup_for_id", "a backup cannot have a backup of its own")
+        if primary.area_id != body.area_id or primary.post != body.post.value:
+            raise _invalid("backup_for_id", "the backup must hold the same post in the same area")
+    member = Member(
+        area_id=area.id,
+        area_path=area.path,
+        post=body.post.value,
+        name=body.name,
+        phone=body.phone,
+        duties=body.duties,
+        account_id=body.account_id,
+        public_consent=body.public_consent,
+        backup_for_id=body.backup_for_id,
+    )
+    session.add(member)
+    await session.flush()
+    return member
+
+
+async def update_member(session: AsyncSession, *, member: Member, body: MemberUpdate) -> Member:
+    changes = body.model_dump(exclude_unset=True)
+    for name in ("name", "public_consent"):
+        if name in changes and changes[name] is None:
+            raise _invalid(name, "cannot be null", "null")
+    if "account_id" in changes:
+        await _check_account(session, body.account_id)
+    for key, value in changes.items():
+        setattr(member, key, value)
+    session.add(member)
+    await session.flush()
+    return member
+
+
+async def mark_away(session: AsyncSession, *, member: Member, body: MemberAway) -> Member:
+    since = body.since or utcnow()
+    if body.until is not None and body.until <= since:
+        raise _invalid("until", "must be after since")
+    member.away_since, member.away_until, member.away_reason = since, body.until, body.reason
+    session.add(member)
+    await session.flush()
+    return member
+
+
+async def mark_back(session: AsyncSession, *, member: Member) -> Member:
+    member.away_since = member.away_until = member.away_reason = None
+    session.add(member)
+    await session.flush()
+    return member
+
+
+async def delete_member(session: AsyncSession, *, member: Member) -> None:
+    if await repository.has_backups(session, member.id):
+        raise Conflict("Remove or reassign this member's backup first", code="member_has_backup")
+    await session.delete(member)
+    await session.flush()
+
+
+def answering(members: Sequence[Member], now: datetime) -> list[tuple[Member, bool]]:
+    """Who answers for each post now: each primary that is present, else its first present
+    backup (flagged ``True``). Ordered by post, then seniority."""
+    backups: dict[uuid.UUID, list[Member]] = {}
+    for m in members:
+        if m.backup_for_id is not None:
+            backups.setdefault(m.backup_for_id, []).append(m)
+    out: list[tuple[Member, bool]] = []
+    for m in members:
+        if m.backup_for_id is not None:
+            continue
+        if not m.is_away(now):
+            out.append((m, False))
+            continue
+        stand_in = next((b for b in backups.get(m.id, []) if not b.is_away(now)), None)
+        if stand_in is not None:
+            out.append((stand_in, True))
+    out.sort(key=lambda pair: (POST_ORDER[Post(pair[0].post)], pair[0].created_at))
+    return out
+
+
+def responsible_people(pairs: Sequence[tuple[Member, bool]]) -> list[ResponsiblePerson]:
+    return [
+        ResponsiblePerson(
+            post=m.post,
+            member_id=m.id,
+            account_id=m.account_id,
+            name=m.name,
+            phone_masked=mask_phone(m.phone),
+            phone=m.phone if m.public_consent else None,
+            is_backup=is_backup,
+        )
+        for m, is_backup in pairs
+    ]
+
+
+def card_entries(pairs: Sequence[tuple[Member, bool]]) -> list[ContactCardEntry]:
+    return [
+        ContactCardEntry(
+            post=Post(m.post),
+            post_title=POST_TITLES[Post(m.post)],
+            name=m.name,
+            duties=m.duties,
+            phone=m.phone if m.public_consent else mask_phone(m.phone),
+            phone_is_masked=not m.public_consent,
+            is_backup=is_backup,
+        )
+        for m, is_backup in pairs
+    ]
+
+
+async def responsible_by_area(
+    session: AsyncSession, chains: Sequence[Sequence[uuid.UUID]], now: datetime
+) -> list[list[tuple[Member, bool]]]:
+    """For each chain of area ids (lowest first), who answers in the lowest area that has
+    anyone answering. One query for all chains."""
+    ids = sorted({a for chain in chains for a in chain})
+    by_area: dict[uuid.UUID, list[Member]] = {}
+    for m in await repository.of_areas(session, ids):
+        by_area.setdefault(m.area_id, []).append(m)
+    out: list[list[tuple[Member, bool]]] = []
+    for chain in chains:
+        found: list[tuple[Member, bool]] = []
+        for area_id in chain:
+            found = answering(by_area.get(area_id, []), now)
+            if found:
+                break
+        out.append(found)
+    return out
+
+
+async def area_chain(session: AsyncSession, area: Area) -> list[Area]:
+    """The area and its ancestors, lowest first."""
+    codes = area.path.split(".")
+    paths = [".".join(codes[: i + 1]) for i in range(len(codes))]
+    found = await areas_repository.get_by_paths(session, paths)
+    return [found[p] for p in reversed(paths) if p in found]

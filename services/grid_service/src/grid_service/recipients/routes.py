@@ -1,0 +1,120 @@
+"""``/api/v1/recipients``: who a message goes to (for notify_service; full phone numbers)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from grid_service.accounts import repository as accounts_repository
+from grid_service.accounts.models import Account, AccountKind
+from shared.auth import CurrentPrincipal, Principal, Role
+from shared.contracts.recipients import (
+    Audience,
+    Channel,
+    RecipientList,
+    RecipientRead,
+    RecipientResolveRequest,
+)
+from shared.db import SessionDep
+from shared.pagination import PageDep, paginate
+from shared.problem import Forbidden, problem_responses
+
+router = APIRouter(prefix="/api/v1/recipients", tags=["recipients"])
+
+SCOPE = "recipients:read"
+EXAMPLE = {
+    "items": [
+        {
+            "account_id": "2b1c7f2e-6b1d-4a3e-8f20-1c9d0b7e6a11",
+            "name": "李娜",
+            "phone": "13900000007",
+            "wechat_oa_openid": None,
+            "wechat_mp_openid": "o6_bmjrPTlm6_2sgVt7hMZOPfL2M",
+            "channels": ["wechat_mp", "sms"],
+            "timezone": "Asia/Shanghai",
+            "area_path": "330100.330106.330106001.330106001001",
+        }
+    ],
+    "next_cursor": None,
+}
+
+
+def _allowed(principal: Principal) -> None:
+    if SCOPE in principal.scopes or principal.has_role(Role.admin):
+        return
+    raise Forbidden(f"This call needs the scope {SCOPE}", code="missing_scope")
+
+
+def _recipient(account: Account) -> RecipientRead:
+    channels = []
+    for name in account.channels:
+        try:
+            channels.append(Channel(name))
+        except ValueError:
+            continue
+    return RecipientRead(
+        account_id=account.id,
+        name=account.name,
+        phone=account.phone,
+        wechat_oa_openid=account.wechat_oa_openid,
+        wechat_mp_openid=account.wechat_mp_openid,
+        channels=channels,
+        area_path=account.home_area_path or (account.area_paths[0] if account.area_paths else None),
+    )
+
+
+@router.post(
+    "/resolve",
+    response_model=RecipientList,
+    summary="Contact details of these accounts",
+    description="Service-to-service: the token needs the scope `recipients:read` (or the "
+    "admin role). One entry per known, enabled account; unknown ids are left out. Phones "
+    "are given in full — this is the only place they are.",
+    responses={
+        200: {"content": {"application/json": {"example": EXAMPLE}}},
+        **problem_responses(401, 403, 422),
+    },
+)
+async def resolve(
+    session: SessionDep, principal: CurrentPrincipal, body: RecipientResolveRequest
+) -> RecipientList:
+    _allowed(principal)
+    accounts = await accounts_repository.by_ids(session, list(dict.fromkeys(body.account_ids)))
+    by_id = {a.id: a for a in accounts}
+    return RecipientList(
+        items=[_recipient(by_id[i]) for i in dict.fromkeys(body.account_ids) if i in by_id]
+    )
+
+
+@router.get(
+    "",
+    response_model=RecipientList,
+    summary="Everyone of an audience in a subtree (for broadcasts)",
+    description="Service-to-service, scope `recipients:read`. Residents whose home area, or "
+    "staff whose primary area, lies at or under `area_path`; keyset pages ordered by "
+    "account id.",
+    responses={
+        200: {"content": {"application/json": {"example": EXAMPLE}}},
+        **problem_responses(401, 403, 422),
+    },
+)
+async def list_recipients(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    page: PageDep,
+    area_path: Annotated[str, Query(min_length=1, max_length=400, examples=["330100.330106"])],
+    audience: Annotated[Audience, Query()] = Audience.residents,
+) -> RecipientList:
+    _allowed(principal)
+    kind = AccountKind.resident if audience is Audience.residents else AccountKind.staff
+    table = Account.__table__  # type: ignore[attr-defined]
+    listed = await paginate(
+        session,
+        accounts_repository.recipients_statement(kind=kind.value, area_path=area_path),
+        order_by=[table.c.id],
+        params=page,
+        descending=False,
+        to_item=_recipient,
+    )
+    return RecipientList(items=listed.items, next_cursor=listed.next_cursor)

@@ -1,0 +1,26 @@
+"""Who may manage what: an admin only inside the area paths of their token."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Annotated
+
+from shared.auth import Principal, Role, require_roles
+from shared.problem import Forbidden
+
+AdminDep = Annotated[Principal, require_roles(Role.admin)]
+
+
+def ensure_covers(principal: Principal, paths: Iterable[str], *, what: str = "area") -> None:
+    """403 ``outside_scope`` unless every path lies inside the principal's areas."""
+    outside = sorted({p for p in paths if not principal.covers_area(p)})
+    if outside:
+        raise Forbidden(
+            f"This {what} lies outside your areas: {', '.join(outside)}", code="outside_scope"
+        )
+
+
+def ensure_scope(principal: Principal, scope: str) -> None:
+    """403 ``missing_scope`` unless the token carries ``scope`` (platform clients)."""
+    if scope not in principal.scopes:
+        raise Forbidden(f"This call needs the scope {scope}", code="missing_scope")
