@@ -1,0 +1,464 @@
+"""Delivery: claim due notifications, plan each, send outside any transaction, record.
+
+One batch (:func:`process_batch`) is:
+
+1. a short transaction that turns expired claims into ``unconfirmed`` (a worker died mid-send:
+   never re-sent blindly), dead-letters ``unconfirmed`` messages whose receipt never came,
+   lands receipts that were waiting for their message, and claims due messages with
+   ``FOR UPDATE SKIP LOCKED`` (critical first) — then commits;
+2. recipient lookup at grid_service for accounts not yet resolved (no transaction open);
+3. a short read of recent SMS to the same numbers (frequency caps);
+4. planning: channel choice and fallback, quiet hours, frequency caps, template rendering;
+5. provider calls, concurrently, with no transaction open;
+6. one transaction recording every outcome, its history row, inbox items and any receipt that
+   arrived before the send result.
+
+Tests drive it deterministically with an injected clock and random generator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from notify_service.clients.grid import GridClient
+from notify_service.config import Settings
+from notify_service.delivery.policy import backoff, cap_until, quiet_until
+from notify_service.inbox.models import InboxItem
+from notify_service.notifications import repository as repo
+from notify_service.notifications import service as notifications
+from notify_service.notifications.models import Notification, NotificationStatus, Priority
+from notify_service.providers.base import (
+    OutboundMessage,
+    Outcome,
+    Provider,
+    SendResult,
+    render,
+    render_params,
+)
+from notify_service.providers.registry import Providers
+from notify_service.templates import repository as templates_repo
+from notify_service.templates.models import MessageTemplate
+from shared.contracts.recipients import Channel, RecipientRead
+from shared.logging import get_logger
+from shared.problem import AppError
+
+log = get_logger(__name__)
+
+PROVIDER_KEY = {"aliyun": "aliyun", "tencent": "tencent", "wechat": "wechat", "console": None}
+
+
+@dataclass
+class DeliveryContext:
+    sessionmaker: async_sessionmaker[AsyncSession]
+    settings: Settings
+    providers: Providers
+    grid: GridClient
+    clock: Callable[[], datetime]
+    rng: random.Random = field(default_factory=random.Random)
+    send_concurrency: int = 50
+
+    @property
+    def caps(self) -> list[tuple[timedelta, int]]:
+        s = self.settings
+        return [
+            (timedelta(minutes=1), s.sms_cap_per_minute),
+            (timedelta(hours=1), s.sms_cap_per_hour),
+            (timedelta(days=1), s.sms_cap_per_day),
+        ]
+
+
+@dataclass
+class Work:
+    """One claimed notification and what happens to it in this batch."""
+
+    n: Notification  # detached snapshot, read-only
+    values: dict[str, Any]  # column values to write back
+    events: list[dict[str, Any]] = field(default_factory=list)
+    message: OutboundMessage | None = None
+    provider: Provider | None = None
+    inbox: dict[str, Any] | None = None
+    result: SendResult | None = None
+
+    def set(self, **values: Any) -> None:
+        self.values.update(values)
+
+    def log(self, status: str, now: datetime, **kw: Any) -> None:
+        self.events.append(notifications.event(self.n.id, status, now, **kw))
+
+
+WRITE_COLUMNS = (
+    "status",
+    "next_attempt_at",
+    "claimed_until",
+    "attempts",
+    "channels",
+    "channel_index",
+    "channel",
+    "provider",
+    "provider_index",
+    "recipient_resolved",
+    "phone",
+    "wechat_oa_openid",
+    "wechat_mp_openid",
+    "timezone",
+    "provider_message_id",
+    "sent_at",
+    "delivered_at",
+    "last_error_code",
+    "last_error_detail",
+)
+
+
+def _snapshot(n: Notification, now: datetime) -> dict[str, Any]:
+    values = {c: getattr(n, c) for c in WRITE_COLUMNS}
+    values.update(id=n.id, updated_at=now, claimed_until=None)
+    return values
+
+
+CONTACT_COLUMN = {
+    Channel.sms: "phone",
+    Channel.wechat_oa: "wechat_oa_openid",
+    Channel.wechat_mp: "wechat_mp_openid",
+}
+
+
+def _contact(values: dict[str, Any], channel: str) -> str | None:
+    column = CONTACT_COLUMN.get(Channel(channel))
+    value = values.get(column) if column else None
+    return str(value) if value else None
+
+
+async def process_batch(ctx: DeliveryContext, *, limit: int | None = None) -> int:
+    """Deliver one batch of due notifications; return how many were claimed."""
+    settings = ctx.settings
+    now = ctx.clock()
+    limit = limit or settings.worker_batch_size
+    async with ctx.sessionmaker() as session, session.begin():
+        await _housekeeping(session, ctx, now)
+        claimed = await repo.claim_due(
+            session,
+            now=now,
+            lease_until=now + timedelta(seconds=settings.claim_lease_seconds),
+            limit=limit,
+        )
+        templates = await templates_repo.for_keys(session, {n.template_key for n in claimed})
+    if not claimed:
+        return 0
+    work = [Work(n=n, values=_snapshot(n, now)) for n in claimed]
+
+    await _resolve_recipients(ctx, work, now)
+    phones = [w.values["phone"] for w in work if w.values["phone"]]
+    async with ctx.sessionmaker() as session, session.begin():
+        recent = await repo.sms_sent_since(session, phones=phones, since=now - timedelta(days=1))
+    for w in work:
+        if w.values["status"] == NotificationStatus.sending:
+            _plan(ctx, w, templates, recent, now)
+
+    semaphore = asyncio.Semaphore(ctx.send_concurrency)
+
+    async def send(w: Work) -> None:
+        assert w.message is not None
+        assert w.provider is not None
+        async with semaphore:
+            try:
+                w.result = await w.provider.send(w.message)
+            except Exception as exc:  # an adapter bug must not lose the batch
+                log.error("provider_crashed", provider=w.provider.name, exc_info=exc)
+                w.result = SendResult(Outcome.ambiguous, code="provider_crashed")
+
+    await asyncio.gather(*(send(w) for w in work if w.message is not None))
+    done = ctx.clock()
+    for w in work:
+        if w.result is not None:
+            _apply_result(ctx, w, w.result, done)
+    await _record(ctx, work, done)
+    return len(claimed)
+
+
+async def _housekeeping(session: AsyncSession, ctx: DeliveryContext, now: datetime) -> None:
+    wait_until = now + timedelta(seconds=ctx.settings.receipt_wait_seconds)
+    stale = await repo.release_stale_claims(session, now=now, wait_until=wait_until)
+    expired = await repo.expire_unconfirmed(session, now=now)
+    await repo.add_events(
+        session,
+        [
+            notifications.event(i, NotificationStatus.unconfirmed, now, code="claim_expired")
+            for i in stale
+        ]
+        + [
+            notifications.event(i, NotificationStatus.dead, now, code="no_receipt") for i in expired
+        ],
+    )
+    if stale:
+        log.warning("claims_expired", count=len(stale))
+    pending = await repo.matchable_pending_receipts(session, limit=500)
+    if pending:
+        await notifications.land_pending_receipts(session, pending, now)
+
+
+async def _resolve_recipients(ctx: DeliveryContext, work: list[Work], now: datetime) -> None:
+    need = [w for w in work if w.n.recipient_account_id is not None and not w.n.recipient_resolved]
+    if not need:
+        return
+    try:
+        found = await ctx.grid.resolve([w.n.recipient_account_id for w in need])  # type: ignore[misc]
+    except AppError as exc:
+        for w in need:
+            _transient(ctx, w, SendResult(Outcome.transient, code=exc.instance_code), now)
+        return
+    for w in need:
+        recipient = found.get(w.n.recipient_account_id)  # type: ignore[arg-type]
+        if recipient is None:
+            w.set(status=NotificationStatus.failed, last_error_code="recipient_unknown")
+            w.log(NotificationStatus.failed, now, code="recipient_unknown")
+            continue
+        _fill_contacts(w, recipient)
+
+
+def _fill_contacts(w: Work, r: RecipientRead) -> None:
+    channels = w.values["channels"] or [str(c) for c in r.channels]
+    w.set(
+        recipient_resolved=True,
+        phone=r.phone,
+        wechat_oa_openid=r.wechat_oa_openid,
+        wechat_mp_openid=r.wechat_mp_openid,
+        timezone=r.timezone or "Asia/Shanghai",
+        channels=channels,
+    )
+
+
+def _plan(
+    ctx: DeliveryContext,
+    w: Work,
+    templates: dict[tuple[str, str, str], MessageTemplate],
+    recent: dict[str, list[datetime]],
+    now: datetime,
+) -> None:
+    """Choose channel and provider, apply quiet hours and caps, render the message."""
+    s = ctx.settings
+    v = w.values
+    n = w.n
+    critical = n.priority == Priority.critical
+    channels: list[str] = v["channels"]
+    while v["channel_index"] < len(channels):
+        channel = channels[v["channel_index"]]
+        template = templates.get((n.template_key, channel, n.locale))
+        to = _contact(v, channel)
+        skip = None
+        if template is None:
+            skip = "no_template"
+        elif channel == Channel.inbox:
+            if n.recipient_account_id is None:
+                skip = "no_contact"
+        elif not to:
+            skip = "no_contact"
+        if skip is None:
+            break
+        w.log("skipped", now, channel=channel, code=skip)
+        v["channel_index"] += 1
+        v["provider_index"] = 0
+    else:
+        v.update(status=NotificationStatus.failed, last_error_code="no_channel")
+        w.log(NotificationStatus.failed, now, code="no_channel")
+        return
+    assert template is not None
+    v["channel"] = channel
+    if channel == Channel.inbox:
+        w.inbox = {
+            "id": uuid.uuid4(),
+            "account_id": n.recipient_account_id,
+            "notification_id": n.id,
+            "template_key": n.template_key,
+            "title": render(template.title, n.variables),
+            "body": render(template.body, n.variables),
+            "created_at": now,
+            "read_at": None,
+        }
+        v.update(
+            status=NotificationStatus.delivered, sent_at=now, delivered_at=now, provider="inbox"
+        )
+        w.log(NotificationStatus.delivered, now, channel=channel, provider="inbox")
+        return
+    if not critical:
+        until = quiet_until(now, v["timezone"], s.quiet_hours_start, s.quiet_hours_end)
+        if until is not None:
+            _defer(w, until, "quiet_hours", now)
+            return
+        if channel == Channel.sms:
+            sent = recent.setdefault(to or "", [])
+            until = cap_until(sent, now, ctx.caps)
+            if until is not None:
+                _defer(w, until, "frequency_cap", now)
+                return
+    providers = ctx.providers.for_channel(channel)
+    while v["provider_index"] < len(providers):
+        provider = providers[v["provider_index"]]
+        key = PROVIDER_KEY.get(provider.name)
+        if key is None or key in template.provider_params:
+            break
+        v["provider_index"] += 1
+    else:
+        v["provider_index"] = 0
+        _permanent(w, SendResult(Outcome.permanent, code="no_provider_template"), now)
+        return
+    params = render_params(template.provider_params.get(key, {}) if key else {}, n.variables)
+    w.provider = provider
+    v["provider"] = provider.name
+    if channel == Channel.sms:
+        recent.setdefault(to or "", []).insert(0, now)
+    w.message = OutboundMessage(
+        notification_id=str(n.id),
+        channel=channel,
+        to=to or "",
+        params=params,
+        text=render(template.body, n.variables),
+        title=render(template.title, n.variables),
+    )
+
+
+def _defer(w: Work, until: datetime, code: str, now: datetime) -> None:
+    w.set(status=NotificationStatus.deferred, next_attempt_at=until, last_error_code=code)
+    w.log(NotificationStatus.deferred, now, channel=w.values["channel"], code=code)
+
+
+def _transient(ctx: DeliveryContext, w: Work, r: SendResult, now: datetime) -> None:
+    s = ctx.settings
+    attempts = w.values["attempts"] + 1
+    w.set(attempts=attempts, last_error_code=r.code, last_error_detail=r.detail)
+    if attempts >= s.max_attempts:
+        w.set(status=NotificationStatus.dead)
+        w.log(
+            NotificationStatus.dead,
+            now,
+            channel=w.values["channel"],
+            provider=w.values["provider"],
+            code=r.code,
+            detail=f"gave up after {attempts} attempts: {r.detail or r.code}",
+        )
+        return
+    delay = backoff(attempts, base=s.backoff_base_seconds, cap=s.backoff_max_seconds, rng=ctx.rng)
+    w.set(status=NotificationStatus.retrying, next_attempt_at=now + delay)
+    w.log(
+        NotificationStatus.retrying,
+        now,
+        channel=w.values["channel"],
+        provider=w.values["provider"],
+        code=r.code,
+        detail=r.detail,
+    )
+
+
+def _permanent(w: Work, r: SendResult, now: datetime) -> None:
+    v = w.values
+    v.update(last_error_code=r.code, last_error_detail=r.detail)
+    if v["channel_index"] + 1 < len(v["channels"]):
+        w.log(
+            "fallback",
+            now,
+            channel=v["channel"],
+            provider=v["provider"],
+            code=r.code,
+            detail=r.detail,
+        )
+        v.update(
+            channel_index=v["channel_index"] + 1,
+            provider_index=0,
+            status=NotificationStatus.queued,
+            next_attempt_at=now,
+        )
+        return
+    v["status"] = NotificationStatus.failed
+    w.log(
+        NotificationStatus.failed,
+        now,
+        channel=v["channel"],
+        provider=v["provider"],
+        code=r.code,
+        detail=r.detail,
+    )
+
+
+def _apply_result(ctx: DeliveryContext, w: Work, r: SendResult, now: datetime) -> None:
+    v = w.values
+    channel, provider = v["channel"], v["provider"]
+    if r.outcome in (Outcome.accepted, Outcome.delivered):
+        delivered = r.outcome is Outcome.delivered
+        v.update(
+            status=NotificationStatus.delivered if delivered else NotificationStatus.sent,
+            provider_message_id=r.provider_message_id,
+            sent_at=now,
+            delivered_at=now if delivered else None,
+            last_error_code=None,
+            last_error_detail=None,
+        )
+        w.log(v["status"], now, channel=channel, provider=provider, code=r.code)
+    elif r.outcome is Outcome.ambiguous:
+        wait = timedelta(seconds=ctx.settings.receipt_wait_seconds)
+        v.update(
+            status=NotificationStatus.unconfirmed,
+            next_attempt_at=now + wait,
+            sent_at=now,
+            last_error_code=r.code,
+            last_error_detail=r.detail,
+        )
+        w.log(v["status"], now, channel=channel, provider=provider, code=r.code, detail=r.detail)
+    elif r.outcome is Outcome.rate_limited:
+        until = now + (r.retry_after or timedelta(minutes=1))
+        v.update(last_error_detail=r.detail)
+        w.set(status=NotificationStatus.deferred, next_attempt_at=until, last_error_code=r.code)
+        w.log(NotificationStatus.deferred, now, channel=channel, provider=provider, code=r.code)
+    elif r.outcome is Outcome.outage:
+        if v["provider_index"] + 1 < len(ctx.providers.for_channel(channel)):
+            w.log("failover", now, channel=channel, provider=provider, code=r.code, detail=r.detail)
+            v.update(
+                provider_index=v["provider_index"] + 1,
+                status=NotificationStatus.queued,
+                next_attempt_at=now,
+                last_error_code=r.code,
+            )
+        else:
+            v["provider_index"] = 0
+            _transient(ctx, w, r, now)
+    elif r.outcome is Outcome.permanent:
+        _permanent(w, r, now)
+    else:
+        _transient(ctx, w, r, now)
+
+
+async def _record(ctx: DeliveryContext, work: list[Work], now: datetime) -> None:
+    N = Notification.__table__  # type: ignore[attr-defined]
+    rows = [w.values for w in work]
+    params = [{"_id": r["id"], **{c: r[c] for c in (*WRITE_COLUMNS, "updated_at")}} for r in rows]
+    stmt = (
+        sa.update(N)
+        .where(N.c.id == sa.bindparam("_id"))
+        .values({c: sa.bindparam(c) for c in (*WRITE_COLUMNS, "updated_at")})
+    )
+    async with ctx.sessionmaker() as session, session.begin():
+        await session.execute(stmt, params)
+        await repo.add_events(session, [e for w in work for e in w.events])
+        inbox = [w.inbox for w in work if w.inbox is not None]
+        if inbox:
+            await session.execute(sa.insert(InboxItem.__table__), inbox)  # type: ignore[attr-defined]
+        sent = [
+            w.values
+            for w in work
+            if w.values["status"] in (NotificationStatus.sent, NotificationStatus.unconfirmed)
+        ]
+        if sent:
+            pairs = await repo.pending_receipts_for_many(
+                session,
+                notification_ids=[v["id"] for v in sent],
+                refs=[(v["provider"], v["provider_message_id"]) for v in sent],
+            )
+            if pairs:
+                await notifications.land_pending_receipts(session, pairs, now)

@@ -1,0 +1,130 @@
+"""From case events to messages: who hears what (DOMAIN.md "Notifications").
+
+See :mod:`shared.contracts.events` for the table of event types, recipients and templates.
+Each message carries a ``dedup_key`` built from the event (or, for major incidents, the case)
+and the recipient, so a relay that repeats itself — even after the idempotency record is
+purged — adds nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from notify_service.notifications import repository as notifications_repo
+from notify_service.notifications import service as notifications
+from notify_service.notifications.models import Priority
+from notify_service.templates import repository as templates_repo
+from shared.contracts.events import CaseEvent, CaseEventPayload
+from shared.problem import FieldProblem, ValidationFailed
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+
+
+@dataclass(frozen=True)
+class Rule:
+    recipients: str  # payload attribute
+    template_key: str
+    priority: Priority = Priority.normal
+
+
+REPORTER = "reporter_account_id"
+ASSIGNEES = "assignee_account_ids"
+SUPERVISORS = "supervisor_account_ids"
+LEADERS = "leader_account_ids"
+
+RULES: dict[str, list[Rule]] = {
+    "case.accepted": [Rule(REPORTER, "case_accepted")],
+    "case.rejected": [Rule(REPORTER, "case_rejected")],
+    "case.dispatched": [Rule(ASSIGNEES, "case_assigned")],
+    "case.assigned": [Rule(ASSIGNEES, "case_assigned")],
+    "case.reassigned": [Rule(ASSIGNEES, "case_assigned")],
+    "case.deadline_set": [Rule(REPORTER, "case_deadline")],
+    "case.extended": [Rule(REPORTER, "case_deadline")],
+    "case.deadline_approaching": [Rule(ASSIGNEES, "case_reminder")],
+    "case.urged": [Rule(ASSIGNEES, "case_reminder")],
+    "case.overdue": [Rule(SUPERVISORS, "case_overdue")],
+    "case.resolved": [Rule(REPORTER, "case_result")],
+    "case.closed": [Rule(REPORTER, "case_rating_request")],
+}
+MAJOR_RULE = Rule(LEADERS, "case_major_incident", Priority.critical)
+
+
+def parse_payload(event: CaseEvent) -> CaseEventPayload:
+    try:
+        return CaseEventPayload.model_validate(event.payload)
+    except ValidationError as exc:
+        raise ValidationFailed(
+            "The event payload is malformed",
+            code="invalid_event_payload",
+            errors=[
+                FieldProblem(
+                    field="payload." + ".".join(str(p) for p in e["loc"]),
+                    reason=e["msg"],
+                    type=e["type"],
+                )
+                for e in exc.errors()
+            ],
+        ) from exc
+
+
+def variables_of(event: CaseEvent, p: CaseEventPayload) -> dict[str, str]:
+    deadline = ""
+    if p.due_at is not None:
+        deadline = p.due_at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+    return {
+        "case_number": p.case_number or str(event.case_id)[:8],
+        "title": p.title or "",
+        "deadline": deadline,
+        "result": p.result or "",
+    }
+
+
+def _recipients(p: CaseEventPayload, attribute: str) -> list[uuid.UUID]:
+    value: Any = getattr(p, attribute)
+    if value is None:
+        return []
+    return list(dict.fromkeys(value if isinstance(value, list) else [value]))
+
+
+async def messages_for_event(
+    session: AsyncSession, *, event: CaseEvent, now: datetime, created_by: str
+) -> list[uuid.UUID]:
+    """Store the messages an event means; return their ids (none for a repeat)."""
+    payload = parse_payload(event)
+    rules = [(r, f"event:{event.id}") for r in RULES.get(event.type, [])]
+    if payload.major:
+        rules.append((MAJOR_RULE, f"major:{event.case_id}"))
+    if not rules:
+        return []
+    templates = await templates_repo.for_keys(session, {r.template_key for r, _ in rules})
+    all_vars = variables_of(event, payload)
+    rows: list[dict[str, Any]] = []
+    for rule, scope in rules:
+        declared: set[str] = set()
+        for (key, _, _), template in templates.items():
+            if key == rule.template_key:
+                declared |= set(template.variables)
+        variables = {k: v for k, v in all_vars.items() if k in declared}
+        for account_id in _recipients(payload, rule.recipients):
+            rows.append(
+                notifications.new_row(
+                    template_key=rule.template_key,
+                    locale="zh-CN",
+                    variables=variables,
+                    priority=rule.priority,
+                    channels=[],
+                    now=now,
+                    account_id=account_id,
+                    source_event_id=event.id,
+                    dedup_key=f"{scope}:{rule.template_key}:{account_id}",
+                    created_by=created_by,
+                )
+            )
+    return await notifications_repo.insert_many(session, rows)

@@ -1,0 +1,235 @@
+"""Every query on notifications, their history and delivery receipts."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from notify_service.notifications.models import (
+    DUE_STATUSES,
+    DeliveryReceipt,
+    Notification,
+    NotificationEvent,
+    NotificationStatus,
+    Priority,
+)
+
+N = Notification.__table__  # type: ignore[attr-defined]
+E = NotificationEvent.__table__  # type: ignore[attr-defined]
+R = DeliveryReceipt.__table__  # type: ignore[attr-defined]
+
+
+async def get(session: AsyncSession, notification_id: uuid.UUID) -> Notification | None:
+    return await session.get(Notification, notification_id)
+
+
+async def get_for_update(session: AsyncSession, notification_id: uuid.UUID) -> Notification | None:
+    stmt = sa.select(Notification).where(col(Notification.id) == notification_id).with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def find_by_provider_ref_for_update(
+    session: AsyncSession, provider: str, provider_message_id: str
+) -> Notification | None:
+    stmt = (
+        sa.select(Notification)
+        .where(
+            col(Notification.provider) == provider,
+            col(Notification.provider_message_id) == provider_message_id,
+        )
+        .with_for_update()
+    )
+    return (await session.execute(stmt)).scalars().first()
+
+
+async def history(session: AsyncSession, notification_id: uuid.UUID) -> list[NotificationEvent]:
+    stmt = (
+        sa.select(NotificationEvent)
+        .where(col(NotificationEvent.notification_id) == notification_id)
+        .order_by(col(NotificationEvent.id))
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def insert_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[uuid.UUID]:
+    """Insert notifications; a row whose ``dedup_key`` exists already is skipped."""
+    if not rows:
+        return []
+    stmt = (
+        insert(N)
+        .values(list(rows))
+        .on_conflict_do_nothing(index_elements=["dedup_key"])
+        .returning(N.c.id)
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def add_events(session: AsyncSession, events: Sequence[dict[str, Any]]) -> None:
+    if events:
+        await session.execute(sa.insert(E), list(events))
+
+
+async def claim_due(
+    session: AsyncSession, *, now: datetime, lease_until: datetime, limit: int
+) -> list[Notification]:
+    """Claim due notifications, critical ones first (``FOR UPDATE SKIP LOCKED``: several
+    workers and replicas never claim the same row)."""
+    claimed: list[Notification] = []
+    for priority in (Priority.critical, Priority.normal):
+        room = limit - len(claimed)
+        if room <= 0:
+            break
+        picked = (
+            sa.select(N.c.id)
+            .where(
+                N.c.priority == priority,
+                N.c.status.in_([s.value for s in DUE_STATUSES if s != "unconfirmed"]),
+                N.c.next_attempt_at <= now,
+            )
+            .order_by(N.c.next_attempt_at)
+            .limit(room)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        stmt = (
+            sa.update(Notification)
+            .where(col(Notification.id).in_(picked))
+            .values(status=NotificationStatus.sending, claimed_until=lease_until, updated_at=now)
+            .returning(Notification)
+            .execution_options(synchronize_session=False)
+        )
+        claimed += list((await session.execute(stmt)).scalars().all())
+    return claimed
+
+
+async def expire_unconfirmed(session: AsyncSession, *, now: datetime) -> list[uuid.UUID]:
+    """Ambiguous sends whose receipt never came: dead-lettered, never re-sent."""
+    stmt = (
+        sa.update(N)
+        .where(N.c.status == NotificationStatus.unconfirmed, N.c.next_attempt_at <= now)
+        .values(
+            status=NotificationStatus.dead,
+            last_error_code="no_receipt",
+            last_error_detail="the send timed out and no delivery receipt arrived",
+            updated_at=now,
+            claimed_until=None,
+        )
+        .returning(N.c.id)
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def release_stale_claims(
+    session: AsyncSession, *, now: datetime, wait_until: datetime
+) -> list[uuid.UUID]:
+    """A worker that died mid-batch may have sent: its claims become ``unconfirmed``."""
+    stmt = (
+        sa.update(N)
+        .where(N.c.status == NotificationStatus.sending, N.c.claimed_until < now)
+        .values(
+            status=NotificationStatus.unconfirmed,
+            next_attempt_at=wait_until,
+            claimed_until=None,
+            last_error_code="claim_expired",
+            updated_at=now,
+        )
+        .returning(N.c.id)
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def sms_sent_since(
+    session: AsyncSession, *, phones: Sequence[str], since: datetime
+) -> dict[str, list[datetime]]:
+    """When SMS went to each of these numbers since ``since`` (newest first)."""
+    if not phones:
+        return {}
+    stmt = (
+        sa.select(N.c.phone, N.c.sent_at)
+        .where(
+            N.c.channel == "sms",
+            N.c.sent_at.is_not(None),
+            N.c.phone.in_(list(set(phones))),
+            N.c.sent_at > since,
+        )
+        .order_by(N.c.sent_at.desc())
+    )
+    out: dict[str, list[datetime]] = {}
+    for phone, sent_at in (await session.execute(stmt)).all():
+        out.setdefault(phone, []).append(sent_at)
+    return out
+
+
+async def insert_receipt(session: AsyncSession, values: dict[str, Any]) -> int | None:
+    """Store a receipt; ``None`` when the same receipt was stored before."""
+    stmt = (
+        insert(R)
+        .values(**values)
+        .on_conflict_do_nothing(
+            index_elements=["provider", "provider_message_id", "outcome", "code"]
+        )
+        .returning(R.c.id)
+    )
+    found: int | None = (await session.execute(stmt)).scalar_one_or_none()
+    return found
+
+
+async def pending_receipts_for_many(
+    session: AsyncSession,
+    *,
+    notification_ids: Sequence[uuid.UUID],
+    refs: Sequence[tuple[str | None, str | None]],
+) -> list[tuple[int, uuid.UUID]]:
+    """Receipts that arrived before these notifications' send results: (receipt, notification).
+
+    Reads only unapplied receipts (a partial index), so it stays cheap for big batches.
+    """
+    by_ref = {(p, m): nid for (p, m), nid in zip(refs, notification_ids, strict=True) if p and m}
+    ids = set(notification_ids)
+    message_ids = [m for _, m in by_ref]
+    conditions = [R.c.notification_id.in_(list(ids))]
+    if message_ids:
+        conditions.append(R.c.provider_message_id.in_(message_ids))
+    stmt = (
+        sa.select(R.c.id, R.c.provider, R.c.provider_message_id, R.c.notification_id)
+        .where(R.c.applied.is_(False), sa.or_(*conditions))
+        .order_by(R.c.id)
+    )
+    out: list[tuple[int, uuid.UUID]] = []
+    for rid, provider, message_id, nid in (await session.execute(stmt)).all():
+        target = nid if nid in ids else by_ref.get((provider, message_id))
+        if target is not None:
+            out.append((rid, target))
+    return out
+
+
+async def matchable_pending_receipts(
+    session: AsyncSession, *, limit: int
+) -> list[tuple[int, uuid.UUID]]:
+    """Unapplied receipts whose notification is now known (sweeps a narrow race)."""
+    stmt = (
+        sa.select(R.c.id, N.c.id)
+        .join(
+            N,
+            sa.or_(
+                sa.and_(
+                    N.c.provider == R.c.provider,
+                    N.c.provider_message_id == R.c.provider_message_id,
+                ),
+                N.c.id == R.c.notification_id,
+            ),
+        )
+        .where(
+            R.c.applied.is_(False),
+            N.c.status.in_([NotificationStatus.sent, NotificationStatus.unconfirmed]),
+        )
+        .limit(limit)
+    )
+    return [(rid, nid) for rid, nid in (await session.execute(stmt)).all()]
