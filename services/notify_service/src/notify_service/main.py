@@ -85,6 +85,7 @@ def create_app(
             rng=rng or random.Random(),
         )
         app.state.delivery = ctx
+        app.state.clock = clock
         app.state.workers = Workers(ctx)
         if settings.workers_enabled:
             app.state.workers.start()

@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from notify_service.access import Broadcaster, Staff
 from notify_service.broadcasts import service
 from notify_service.broadcasts.schemas import BroadcastCreate, BroadcastRead
+from notify_service.clock import Now
 from notify_service.notifications.routes import IdempotencyKeyRequired
 from shared.db import SessionDep
 from shared.idempotency import IdempotencyDep
@@ -37,10 +38,11 @@ async def create_broadcast(
     idem: IdempotencyDep,
     principal: Broadcaster,
     _key: IdempotencyKeyRequired,
+    now: Now,
 ) -> Any:
     if (replay := await idem.replay()) is not None:
         return replay
-    broadcast = await service.create(session, data=body, principal=principal)
+    broadcast = await service.create(session, data=body, principal=principal, now=now)
     return await idem.respond(202, await service.read(session, broadcast.id))
 
 

@@ -25,7 +25,6 @@ from notify_service.notifications import service as notifications
 from notify_service.templates import service as templates
 from shared.auth import Principal, Role
 from shared.contracts.recipients import Audience
-from shared.db import utcnow
 from shared.logging import get_logger
 from shared.problem import AppError, FieldProblem, Forbidden, NotFound, ValidationFailed
 
@@ -33,7 +32,7 @@ log = get_logger(__name__)
 
 
 async def create(
-    session: AsyncSession, *, data: BroadcastCreate, principal: Principal
+    session: AsyncSession, *, data: BroadcastCreate, principal: Principal, now: datetime
 ) -> Broadcast:
     platform_or_admin = principal.client_id is not None or principal.has_role(Role.admin)
     if not platform_or_admin and not principal.covers_area(data.area_path):
@@ -51,7 +50,6 @@ async def create(
             code="inbox_only_broadcast",
             errors=[FieldProblem(field="channels", reason="inbox alone reaches app users only")],
         )
-    now = utcnow()
     broadcast = Broadcast(
         area_path=data.area_path,
         audience=data.audience,

@@ -7,11 +7,12 @@ from typing import Any
 from fastapi import APIRouter
 
 from notify_service.access import EventWriter
+from notify_service.clock import Now
 from notify_service.events import flows
 from notify_service.events.schemas import EventAccepted
 from notify_service.notifications.routes import IdempotencyKeyRequired
 from shared.contracts.events import CaseEvent
-from shared.db import SessionDep, utcnow
+from shared.db import SessionDep
 from shared.idempotency import IdempotencyDep
 from shared.problem import FieldProblem, ValidationFailed, problem_responses
 
@@ -58,6 +59,7 @@ async def accept_event(
     idem: IdempotencyDep,
     principal: EventWriter,
     key: IdempotencyKeyRequired,
+    now: Now,
 ) -> Any:
     if key != str(body.id):
         raise ValidationFailed(
@@ -67,9 +69,7 @@ async def accept_event(
         )
     if (replay := await idem.replay()) is not None:
         return replay
-    ids = await flows.messages_for_event(
-        session, event=body, now=utcnow(), created_by=principal.subject
-    )
+    ids = await flows.messages_for_event(session, event=body, now=now, created_by=principal.subject)
     return await idem.respond(
         202, EventAccepted(event_id=body.id, type=body.type, notification_ids=ids)
     )

@@ -7,11 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from notify_service.clock import Now
 from notify_service.inbox import repository, service
 from notify_service.inbox.models import InboxItem
 from notify_service.inbox.schemas import InboxItemRead, InboxSummary
 from shared.auth import CurrentPrincipal
-from shared.db import SessionDep, utcnow
+from shared.db import SessionDep
 from shared.pagination import Page, PageDep, paginate
 from shared.problem import problem_responses
 
@@ -64,7 +65,7 @@ async def inbox_summary(session: SessionDep, principal: CurrentPrincipal) -> Inb
     responses=problem_responses(401, 404, 422),
 )
 async def mark_read(
-    item_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+    item_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal, now: Now
 ) -> InboxItemRead:
-    item = await service.mark_read(session, principal=principal, item_id=item_id, now=utcnow())
+    item = await service.mark_read(session, principal=principal, item_id=item_id, now=now)
     return InboxItemRead.model_validate(item)

@@ -105,7 +105,8 @@ async def claim_due(
             .returning(Notification)
             .execution_options(synchronize_session=False)
         )
-        claimed += list((await session.execute(stmt)).scalars().all())
+        rows = list((await session.execute(stmt)).scalars().all())
+        claimed += sorted(rows, key=lambda n: (n.next_attempt_at, n.created_at))
     return claimed
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header
 
 from notify_service.access import Sender, Staff
+from notify_service.clock import Now
 from notify_service.notifications import service
 from notify_service.notifications.schemas import NotificationCreate, NotificationRead
 from shared.db import SessionDep
@@ -47,10 +48,11 @@ async def create_notification(
     idem: IdempotencyDep,
     principal: Sender,
     _key: IdempotencyKeyRequired,
+    now: Now,
 ) -> Any:
     if (replay := await idem.replay()) is not None:
         return replay
-    notification = await service.create(session, data=body, created_by=principal.subject)
+    notification = await service.create(session, data=body, created_by=principal.subject, now=now)
     return await idem.respond(202, await service.to_read(session, notification))
 
 

@@ -22,7 +22,6 @@ from notify_service.notifications.schemas import (
 )
 from notify_service.providers.base import mask_phone
 from notify_service.templates import service as templates
-from shared.db import utcnow
 from shared.problem import NotFound
 
 
@@ -82,7 +81,7 @@ def new_row(
 
 
 async def create(
-    session: AsyncSession, *, data: NotificationCreate, created_by: str
+    session: AsyncSession, *, data: NotificationCreate, created_by: str, now: datetime
 ) -> Notification:
     await templates.check_variables(
         session,
@@ -98,7 +97,7 @@ async def create(
         variables=data.variables,
         priority=data.priority,
         channels=list(data.channels),
-        now=utcnow(),
+        now=now,
         account_id=r.account_id,
         phone=r.phone,
         wechat_oa_openid=r.wechat_oa_openid,

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import SecretStr
 
+from notify_service.clock import Now
 from notify_service.config import Settings
 from notify_service.notifications import service as notifications
 from notify_service.receipts.schemas import (
@@ -24,7 +25,7 @@ from notify_service.receipts.schemas import (
     TencentAnswer,
     TencentSmsStatus,
 )
-from shared.db import SessionDep, utcnow
+from shared.db import SessionDep
 from shared.problem import BadRequest, FieldProblem, Unauthorized, problem_responses
 
 router = APIRouter(prefix="/api/v1/receipts", tags=["receipts"])
@@ -70,10 +71,13 @@ Token = Annotated[str | None, Query(description="the shared secret configured fo
     responses=problem_responses(401, 422),
 )
 async def aliyun_report(
-    reports: list[AliyunSmsReport], request: Request, session: SessionDep, token: Token = None
+    reports: list[AliyunSmsReport],
+    request: Request,
+    session: SessionDep,
+    now: Now,
+    token: Token = None,
 ) -> AliyunAnswer:
     _check_token(_settings(request).aliyun_receipt_token, token)
-    now = utcnow()
     stored = 0
     for report in reports:
         stored += await notifications.record_receipt(
@@ -99,10 +103,13 @@ async def aliyun_report(
     responses=problem_responses(401, 422),
 )
 async def tencent_status(
-    statuses: list[TencentSmsStatus], request: Request, session: SessionDep, token: Token = None
+    statuses: list[TencentSmsStatus],
+    request: Request,
+    session: SessionDep,
+    now: Now,
+    token: Token = None,
 ) -> TencentAnswer:
     _check_token(_settings(request).tencent_receipt_token, token)
-    now = utcnow()
     stored = 0
     for status in statuses:
         stored += await notifications.record_receipt(
@@ -170,7 +177,7 @@ def _wechat_results(root: Any) -> list[tuple[str, str, str]]:
     responses=problem_responses(400, 401),
 )
 async def wechat_event(
-    request: Request, session: SessionDep, signature: Sig, timestamp: str, nonce: str
+    request: Request, session: SessionDep, signature: Sig, timestamp: str, nonce: str, now: Now
 ) -> PlainTextResponse:
     _check_wechat_signature(_settings(request), signature, timestamp, nonce)
     raw = await request.body()
@@ -182,7 +189,6 @@ async def wechat_event(
             code="malformed_xml",
             errors=[FieldProblem(field="body", reason="not XML")],
         ) from exc
-    now = utcnow()
     for msgid, outcome, code in _wechat_results(root):
         if msgid:
             await notifications.record_receipt(
