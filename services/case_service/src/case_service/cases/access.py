@@ -106,6 +106,8 @@ def sees_reporter(principal: Principal, case: Case, assignments: list[CaseAssign
     and its current handlers (who must call back). Anonymous reports: the reporter only."""
     if case.reporter_account_id is not None and case.reporter_account_id == principal.subject:
         return True
+    if case.reported_by_account_id == principal.subject:
+        return True  # who typed it in (代办) has seen it already
     if case.anonymous:
         return False
     if principal.has_role(Role.admin):

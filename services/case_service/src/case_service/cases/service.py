@@ -468,7 +468,7 @@ async def apply_action(
         raise Conflict(
             f"{action.value} is not possible while the case is {current.value}",
             code="illegal_transition",
-            extra={"status": current.value, "allowed_actions": actions_from(current)},
+            extra={"case_status": current.value, "allowed_actions": actions_from(current)},
         )
     rows = await repository.assignments(session, case.id)
     if not access.may_take(principal, case, action, rows):
