@@ -12,6 +12,7 @@ import pytest_asyncio
 from grid_service.config import ALEMBIC_INI, Settings
 from grid_service.main import create_app, own_verifier
 from shared.http import ServiceClient
+from shared.problem import AppError
 from shared.testing import TestKeys, service_fixtures
 
 database_url, test_keys, app, client = service_fixtures(
@@ -51,11 +52,25 @@ def bearer(test_keys: TestKeys) -> Callable[..., dict[str, str]]:
     return make
 
 
+class EitherVerifier:
+    """Tokens the app issued itself (its own JWKS), else tokens minted with the test keys."""
+
+    def __init__(self, own: Any, test: Any) -> None:
+        self.own, self.test = own, test
+
+    async def verify(self, token: str) -> dict[str, Any]:
+        try:
+            claims: dict[str, Any] = await self.own.verify(token)
+        except AppError:
+            claims = await self.test.verify(token)
+        return claims
+
+
 @pytest.fixture
 def own_tokens(app: Any) -> Iterator[None]:
-    """Make the app verify the tokens it issues itself (instead of the test keys)."""
+    """Make the app also accept the tokens it issues itself (the test keys still work)."""
     previous = app.state.verifier
-    app.state.verifier = own_verifier(app, app.state.settings)
+    app.state.verifier = EitherVerifier(own_verifier(app, app.state.settings), previous)
     yield
     app.state.verifier = previous
 

@@ -1,0 +1,183 @@
+"""Point location in three coordinate systems, batch, index refresh, who answers now."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from gridtest_helpers import make_area, make_chain
+
+from grid_service.locate.coords import gcj02_to_bd09
+
+# Shanghai reference point (eviltransform): WGS84 and its GCJ-02 counterpart
+W_LAT, W_LNG = 31.1774276, 121.5272106
+G_LAT, G_LNG = 31.17530398364597, 121.531541859215
+
+
+async def shanghai_grid(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, Any]:
+    """A grid whose east edge is 60 m east of the WGS84 reference point: the raw GCJ-02
+    point (≈ 410 m east) falls outside it, the converted one inside."""
+    city = await make_area(
+        client, headers, code="310100", level="city", box=(121.0, 30.7, 122.0, 31.5)
+    )
+    district = await make_area(
+        client,
+        headers,
+        code="310115",
+        level="district",
+        box=(121.4, 31.1, 121.6, 31.3),
+        parent_id=city["id"],
+    )
+    street = await make_area(
+        client,
+        headers,
+        code="310115001",
+        level="street",
+        box=(121.5, 31.15, 121.55, 31.2),
+        parent_id=district["id"],
+    )
+    community = await make_area(
+        client,
+        headers,
+        code="310115001001",
+        level="community",
+        box=(121.5, 31.15, 121.55, 31.2),
+        parent_id=street["id"],
+    )
+    east_edge = W_LNG + 0.0006
+    west = await make_area(
+        client,
+        headers,
+        code="310115001001001",
+        level="grid",
+        box=(121.5, 31.15, east_edge, 31.2),
+        parent_id=community["id"],
+    )
+    await make_area(
+        client,
+        headers,
+        code="310115001001002",
+        level="grid",
+        box=(east_edge, 31.15, 121.55, 31.2),
+        parent_id=community["id"],
+    )
+    return west
+
+
+async def test_locate_wgs84_returns_area_and_ancestors(
+    client: httpx.AsyncClient, admin: Any
+) -> None:
+    tree = await make_chain(client, admin())
+    response = await client.get("/api/v1/grids/locate", params={"lat": 30.25, "lng": 120.12})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["area"]["code"] == "330106001001001"
+    assert [a["code"] for a in body["ancestors"]] == [
+        "330100",
+        "330106",
+        "330106001",
+        "330106001001",
+    ]
+    assert body["lat"] == 30.25
+    assert body["lng"] == 120.12
+    east = await client.get("/api/v1/grids/locate", params={"lat": 30.25, "lng": 120.18})
+    assert east.json()["area"]["id"] == tree["grid2"]["id"]
+
+
+async def test_locate_in_three_coordinate_systems(client: httpx.AsyncClient, admin: Any) -> None:
+    grid = await shanghai_grid(client, admin("310100"))
+    wgs = await client.get("/api/v1/grids/locate", params={"lat": W_LAT, "lng": W_LNG})
+    assert wgs.json()["area"]["id"] == grid["id"]
+    raw = await client.get("/api/v1/grids/locate", params={"lat": G_LAT, "lng": G_LNG})
+    assert raw.json()["area"]["code"] == "310115001001002"  # unconverted: the wrong grid
+    gcj = await client.get(
+        "/api/v1/grids/locate", params={"lat": G_LAT, "lng": G_LNG, "crs": "gcj02"}
+    )
+    assert gcj.status_code == 200
+    assert gcj.json()["area"]["id"] == grid["id"]
+    assert abs(gcj.json()["lat"] - W_LAT) < 1e-5
+    assert abs(gcj.json()["lng"] - W_LNG) < 1e-5
+    b_lat, b_lng = gcj02_to_bd09(G_LAT, G_LNG)
+    bd = await client.get(
+        "/api/v1/grids/locate", params={"lat": b_lat, "lng": b_lng, "crs": "bd09"}
+    )
+    assert bd.json()["area"]["id"] == grid["id"]
+    assert abs(bd.json()["lat"] - W_LAT) < 1e-5
+    assert abs(bd.json()["lng"] - W_LNG) < 1e-5
+
+
+async def test_outside_every_area_is_outside_jurisdiction(
+    client: httpx.AsyncClient, admin: Any
+) -> None:
+    await make_chain(client, admin())
+    response = await client.get("/api/v1/grids/locate", params={"lat": 39.9, "lng": 116.4})
+    assert response.status_code == 404
+    assert response.json()["code"] == "outside_jurisdiction"
+
+
+async def test_locate_bad_input(client: httpx.AsyncClient) -> None:
+    for params in (
+        {"lat": 91, "lng": 120},
+        {"lat": "north", "lng": 120},
+        {"lng": 120},
+        {"lat": 30, "lng": 120, "crs": "mars"},
+    ):
+        response = await client.get("/api/v1/grids/locate", params=params)
+        assert response.status_code == 422, params
+        assert response.json()["errors"][0]["field"].startswith("query.")
+
+
+async def test_index_follows_tree_changes(client: httpx.AsyncClient, admin: Any) -> None:
+    tree = await make_chain(client, admin())
+    assert (await client.get("/api/v1/grids/locate", params={"lat": 30.25, "lng": 120.18})).json()[
+        "area"
+    ]["code"] == "330106001001002"
+    await client.delete(f"/api/v1/areas/{tree['grid2']['id']}", headers=admin())
+    after = await client.get("/api/v1/grids/locate", params={"lat": 30.25, "lng": 120.18})
+    assert after.json()["area"]["code"] == "330106001001"  # the community is now the lowest
+
+
+async def test_batch_answers_each_point(client: httpx.AsyncClient, admin: Any) -> None:
+    await make_chain(client, admin())
+    response = await client.post(
+        "/api/v1/grids/locate/batch",
+        json={
+            "points": [
+                {"lat": 30.25, "lng": 120.12},
+                {"lat": 39.9, "lng": 116.4},
+                {"lat": 30.25, "lng": 120.18},
+            ]
+        },
+    )
+    assert response.status_code == 200
+    items = response.json()["items"]
+    assert items[0]["result"]["area"]["code"] == "330106001001001"
+    assert items[1] == {"index": 1, "result": None, "code": "outside_jurisdiction"}
+    assert items[2]["result"]["area"]["code"] == "330106001001002"
+    assert len(items[2]["result"]["ancestors"]) == 4
+
+
+async def test_batch_in_gcj02_and_limits(client: httpx.AsyncClient, admin: Any) -> None:
+    grid = await shanghai_grid(client, admin("310100"))
+    response = await client.post(
+        "/api/v1/grids/locate/batch",
+        json={
+            "crs": "gcj02",
+            "points": [{"lat": G_LAT, "lng": G_LNG}, {"lat": W_LAT, "lng": W_LNG, "crs": "wgs84"}],
+        },
+    )
+    items = response.json()["items"]
+    assert items[0]["result"]["area"]["id"] == grid["id"]
+    assert items[1]["result"]["area"]["id"] == grid["id"]
+    too_many = await client.post(
+        "/api/v1/grids/locate/batch", json={"points": [{"lat": 30, "lng": 120}] * 501}
+    )
+    assert too_many.status_code == 422
+    assert too_many.json()["errors"][0]["field"] == "points"
+    empty = await client.post("/api/v1/grids/locate/batch", json={"points": []})
+    assert empty.status_code == 422
+    wrong = await client.post(
+        "/api/v1/grids/locate/batch", json={"points": [{"lat": 100, "lng": 120}]}
+    )
+    assert wrong.status_code == 422
+    assert wrong.json()["errors"][0]["field"] == "points.0.lat"
