@@ -36,17 +36,10 @@ def list_statement(*, category: str | None, area_path: str | None) -> sa.Select[
             col(Department.categories).op("@>")(sa.cast([category], ARRAY(sa.String(100))))
         )
     if area_path is not None:
-        served = sa.func.unnest(col(Department.area_paths)).table_valued("p").alias("served")
+        # serving an area = serving it or one of its ancestors: array overlap (GIN index)
+        codes = area_path.split(".")
+        ancestors = [".".join(codes[: i + 1]) for i in range(len(codes))]
         stmt = stmt.where(
-            sa.exists(
-                sa.select(sa.literal(1))
-                .select_from(served)
-                .where(
-                    sa.or_(
-                        served.c.p == area_path,
-                        sa.literal(area_path).like(sa.func.concat(served.c.p, ".%")),
-                    )
-                )
-            )
+            col(Department.area_paths).op("&&")(sa.cast(ancestors, ARRAY(sa.String(400))))
         )
     return stmt

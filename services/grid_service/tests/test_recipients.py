@@ -1,0 +1,157 @@
+"""Recipients for notify_service: full contact details, scope-protected, keyset pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from gridtest_helpers import make_chain
+
+NOTIFY = {
+    "roles": ["platform"],
+    "scope": "recipients:read",
+    "cid": "notify_service",
+    "sub": "client:notify_service",
+}
+
+
+async def residents(
+    client: httpx.AsyncClient, admin: Any, fake_wechat: dict[str, Any], own_tokens: None
+) -> tuple[dict[str, Any], list[str]]:
+    tree = await make_chain(client, admin())
+    ids = []
+    for i, grid in enumerate([tree["grid1"], tree["grid1"], tree["grid2"]]):
+        fake_wechat["answers"][f"c{i}"] = {"openid": f"openid-{i}", "session_key": "k"}
+        token = (
+            await client.post("/api/v1/auth/wechat", json={"code": f"c{i}", "name": f"居民{i}"})
+        ).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        me = await client.patch(
+            "/api/v1/accounts/me",
+            headers=headers,
+            json={
+                "phone": f"1370000000{i}",
+                "home_area_id": grid["id"],
+                "channels": ["wechat_mp", "sms"],
+            },
+        )
+        assert me.status_code == 200, me.text
+        ids.append(me.json()["id"])
+    return tree, ids
+
+
+async def test_resolve_gives_full_contact_details(
+    client: httpx.AsyncClient,
+    admin: Any,
+    bearer: Any,
+    fake_wechat: dict[str, Any],
+    own_tokens: None,
+) -> None:
+    tree, ids = await residents(client, admin, fake_wechat, own_tokens)
+    unknown = "00000000-0000-0000-0000-000000000000"
+    response = await client.post(
+        "/api/v1/recipients/resolve",
+        headers=bearer(**NOTIFY),
+        json={"account_ids": [ids[1], unknown, ids[0]]},
+    )
+    assert response.status_code == 200
+    items = response.json()["items"]
+    assert [i["account_id"] for i in items] == [ids[1], ids[0]]
+    assert items[0]["phone"] == "13700000001"
+    assert items[0]["wechat_mp_openid"] == "openid-1"
+    assert items[0]["channels"] == ["wechat_mp", "sms"]
+    assert items[0]["area_path"] == tree["grid1"]["path"]
+    assert items[0]["name"] == "居民1"
+
+
+async def test_recipients_need_the_scope(client: httpx.AsyncClient, bearer: Any) -> None:
+    body = {"account_ids": []}
+    no_scope = await client.post(
+        "/api/v1/recipients/resolve", headers=bearer(roles=["platform"], scope="open311"), json=body
+    )
+    assert no_scope.status_code == 403
+    assert no_scope.json()["code"] == "missing_scope"
+    worker = await client.get(
+        "/api/v1/recipients", headers=bearer(roles=["grid_worker"]), params={"area_path": "330100"}
+    )
+    assert worker.status_code == 403
+    anonymous = await client.post("/api/v1/recipients/resolve", json=body)
+    assert anonymous.status_code == 401
+    admin_ok = await client.post(
+        "/api/v1/recipients/resolve", headers=bearer(roles=["admin"]), json=body
+    )
+    assert admin_ok.status_code == 200
+    too_many = await client.post(
+        "/api/v1/recipients/resolve",
+        headers=bearer(**NOTIFY),
+        json={"account_ids": ["00000000-0000-0000-0000-000000000000"] * 1001},
+    )
+    assert too_many.status_code == 422
+    assert too_many.json()["errors"][0]["field"] == "account_ids"
+    not_uuid = await client.post(
+        "/api/v1/recipients/resolve", headers=bearer(**NOTIFY), json={"account_ids": ["x"]}
+    )
+    assert not_uuid.status_code == 422
+
+
+async def test_list_a_subtree_in_pages(
+    client: httpx.AsyncClient,
+    admin: Any,
+    bearer: Any,
+    fake_wechat: dict[str, Any],
+    own_tokens: None,
+) -> None:
+    tree, ids = await residents(client, admin, fake_wechat, own_tokens)
+    await client.post(
+        "/api/v1/accounts",
+        headers=admin(),
+        json={
+            "username": "worker1",
+            "name": "网格员",
+            "password": "a-long-password",
+            "roles": ["grid_worker"],
+            "area_paths": [tree["grid1"]["path"]],
+            "phone": "13600000000",
+        },
+    )
+    notify = bearer(**NOTIFY)
+    first = await client.get(
+        "/api/v1/recipients",
+        headers=notify,
+        params={"area_path": tree["community"]["path"], "limit": 2},
+    )
+    assert first.status_code == 200
+    page1 = first.json()
+    assert len(page1["items"]) == 2
+    assert page1["next_cursor"]
+    second = await client.get(
+        "/api/v1/recipients",
+        headers=notify,
+        params={"area_path": tree["community"]["path"], "limit": 2, "cursor": page1["next_cursor"]},
+    )
+    page2 = second.json()
+    assert page2["next_cursor"] is None
+    assert sorted(i["account_id"] for i in page1["items"] + page2["items"]) == sorted(ids)
+    grid1 = await client.get(
+        "/api/v1/recipients", headers=notify, params={"area_path": tree["grid1"]["path"]}
+    )
+    assert sorted(i["account_id"] for i in grid1.json()["items"]) == sorted(ids[:2])
+    staff = await client.get(
+        "/api/v1/recipients", headers=notify, params={"area_path": "330100", "audience": "staff"}
+    )
+    assert [i["phone"] for i in staff.json()["items"]] == ["13600000000"]
+    # a prefix that is not a path boundary does not match
+    partial = await client.get(
+        "/api/v1/recipients", headers=notify, params={"area_path": tree["grid1"]["path"][:-1]}
+    )
+    assert partial.json()["items"] == []
+    bad = await client.get(
+        "/api/v1/recipients", headers=notify, params={"area_path": "330100", "audience": "aliens"}
+    )
+    assert bad.status_code == 422
+    missing = await client.get("/api/v1/recipients", headers=notify)
+    assert missing.status_code == 422
+    cursor = await client.get(
+        "/api/v1/recipients", headers=notify, params={"area_path": "330100", "cursor": "garbage"}
+    )
+    assert cursor.status_code == 422
