@@ -1,0 +1,147 @@
+"""The outbox relay against a fake notify_service."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from conftest import DISPATCHER_C1, RESIDENT, WORKER_A, Api
+from test_lifecycle import api_sessionmaker
+
+from case_service.clients.notify import NotifyClient
+from case_service.outbox.relay import OutboxRelay, relay_once
+from shared.contracts.events import CaseEvent
+from shared.http import ServiceClient
+
+
+class FakeNotify:
+    def __init__(self, fail_times: int = 0, status: int = 202) -> None:
+        self.received: list[httpx.Request] = []
+        self.fail_times = fail_times
+        self.status = status
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        self.received.append(request)
+        if self.fail_times > 0:
+            self.fail_times -= 1
+            return httpx.Response(503)
+        return httpx.Response(self.status, json={"id": request.headers["Idempotency-Key"]})
+
+    def client(self) -> NotifyClient:
+        return NotifyClient(
+            ServiceClient(
+                "http://notify.test",
+                name="notify_service",
+                retries=0,
+                transport=httpx.MockTransport(self.handler),
+            )
+        )
+
+    def events(self) -> list[CaseEvent]:
+        return [CaseEvent.model_validate(json.loads(r.content)) for r in self.received]
+
+
+async def pending(api: Api) -> list[Any]:
+    async with api_sessionmaker(api)() as session:
+        return list(
+            (
+                await session.execute(
+                    sa.text(
+                        "SELECT id, attempts, last_error, next_attempt_at > now() AS later "
+                        "FROM outbox_event WHERE relayed_at IS NULL ORDER BY created_at"
+                    )
+                )
+            ).all()
+        )
+
+
+async def test_relay_posts_every_event_once_with_its_key(api: Api) -> None:
+    case = await api.report(RESIDENT)
+    await api.act(DISPATCHER_C1, case["id"], "accept")
+    await api.act(DISPATCHER_C1, case["id"], "dispatch", assignees=[{"account_id": WORKER_A.sub}])
+    fake = FakeNotify()
+    maker = api_sessionmaker(api)
+    assert await relay_once(maker, fake.client()) == 3
+    assert await relay_once(maker, fake.client()) == 0  # nothing twice
+    events = fake.events()
+    assert [e.type for e in events] == ["case.reported", "case.accepted", "case.dispatched"]
+    assert [e.case_version for e in events] == [1, 2, 3]
+    for request, event in zip(fake.received, events, strict=True):
+        assert request.url.path == "/api/v1/events"
+        assert request.headers["Idempotency-Key"] == str(event.id)
+    payload = events[-1].payload
+    for key in (
+        "case_number",
+        "title",
+        "category_name",
+        "status",
+        "area_path",
+        "reporter_account_id",
+        "reporter_channel",
+        "assignee_account_ids",
+        "department_ids",
+        "major",
+        "reason",
+    ):
+        assert key in payload, key
+    assert payload["assignee_account_ids"] == [WORKER_A.sub]
+    assert payload["status"] == "dispatched"
+    assert payload["reporter_channel"] == "mini_program"
+    assert events[-1].area_path == case["area"]["path"]
+    assert await pending(api) == []
+
+
+async def test_relay_retries_until_accepted(api: Api) -> None:
+    await api.report(RESIDENT)
+    maker = api_sessionmaker(api)
+    fake = FakeNotify(fail_times=1)
+    assert await relay_once(maker, fake.client()) == 0
+    rows = await pending(api)
+    assert len(rows) == 1
+    assert rows[0].attempts == 1
+    assert rows[0].last_error == "upstream_unavailable"
+    assert rows[0].later  # backed off
+    assert await relay_once(maker, fake.client()) == 0  # not yet due
+    async with maker() as session, session.begin():
+        await session.execute(sa.text("UPDATE outbox_event SET next_attempt_at = now()"))
+    assert await relay_once(maker, fake.client()) == 1
+    assert await pending(api) == []
+    # the retry carried the same key
+    assert len({r.headers["Idempotency-Key"] for r in fake.received}) == 1
+
+
+async def test_refused_event_stays_pending(api: Api) -> None:
+    await api.report(RESIDENT)
+    fake = FakeNotify(status=422)
+    assert await relay_once(api_sessionmaker(api), fake.client()) == 0
+    rows = await pending(api)
+    assert rows[0].last_error == "notify_service answered 422"
+
+
+async def test_relay_worker_runs_and_stops(api: Api) -> None:
+    await api.report(RESIDENT)
+    fake = FakeNotify()
+    relay = OutboxRelay(api_sessionmaker(api), fake.client(), poll_seconds=0.05)
+    relay.start()
+    assert relay.running
+    for _ in range(100):
+        if not await pending(api):
+            break
+        await asyncio.sleep(0.05)
+    await relay.stop()
+    assert not relay.running
+    assert [e.type for e in fake.events()] == ["case.reported"]
+
+
+async def test_claims_skip_locked_rows(api: Api) -> None:
+    """A second relay does not post what the first one has claimed."""
+    await api.report(RESIDENT)
+    maker = api_sessionmaker(api)
+    async with maker() as session, session.begin():
+        await session.execute(sa.text("SELECT id FROM outbox_event FOR UPDATE"))
+        fake = FakeNotify()
+        assert await relay_once(maker, fake.client()) == 0
+        assert fake.received == []
