@@ -62,13 +62,9 @@ async def insert_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> 
     """Insert notifications; a row whose ``dedup_key`` exists already is skipped."""
     if not rows:
         return []
-    stmt = (
-        insert(N)
-        .values(list(rows))
-        .on_conflict_do_nothing(index_elements=["dedup_key"])
-        .returning(N.c.id)
-    )
-    return list((await session.execute(stmt)).scalars().all())
+    stmt = insert(N).on_conflict_do_nothing(index_elements=["dedup_key"]).returning(N.c.id)
+    # executemany ("insertmanyvalues"): one cached statement, batched VALUES, RETURNING kept
+    return list((await session.execute(stmt, list(rows))).scalars().all())
 
 
 async def add_events(session: AsyncSession, events: Sequence[dict[str, Any]]) -> None:
@@ -112,9 +108,15 @@ async def claim_due(
 
 async def expire_unconfirmed(session: AsyncSession, *, now: datetime) -> list[uuid.UUID]:
     """Ambiguous sends whose receipt never came: dead-lettered, never re-sent."""
+    expired = (
+        sa.select(N.c.id)
+        .where(N.c.status == NotificationStatus.unconfirmed, N.c.next_attempt_at <= now)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
     stmt = (
         sa.update(N)
-        .where(N.c.status == NotificationStatus.unconfirmed, N.c.next_attempt_at <= now)
+        .where(N.c.id.in_(expired))
         .values(
             status=NotificationStatus.dead,
             last_error_code="no_receipt",
@@ -131,9 +133,15 @@ async def release_stale_claims(
     session: AsyncSession, *, now: datetime, wait_until: datetime
 ) -> list[uuid.UUID]:
     """A worker that died mid-batch may have sent: its claims become ``unconfirmed``."""
+    stale = (
+        sa.select(N.c.id)
+        .where(N.c.status == NotificationStatus.sending, N.c.claimed_until < now)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
     stmt = (
         sa.update(N)
-        .where(N.c.status == NotificationStatus.sending, N.c.claimed_until < now)
+        .where(N.c.id.in_(stale))
         .values(
             status=NotificationStatus.unconfirmed,
             next_attempt_at=wait_until,
