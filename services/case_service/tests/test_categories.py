@@ -17,7 +17,10 @@ async def test_seed_catalogue_covers_the_domains_and_loads_idempotently(api: Api
     top = (await api.get(RESIDENT, "/api/v1/categories", top_level="true")).json()
     assert [c["code"] for c in top] == [code for code, _, _ in TOP_LEVEL]
     names = {c["name"] for c in top}
-    domains = "矛盾纠纷 安全隐患 治安乱点 信访诉求 市容环境 街面秩序 施工管理 公用设施 突发事件 民生服务 代办服务"
+    domains = (
+        "矛盾纠纷 安全隐患 治安乱点 信访诉求 市容环境 街面秩序 "
+        "施工管理 公用设施 突发事件 民生服务 代办服务"
+    )
     for domain in domains.split():
         assert domain in names
     everything = (await api.get(RESIDENT, "/api/v1/categories")).json()
