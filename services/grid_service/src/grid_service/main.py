@@ -59,6 +59,8 @@ async def _startup(app: FastAPI) -> None:
     try:
         async with app.state.sessionmaker() as session, session.begin():
             await ensure_active_key(session, secret=settings.signing_key_secret)
+        async with app.state.sessionmaker() as session, session.begin():
+            await app.state.locator.current(session)  # build the spatial index before serving
     except sa_exc.ProgrammingError:  # not migrated yet: /readyz says so until it is
         log.warning("signing_key_not_ensured_database_not_migrated")
 
