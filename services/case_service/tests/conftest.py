@@ -41,6 +41,7 @@ database_url, test_keys, app, client = service_fixtures(
             database_url=url,
             environment="test",
             relay_enabled=False,
+            timer_enabled=False,
             storage_dir=STORAGE_DIR,
             http_retries=0,
         )

@@ -32,6 +32,11 @@ class Settings(BaseServiceSettings):
     relay_enabled: bool = Field(True, description="run the outbox relay inside this process")
     relay_poll_seconds: float = Field(1.0, gt=0, le=60, description="idle wait between batches")
     relay_batch: int = Field(50, ge=1, le=1000, description="events claimed per batch")
+    timer_enabled: bool = Field(True, description="run the time-limit timer worker in-process")
+    timer_poll_seconds: float = Field(
+        1.0, gt=0, le=60, description="idle wait of the timer worker between scans"
+    )
+    timer_batch: int = Field(100, ge=1, le=1000, description="timers fired per transaction")
     # lifecycle
     reopen_window_days: int = Field(
         15, ge=1, le=365, description="a closed case may be reopened this long after closing"

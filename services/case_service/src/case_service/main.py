@@ -13,6 +13,9 @@ from case_service.clients.grid import GridClient
 from case_service.clients.notify import NotifyClient
 from case_service.config import ALEMBIC_INI, DATABASE_NAME, Settings, get_settings
 from case_service.outbox.relay import OutboxRelay
+from case_service.sla.flows import escalator
+from case_service.sla.routes import router as sla_router
+from case_service.sla.timers import TimerWorker
 from case_service.system.routes import router as system_router
 from shared.app import ServiceSpec, create_service_app
 from shared.http import ServiceClient
@@ -59,11 +62,22 @@ def _startup(settings: Settings):  # type: ignore[no-untyped-def]
         )
         if settings.relay_enabled:
             app.state.relay.start()
+        app.state.timer_worker = TimerWorker(
+            app.state.sessionmaker,
+            poll_seconds=settings.timer_poll_seconds,
+            batch=settings.timer_batch,
+            escalate=escalator(settings),
+        )
+        if settings.timer_enabled:
+            app.state.timer_worker.start()
 
     return on_startup
 
 
 async def _shutdown(app: FastAPI) -> None:
+    timers: TimerWorker | None = getattr(app.state, "timer_worker", None)
+    if timers is not None:
+        await timers.stop()
     relay: OutboxRelay | None = getattr(app.state, "relay", None)
     if relay is not None:
         await relay.stop()
@@ -83,11 +97,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings=settings,
             alembic_ini=ALEMBIC_INI,
             database_name=DATABASE_NAME,
-            routers=[system_router, categories_router, cases_router, attachments_router],
+            routers=[
+                system_router,
+                categories_router,
+                cases_router,
+                attachments_router,
+                sla_router,
+            ],
             openapi_tags=[
                 {"name": "cases", "description": "intake, lifecycle, timeline (事件/诉求)"},
                 {"name": "categories", "description": "the category catalogue (事项目录)"},
                 {"name": "attachments", "description": "photos, video, documents"},
+                {
+                    "name": "time limits",
+                    "description": "deadlines on the working calendar, extensions (延期), "
+                    "supervision (催办/督办)",
+                },
                 {"name": "system", "description": "token check"},
                 {"name": "operations", "description": "health, readiness and metrics"},
             ],

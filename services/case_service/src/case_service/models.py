@@ -6,17 +6,31 @@ from case_service.attachments.models import Attachment
 from case_service.cases.models import Case, CaseAssignment, TimelineEntry
 from case_service.categories.models import Category
 from case_service.outbox.models import OutboxEvent
+from case_service.sla.models import (
+    CalendarOverride,
+    CaseDeadline,
+    Extension,
+    SlaPolicy,
+    SlaTimer,
+    Supervision,
+)
 from shared.idempotency import IdempotencyRecord
 
 metadata = SQLModel.metadata
 
 __all__ = [
     "Attachment",
+    "CalendarOverride",
     "Case",
     "CaseAssignment",
+    "CaseDeadline",
     "Category",
+    "Extension",
     "IdempotencyRecord",
     "OutboxEvent",
+    "SlaPolicy",
+    "SlaTimer",
+    "Supervision",
     "TimelineEntry",
     "metadata",
 ]

@@ -1,0 +1,422 @@
+"""Time-limit rules: which limits a case runs under, and how its deadlines move.
+
+* A case's limits come from the most specific active :class:`SlaPolicy` (category > kind >
+  priority > level), else from :func:`builtin_limits`; they are copied onto its deadlines, so a
+  later policy edit never changes a running case.
+* ``on_reported`` / ``on_transition`` are called by the case lifecycle in the transaction of the
+  change: they start, meet, pause, resume and cancel deadlines and schedule their timers.
+* The clock pauses while a case is suspended: on resume the working time that was left is
+  counted again from the moment of resumption. Escalation ends the lower level's deadlines and
+  the level above starts its own on acceptance.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from case_service.cases.models import Case
+from case_service.outbox.service import record_event
+from case_service.sla.calendar import LimitUnit, WorkingCalendar
+from case_service.sla.models import (
+    CalendarOverride,
+    CaseDeadline,
+    SlaPolicy,
+    SlaTimer,
+)
+
+ACCEPT, DISPATCH, FIRST_RESPONSE, RESOLVE = "accept", "dispatch", "first_response", "resolve"
+DEADLINE_KINDS = (ACCEPT, DISPATCH, FIRST_RESPONSE, RESOLVE)
+LOWER_LEVELS = {"street", "community", "grid", "micro_grid"}
+#: Actions after acceptance that give the reporter feedback (first response, 首次反馈).
+FEEDBACK_ACTIONS = {"dispatch", "claim", "resolve", "public_comment"}
+
+
+def _limit(amount: float, unit: LimitUnit) -> dict[str, Any]:
+    return {"amount": amount, "unit": unit.value}
+
+
+def builtin_limits(*, priority: str | None, kind: str | None, level: str | None) -> dict[str, Any]:
+    """Defaults when no policy row matches (the seed catalogue ships rows of its own).
+
+    Urgent cases run on the clock as 12345 centres do (accept 30 min, first feedback 2 h, resolve
+    24 h). Otherwise 004:L50: what the town level can handle within one working day, what needs
+    the city within a week; consultations within 3 working days.
+    """
+    if priority == "urgent":
+        return {
+            ACCEPT: _limit(0.5, LimitUnit.calendar_hours),
+            DISPATCH: _limit(1, LimitUnit.calendar_hours),
+            FIRST_RESPONSE: _limit(2, LimitUnit.calendar_hours),
+            RESOLVE: _limit(24, LimitUnit.calendar_hours),
+            "auto_escalate": True,
+        }
+    if kind == "consultation":
+        resolve = _limit(3, LimitUnit.working_days)
+    elif level in LOWER_LEVELS or level is None:
+        resolve = _limit(1, LimitUnit.working_days)
+    elif level == "district":
+        resolve = _limit(3, LimitUnit.working_days)
+    else:
+        resolve = _limit(5, LimitUnit.working_days)
+    return {
+        ACCEPT: _limit(2, LimitUnit.working_hours),
+        DISPATCH: _limit(4, LimitUnit.working_hours),
+        FIRST_RESPONSE: _limit(1, LimitUnit.working_days),
+        RESOLVE: resolve,
+        "auto_escalate": False,
+    }
+
+
+async def find_policy(session: AsyncSession, case: Case, level: str | None) -> SlaPolicy | None:
+    """The most specific active policy for the case at ``level`` (None when none matches)."""
+    candidates = (
+        (
+            await session.execute(
+                sa.select(SlaPolicy).where(
+                    col(SlaPolicy.active).is_(True),
+                    sa.or_(
+                        col(SlaPolicy.category_code).is_(None),
+                        col(SlaPolicy.category_code) == case.category_code,
+                    ),
+                    sa.or_(col(SlaPolicy.kind).is_(None), col(SlaPolicy.kind) == case.kind),
+                    sa.or_(
+                        col(SlaPolicy.priority).is_(None), col(SlaPolicy.priority) == case.priority
+                    ),
+                    sa.or_(
+                        col(SlaPolicy.handling_level).is_(None),
+                        col(SlaPolicy.handling_level) == level,
+                    ),
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+
+    def specificity(p: SlaPolicy) -> tuple[int, int, int, int, datetime]:
+        return (
+            p.category_code is not None,
+            p.kind is not None,
+            p.priority is not None,
+            p.handling_level is not None,
+            p.created_at,
+        )
+
+    return max(candidates, key=specificity, default=None)
+
+
+async def calendar_for(session: AsyncSession, area_path: str | None) -> WorkingCalendar:
+    """The working calendar of a jurisdiction: overrides of the area and all its ancestors
+    (a nearer jurisdiction wins over a farther one)."""
+    prefixes = [""]
+    if area_path:
+        parts = area_path.split(".")
+        prefixes += [".".join(parts[: i + 1]) for i in range(len(parts))]
+    rows = (
+        (
+            await session.execute(
+                sa.select(CalendarOverride).where(
+                    col(CalendarOverride.jurisdiction_path).in_(prefixes)
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    overrides: dict[date, bool] = {}
+    for row in sorted(rows, key=lambda r: len(r.jurisdiction_path)):
+        overrides[row.day] = row.is_workday
+    return WorkingCalendar(overrides=overrides)
+
+
+async def open_deadlines(session: AsyncSession, case_id: uuid.UUID) -> list[CaseDeadline]:
+    return list(
+        (
+            await session.execute(
+                sa.select(CaseDeadline)
+                .where(
+                    col(CaseDeadline.case_id) == case_id,
+                    col(CaseDeadline.status).in_(("open", "paused")),
+                )
+                .with_for_update()
+            )
+        )
+        .scalars()
+        .all()
+    )
+
+
+async def _drop_timers(session: AsyncSession, deadline_ids: list[uuid.UUID]) -> None:
+    if deadline_ids:
+        await session.execute(
+            sa.delete(SlaTimer).where(
+                col(SlaTimer.deadline_id).in_(deadline_ids), col(SlaTimer.fired_at).is_(None)
+            )
+        )
+
+
+def _schedule(
+    session: AsyncSession, deadline: CaseDeadline, cal: WorkingCalendar, now: datetime
+) -> None:
+    """Timers for an open deadline: the reminder (if not yet sent) and the overdue moment.
+
+    The reminder fires when ``reminder_ratio`` of the limit is used, i.e. when the time left
+    falls to ``(1 - ratio) * total`` — computed from the due time, so pauses and extensions
+    need no bookkeeping of their own.
+    """
+    if deadline.overdue_at is None:
+        session.add(
+            SlaTimer(
+                case_id=deadline.case_id,
+                kind="overdue",
+                deadline_id=deadline.id,
+                due_at=deadline.due_at,
+            )
+        )
+    if deadline.reminded_at is not None or deadline.overdue_at is not None:
+        return
+    unit = LimitUnit(deadline.unit)
+    left = cal.elapsed(now, deadline.due_at, unit)
+    remind_after = left - timedelta(seconds=deadline.total_seconds) * (1 - deadline.reminder_ratio)
+    if remind_after <= timedelta(0):
+        return
+    if unit is LimitUnit.calendar_hours:
+        remind_at = now + remind_after
+    else:
+        remind_at = cal.add_working_time(now, remind_after)
+    if remind_at < deadline.due_at:
+        session.add(
+            SlaTimer(
+                case_id=deadline.case_id, kind="reminder", deadline_id=deadline.id, due_at=remind_at
+            )
+        )
+
+
+async def start(
+    session: AsyncSession, case: Case, kinds: tuple[str, ...], now: datetime
+) -> list[CaseDeadline]:
+    """Start deadlines of ``kinds`` at the case's current handling level."""
+    level = case.handling_level
+    policy = await find_policy(session, case, level)
+    limits = (
+        policy.limits
+        if policy
+        else builtin_limits(priority=case.priority, kind=case.kind, level=level)
+    )
+    auto = policy.auto_escalate if policy else bool(limits.get("auto_escalate"))
+    ratio = policy.reminder_ratio if policy else 0.75
+    cal = await calendar_for(session, case.handling_area_path or case.area_path)
+    made = []
+    for kind in kinds:
+        spec = limits.get(kind)
+        if not spec:
+            continue
+        unit = LimitUnit(spec["unit"])
+        due_at = cal.deadline(now, float(spec["amount"]), unit)
+        deadline = CaseDeadline(
+            case_id=case.id,
+            kind=kind,
+            handling_level=level,
+            handling_area_path=case.handling_area_path,
+            policy_id=policy.id if policy else None,
+            policy_version=policy.version if policy else None,
+            amount=float(spec["amount"]),
+            unit=unit.value,
+            total_seconds=int(cal.elapsed(now, due_at, unit).total_seconds()),
+            reminder_ratio=ratio,
+            auto_escalate=auto and kind == RESOLVE,
+            started_at=now,
+            due_at=due_at,
+        )
+        session.add(deadline)
+        made.append(deadline)
+    await session.flush()
+    for deadline in made:
+        _schedule(session, deadline, cal, now)
+    await _sync_case_due(session, case)
+    return made
+
+
+async def meet(session: AsyncSession, case: Case, kinds: tuple[str, ...], now: datetime) -> None:
+    rows = [d for d in await open_deadlines(session, case.id) if d.kind in kinds]
+    for d in rows:
+        d.status = "met"
+        d.met_at = now
+        session.add(d)
+    await _drop_timers(session, [d.id for d in rows])
+    await _sync_case_due(session, case)
+
+
+async def cancel(
+    session: AsyncSession, case: Case, now: datetime, kinds: tuple[str, ...] = DEADLINE_KINDS
+) -> None:
+    rows = [d for d in await open_deadlines(session, case.id) if d.kind in kinds]
+    for d in rows:
+        d.status = "cancelled"
+        d.met_at = now
+        session.add(d)
+    await _drop_timers(session, [d.id for d in rows])
+    await _sync_case_due(session, case)
+
+
+async def pause(session: AsyncSession, case: Case, now: datetime) -> None:
+    rows = [d for d in await open_deadlines(session, case.id) if d.status == "open"]
+    for d in rows:
+        d.status = "paused"
+        d.paused_at = now
+        session.add(d)
+    await _drop_timers(session, [d.id for d in rows])
+
+
+async def resume(session: AsyncSession, case: Case, now: datetime) -> None:
+    """Count again the working time that was left when the case was suspended."""
+    cal = await calendar_for(session, case.handling_area_path or case.area_path)
+    for d in [d for d in await open_deadlines(session, case.id) if d.status == "paused"]:
+        assert d.paused_at is not None
+        unit = LimitUnit(d.unit)
+        left = cal.elapsed(d.paused_at, d.due_at, unit) if d.due_at > d.paused_at else timedelta(0)
+        if unit is LimitUnit.calendar_hours:
+            d.due_at = now + left
+        else:
+            d.due_at = cal.add_working_time(now, left)
+        d.status = "open"
+        d.paused_at = None
+        session.add(d)
+        await session.flush()
+        _schedule(session, d, cal, now)
+    await _sync_case_due(session, case)
+
+
+async def extend(
+    session: AsyncSession,
+    case: Case,
+    deadline: CaseDeadline,
+    amount: float,
+    unit: LimitUnit,
+    now: datetime,
+) -> datetime:
+    """Move a deadline by an approved extension; returns the new due time."""
+    cal = await calendar_for(session, case.handling_area_path or case.area_path)
+    base = max(deadline.due_at, now) if deadline.overdue_at is not None else deadline.due_at
+    new_due = cal.deadline(base, amount, unit)
+    deadline.total_seconds += int(
+        cal.elapsed(deadline.due_at, new_due, LimitUnit(deadline.unit)).total_seconds()
+    )
+    deadline.due_at = new_due
+    deadline.extension_count += 1
+    deadline.overdue_at = None
+    session.add(deadline)
+    await _drop_timers(session, [deadline.id])
+    await session.flush()
+    if deadline.status == "open":
+        _schedule(session, deadline, cal, now)
+    await _sync_case_due(session, case)
+    return deadline.due_at
+
+
+async def _sync_case_due(session: AsyncSession, case: Case) -> None:
+    """``case.due_at`` mirrors the earliest open deadline (list filters and Open311 read it)."""
+    await session.flush()
+    due = (
+        await session.execute(
+            sa.select(sa.func.min(col(CaseDeadline.due_at))).where(
+                col(CaseDeadline.case_id) == case.id, col(CaseDeadline.status) == "open"
+            )
+        )
+    ).scalar_one_or_none()
+    if case.due_at != due:
+        case.due_at = due
+        session.add(case)
+
+
+async def on_reported(session: AsyncSession, case: Case, now: datetime) -> None:
+    """A new case: the acceptance clock starts; a major incident goes upward at once."""
+    if case.status == "reported":
+        await start(session, case, (ACCEPT,), now)
+    if is_major(case):
+        await report_major(session, case)
+
+
+def is_major(case: Case) -> bool:
+    """重大/突发: flagged major, or filed under an urgent-handling (急办) category."""
+    return bool(case.major) or case.handling_class == "urgent"
+
+
+async def report_major(session: AsyncSession, case: Case) -> None:
+    """000:L245: major instability is reported upward at once — every level above is told."""
+    chain = [e.get("path") for e in (case.area_chain or []) if e.get("path")]
+    above = [p for p in chain if p != case.area_path]
+    await record_event(
+        session,
+        case,
+        type="case.major_incident",
+        actor_id=None,
+        extra={"levels_above": above, "critical": True},
+    )
+
+
+async def on_transition(
+    session: AsyncSession, case: Case, *, action: str, previous: str, now: datetime
+) -> None:
+    """Called by the lifecycle after every action, in its transaction."""
+    status = case.status
+    if action == "accept":
+        await meet(session, case, (ACCEPT,), now)
+        existing = {d.kind for d in await open_deadlines(session, case.id)}
+        met_feedback = await _has_met(session, case.id, FIRST_RESPONSE)
+        kinds = tuple(
+            k
+            for k in (DISPATCH, FIRST_RESPONSE, RESOLVE)
+            if k not in existing and not (k == FIRST_RESPONSE and met_feedback)
+        )
+        await start(session, case, kinds, now)
+    elif action in {"reject", "void", "merge", "verify"}:
+        await cancel(session, case, now)
+    elif action == "escalate":
+        await cancel(session, case, now)
+        await start(session, case, (ACCEPT,), now)
+    elif action == "suspend":
+        await pause(session, case, now)
+    elif action == "resume":
+        await resume(session, case, now)
+    elif action == "reopen" or (action == "rework" and previous == "resolved"):
+        await start(session, case, (RESOLVE,), now)
+    if action == "dispatch":
+        await meet(session, case, (DISPATCH,), now)
+    if action in FEEDBACK_ACTIONS:
+        await meet(session, case, (FIRST_RESPONSE,), now)
+    if action == "resolve" and status == "resolved":
+        await meet(session, case, (RESOLVE,), now)
+
+
+async def _has_met(session: AsyncSession, case_id: uuid.UUID, kind: str) -> bool:
+    found = await session.execute(
+        sa.select(col(CaseDeadline.id))
+        .where(
+            col(CaseDeadline.case_id) == case_id,
+            col(CaseDeadline.kind) == kind,
+            col(CaseDeadline.status) == "met",
+        )
+        .limit(1)
+    )
+    return found.first() is not None
+
+
+def deadline_state(deadline: CaseDeadline, now: datetime, cal: WorkingCalendar) -> dict[str, Any]:
+    """on_track, due_soon (past the reminder point) or overdue, with the time left."""
+    unit = LimitUnit(deadline.unit)
+    if deadline.status in {"met", "cancelled"}:
+        late = deadline.met_at is not None and deadline.met_at > deadline.due_at
+        return {"state": "met_late" if late else deadline.status, "seconds_left": None}
+    reference = deadline.paused_at or now
+    if reference >= deadline.due_at or deadline.overdue_at is not None:
+        return {"state": "overdue", "seconds_left": 0}
+    left = cal.elapsed(reference, deadline.due_at, unit)
+    soon = left <= timedelta(seconds=deadline.total_seconds) * (1 - deadline.reminder_ratio)
+    return {"state": "due_soon" if soon else "on_track", "seconds_left": int(left.total_seconds())}
