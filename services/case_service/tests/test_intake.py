@@ -282,6 +282,17 @@ async def test_duplicate_found_and_merged(api: Api) -> None:
         ).scalar_one()
     assert payload["reporter_account_id"] == RESIDENT.sub
     assert payload["supporter_account_ids"] == [RESIDENT2.sub]
+    async with api_sessionmaker(api)() as session:
+        told = (
+            await session.execute(
+                sa.text("SELECT case_id, payload FROM outbox_event WHERE type = 'case.accepted'")
+            )
+        ).all()
+    # the duplicate's reporter hears of the master's acceptance on their own case
+    by_case = {str(row.case_id): row.payload for row in told}
+    assert by_case[second["id"]]["reporter_account_id"] == RESIDENT2.sub
+    assert by_case[second["id"]]["master_case_number"] == first["case_number"]
+    assert by_case[second["id"]]["case_number"] == second["case_number"]
     # a merge into itself, or into a closed case, is refused
     third = await api.report(RESIDENT2)
     r = await api.act(DISPATCHER_C1, third["id"], "merge", into_case_id=third["id"], expect=422)

@@ -145,3 +145,18 @@ async def test_claims_skip_locked_rows(api: Api) -> None:
         fake = FakeNotify()
         assert await relay_once(maker, fake.client()) == 0
         assert fake.received == []
+
+
+async def test_payload_hides_anonymous_reporters_and_bounds_the_result(api: Api) -> None:
+    case = await api.report(RESIDENT, reporter={"name": "匿名", "anonymous": True})
+    await api.act(DISPATCHER_C1, case["id"], "accept")
+    await api.act(DISPATCHER_C1, case["id"], "dispatch", assignees=[{"account_id": WORKER_A.sub}])
+    await api.act(WORKER_A, case["id"], "claim")
+    await api.act(WORKER_A, case["id"], "resolve", result="处" * 3000)
+    fake = FakeNotify()
+    await relay_once(api_sessionmaker(api), fake.client())
+    events = fake.events()
+    assert {e.payload["reporter_account_id"] for e in events} == {None}
+    resolved = next(e for e in events if e.type == "case.resolved")
+    assert resolved.payload["result"] == "处" * 500
+    assert resolved.payload["status"] == "resolved"

@@ -82,3 +82,66 @@ class CaseEventPayload(BaseModel):
 
 #: The payload keys notify_service reads (see :class:`CaseEventPayload`).
 CASE_EVENT_PAYLOAD_KEYS: tuple[str, ...] = tuple(CaseEventPayload.model_fields)
+
+
+#: Every ``type`` case_service writes to its outbox (one event per change, in the transaction
+#: of the change). ``case.part_finished``: one handler of a joint case finished their part;
+#: ``case.supporter_added``: a duplicate was merged into this case; ``case.commented``: a
+#: public comment. The outcome types (accepted, rejected, resolved, closed) are also written
+#: once for every case merged into the one that changed, on the merged case's own id, so that
+#: every reporter hears of the outcome (``master_case_id``/``master_case_number`` say which).
+CASE_EVENT_TYPES: tuple[str, ...] = (
+    "case.reported",
+    "case.accepted",
+    "case.rejected",
+    "case.voided",
+    "case.dispatched",
+    "case.reassigned",
+    "case.claimed",
+    "case.returned",
+    "case.part_finished",
+    "case.resolved",
+    "case.escalated",
+    "case.closed",
+    "case.rework",
+    "case.suspended",
+    "case.resumed",
+    "case.reopened",
+    "case.rated",
+    "case.merged",
+    "case.supporter_added",
+    "case.commented",
+)
+
+#: Payload keys case_service writes besides :class:`CaseEventPayload`'s (readers may ignore
+#: them). Account and department ids are strings as the tokens carry them.
+CASE_SERVICE_PAYLOAD_KEYS: dict[str, str] = {
+    "category_code": "stable category code (事项编码), e.g. 0802",
+    "category_name": "category name at filing time, e.g. 井盖缺失破损",
+    "kind": "consultation, help, complaint, report or suggestion",
+    "status": "the case's status after the change",
+    "previous_status": "the status before it (null for case.reported)",
+    "action": "the lifecycle action taken (accept, dispatch, resolve …)",
+    "priority": "low, normal, high or urgent",
+    "area_path": "dot path of area codes where the case is (same as CaseEvent.area_path)",
+    "handling_area_path": "the level handling it now (moves up on escalation)",
+    "handling_level": "that level's name: community, street, district …",
+    "reporter_channel": "where the case came in: mini_program, app, web, hotline, patrol, "
+    "video, platform",
+    "department_ids": "every department ever assigned (lead first)",
+    "department_id": "the first department assigned, or null",
+    "supporter_account_ids": "reporters of the duplicates merged into this case",
+    "reason": "the reason given with the action (reject, return, escalate …), or null",
+    "actor_id": "the account that acted",
+    "rating": "case.rated: 1-5",
+    "escalated_to": "case.escalated: the area path of the level above",
+    "merged_into_id": "case.merged: the master case",
+    "merged_case_id": "case.supporter_added: the duplicate merged in",
+    "supporter_count": "case.supporter_added: reports merged into the master so far",
+    "master_case_id": "outcome told to a merged duplicate's reporter: the master case",
+    "master_case_number": "… and its number",
+    "master_status": "… and its status",
+    "self_handled": "case.resolved: resolved on the spot by the reporting grid worker",
+    "comment": "case.commented: the public comment",
+    "by_reporter": "case.commented: true when the reporter wrote it",
+}

@@ -55,11 +55,14 @@ async def timeline(
     return list((await session.execute(stmt)).scalars().all())
 
 
-async def merged_reporters(session: AsyncSession, master_id: uuid.UUID) -> list[str]:
-    stmt = sa.select(col(Case.reporter_account_id)).where(
-        col(Case.merged_into_id) == master_id, col(Case.reporter_account_id).is_not(None)
+async def merged_cases(session: AsyncSession, master_id: uuid.UUID) -> list[Case]:
+    """Cases merged into ``master_id`` (index ``ix_case_merged_into_id``)."""
+    stmt = (
+        sa.select(Case)
+        .where(col(Case.merged_into_id) == master_id)
+        .order_by(col(Case.created_at), col(Case.id))
     )
-    return [str(r) for r in (await session.execute(stmt)).scalars().all()]
+    return list((await session.execute(stmt)).scalars().all())
 
 
 def distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:

@@ -46,7 +46,7 @@ from case_service.categories.schemas import (
     validate_attribute_values,
 )
 from case_service.config import Settings
-from case_service.outbox.service import record_event
+from case_service.outbox.service import record_event, tell_supporters
 from shared.auth import Principal, Role
 from shared.db import utcnow
 from shared.problem import (
@@ -601,6 +601,7 @@ async def apply_action(
         reason=body.reason,
         extra=extra,
     )
+    await tell_supporters(session, case, type=event_type, actor_id=principal.subject)
     return case
 
 

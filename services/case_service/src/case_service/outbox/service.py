@@ -1,7 +1,8 @@
 """Writing case events to the outbox, in the transaction of the change they report.
 
-The payload carries what a notifier needs without calling back (keys documented in
-``shared.contracts.events.CASE_EVENT_PAYLOAD_KEYS``).
+The payload carries what a notifier needs without calling back: the keys notify_service reads
+(``shared.contracts.events.CaseEventPayload``) and the others case_service adds
+(``shared.contracts.events.CASE_SERVICE_PAYLOAD_KEYS``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,11 @@ async def record_event(
     reason: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> OutboxEvent:
-    supporters = await case_repository.merged_reporters(session, case.id)
+    supporters = [
+        c.reporter_account_id
+        for c in await case_repository.merged_cases(session, case.id)
+        if c.reporter_account_id is not None and not c.anonymous
+    ]
     payload: dict[str, Any] = {
         "case_number": case.case_number,
         "title": case.title,
@@ -41,7 +46,8 @@ async def record_event(
         "area_path": case.area_path,
         "handling_area_path": case.handling_area_path,
         "handling_level": case.handling_level,
-        "reporter_account_id": case.reporter_account_id,
+        # anonymous reports carry no reporter id outside this service (the contract's rule)
+        "reporter_account_id": None if case.anonymous else case.reporter_account_id,
         "reporter_channel": case.channel,
         "assignee_account_ids": list(case.assignee_account_ids),
         "department_ids": list(case.department_ids),
@@ -49,6 +55,8 @@ async def record_event(
         "reason": reason,
         "actor_id": actor_id,
         "due_at": case.due_at.isoformat() if case.due_at else None,
+        "result": case.result[:500] if case.result else None,
+        "department_id": case.department_ids[0] if case.department_ids else None,
     }
     if extra:
         payload.update(extra)
@@ -62,3 +70,47 @@ async def record_event(
     session.add(event)
     await session.flush()
     return event
+
+
+#: Outcomes every reporter of a merged duplicate hears about, too.
+SUPPORTER_EVENTS = frozenset({"case.accepted", "case.rejected", "case.resolved", "case.closed"})
+
+
+async def tell_supporters(
+    session: AsyncSession, master: Case, *, type: str, actor_id: str | None
+) -> int:
+    """For each case merged into ``master``, an event of the same type on that case, with the
+    master's status and result, so its own reporter hears of the outcome."""
+    if type not in SUPPORTER_EVENTS:
+        return 0
+    merged = await case_repository.merged_cases(session, master.id)
+    for case in merged:
+        session.add(
+            OutboxEvent(
+                case_id=case.id,
+                type=type,
+                case_version=case.version,
+                area_path=case.area_path,
+                payload={
+                    "case_number": case.case_number,
+                    "title": case.title,
+                    "category_code": case.category_code,
+                    "category_name": case.category_name,
+                    "status": case.status,
+                    "master_case_id": str(master.id),
+                    "master_case_number": master.case_number,
+                    "master_status": master.status,
+                    "area_path": case.area_path,
+                    "reporter_account_id": None if case.anonymous else case.reporter_account_id,
+                    "reporter_channel": case.channel,
+                    "assignee_account_ids": [],
+                    "department_ids": [],
+                    "major": master.major,
+                    "reason": None,
+                    "actor_id": actor_id,
+                    "result": master.result[:500] if master.result else None,
+                },
+            )
+        )
+    await session.flush()
+    return len(merged)
