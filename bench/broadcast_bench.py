@@ -79,7 +79,7 @@ async def adapter_cost(samples: int = 5000) -> float:
     provider = AliyunSmsProvider(
         endpoint="https://sms.bench",
         access_key_id="bench",
-        access_key_secret="bench-secret",
+        access_key_secret="bench-secret",  # noqa: S106 - a fake provider
         transport=fake_world(0),
         clock=lambda: datetime.now(UTC),
     )
@@ -116,7 +116,7 @@ async def run(recipients: int, workers: int, batch: int) -> None:
             sms_providers=["aliyun"],
             aliyun_endpoint="https://sms.bench",
             aliyun_access_key_id="bench",
-            aliyun_access_key_secret="bench-secret",
+            aliyun_access_key_secret="bench-secret",  # noqa: S106 - a fake provider
             grid_service_url="http://grid.bench",
             workers_enabled=True,
             worker_concurrency=workers,

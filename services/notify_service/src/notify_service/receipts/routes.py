@@ -173,7 +173,10 @@ def _wechat_results(root: Any) -> list[tuple[str, str, str]]:
     summary="WeChat send-result events",
     description="Plain-text-mode XML pushes: `TEMPLATESENDJOBFINISH` (official account) and "
     "`subscribe_msg_sent_event` (mini-program). Signed with NOTIFY_WECHAT_EVENT_TOKEN; other "
-    "events are acknowledged and ignored. Answers `success` as WeChat expects.",
+    "events are acknowledged and ignored. Answers `success` as WeChat expects. Example body: "
+    "`<xml><ToUserName>gh_7f083739789a</ToUserName><FromUserName>oOA_x</FromUserName>"
+    "<CreateTime>1700000000</CreateTime><MsgType>event</MsgType>"
+    "<Event>TEMPLATESENDJOBFINISH</Event><MsgID>200163836</MsgID><Status>success</Status></xml>`",
     responses=problem_responses(400, 401),
 )
 async def wechat_event(

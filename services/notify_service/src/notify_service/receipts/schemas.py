@@ -8,7 +8,22 @@ from pydantic import BaseModel, ConfigDict, Field
 class AliyunSmsReport(BaseModel):
     """One item of Alibaba Cloud's ``SmsReport`` push (a JSON array of these)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "example": {
+                "phone_number": "13812345678",
+                "send_time": "2026-11-23 10:00:01",
+                "report_time": "2026-11-23 10:00:05",
+                "success": True,
+                "err_code": "DELIVERED",
+                "err_msg": "用户接收成功",
+                "sms_size": "1",
+                "biz_id": "932702304080415357^0",
+                "out_id": "0b7f3c1e-5b8e-4f3a-9b1a-1c2d3e4f5a6b",
+            }
+        },
+    )
 
     phone_number: str
     success: bool
@@ -23,7 +38,20 @@ class AliyunSmsReport(BaseModel):
 class TencentSmsStatus(BaseModel):
     """One item of Tencent Cloud's SMS status callback (a JSON array of these)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "example": {
+                "user_receive_time": "2026-11-23 10:00:05",
+                "nationcode": "86",
+                "mobile": "13812345678",
+                "report_status": "SUCCESS",
+                "errmsg": "DELIVRD",
+                "description": "用户短信送达成功",
+                "sid": "2028:f825e6b16e23f73f4123",
+            }
+        },
+    )
 
     sid: str = Field(min_length=1, max_length=100)
     mobile: str
