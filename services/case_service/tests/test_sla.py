@@ -549,3 +549,37 @@ async def test_a_worker_killed_mid_batch_loses_nothing(api: Api, app: Any) -> No
         assert len(await c.events("case.overdue")) == 1
         assert len(await c.events("case.escalated")) == 1
     assert await fire_due(maker, now=sh(2026, 11, 25, 9)) == 0
+
+
+async def test_default_policies_ship_with_the_catalogue(api: Api, app: Any) -> None:
+    from case_service.sla.defaults import DEFAULT_POLICIES, load_default_policies
+
+    async with app.state.sessionmaker() as s, s.begin():
+        assert await load_default_policies(s) == len(DEFAULT_POLICIES)
+    async with app.state.sessionmaker() as s, s.begin():
+        assert await load_default_policies(s) == 0  # idempotent
+    listed = (await api.get(DISPATCHER_C1, "/api/v1/sla/policies")).json()
+    assert len(listed) == len(DEFAULT_POLICIES)
+    # A street-level case: resolve within one working day, escalated automatically if missed.
+    c = await new_case(api, app)
+    await c.act(DISPATCHER_C1, Action.accept, sh(2026, 11, 23, 10))
+    d = (await c.deadlines())["resolve"]
+    assert (d.amount, d.unit, d.auto_escalate) == (1, "working_days", True)
+    assert d.policy_id is not None
+
+
+def test_working_hours_setting_is_validated_and_applied() -> None:
+    from pydantic import ValidationError
+
+    from case_service.config import Settings
+    from case_service.sla.calendar import LimitUnit, parse_periods
+
+    with pytest.raises(ValidationError, match="working_hours"):
+        Settings(working_hours="9-12")
+    with pytest.raises(ValidationError, match="working_hours"):
+        Settings(working_hours="13:00-18:00,09:00-12:00")
+    with pytest.raises(ValidationError, match="working_timezone"):
+        Settings(working_timezone="Mars/Olympus")
+    summer = WorkingCalendar(periods=parse_periods("08:30-12:00,14:30-18:00"))
+    # 11:00 + 2 working hours with a long summer lunch: 1 h to noon, 1 h from 14:30.
+    assert summer.deadline(sh(2026, 7, 1, 11), 2, LimitUnit.working_hours) == sh(2026, 7, 1, 15, 30)

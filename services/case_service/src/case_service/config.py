@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import BaseServiceSettings
@@ -37,6 +37,33 @@ class Settings(BaseServiceSettings):
         1.0, gt=0, le=60, description="idle wait of the timer worker between scans"
     )
     timer_batch: int = Field(100, ge=1, le=1000, description="timers fired per transaction")
+    working_hours: str = Field(
+        "09:00-12:00,13:30-18:00", description="working periods of a working day, local time"
+    )
+    working_timezone: str = Field("Asia/Shanghai", description="time zone of the working hours")
+
+    @field_validator("working_hours")
+    @classmethod
+    def _periods(cls, value: str) -> str:
+        from case_service.sla.calendar import CalendarError, parse_periods
+
+        try:
+            parse_periods(value)
+        except CalendarError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+
+    @field_validator("working_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("unknown time zone") from exc
+        return value
+
     # lifecycle
     reopen_window_days: int = Field(
         15, ge=1, le=365, description="a closed case may be reopened this long after closing"

@@ -3,6 +3,8 @@ statistics and Open311."""
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from fastapi import FastAPI
 
 from case_service.attachments.routes import router as attachments_router
@@ -13,8 +15,10 @@ from case_service.clients.grid import GridClient
 from case_service.clients.notify import NotifyClient
 from case_service.config import ALEMBIC_INI, DATABASE_NAME, Settings, get_settings
 from case_service.outbox.relay import OutboxRelay
+from case_service.sla.calendar import parse_periods
 from case_service.sla.flows import escalator
 from case_service.sla.routes import router as sla_router
+from case_service.sla.service import configure_working_hours
 from case_service.sla.timers import TimerWorker
 from case_service.system.routes import router as system_router
 from shared.app import ServiceSpec, create_service_app
@@ -62,6 +66,9 @@ def _startup(settings: Settings):  # type: ignore[no-untyped-def]
         )
         if settings.relay_enabled:
             app.state.relay.start()
+        configure_working_hours(
+            parse_periods(settings.working_hours), ZoneInfo(settings.working_timezone)
+        )
         app.state.timer_worker = TimerWorker(
             app.state.sessionmaker,
             poll_seconds=settings.timer_poll_seconds,

@@ -45,6 +45,19 @@ class CalendarError(ValueError):
     pass
 
 
+def parse_periods(text: str) -> tuple[tuple[time, time], ...]:
+    """``"09:00-12:00,13:30-18:00"`` → periods (ordered, not overlapping)."""
+    periods = []
+    for part in text.split(","):
+        try:
+            start, end = part.strip().split("-")
+            periods.append((time.fromisoformat(start.strip()), time.fromisoformat(end.strip())))
+        except ValueError as exc:
+            raise CalendarError(f"not a period HH:MM-HH:MM: {part.strip()!r}") from exc
+    WorkingCalendar(periods=tuple(periods))  # validates order and overlap
+    return tuple(periods)
+
+
 def official_is_workday(day: date) -> bool | None:
     """The published schedule's answer, or ``None`` for a year it does not know."""
     try:

@@ -13,8 +13,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +23,7 @@ from sqlmodel import col
 
 from case_service.cases.models import Case
 from case_service.outbox.service import record_event
-from case_service.sla.calendar import LimitUnit, WorkingCalendar
+from case_service.sla.calendar import DEFAULT_PERIODS, SHANGHAI, LimitUnit, WorkingCalendar
 from case_service.sla.models import (
     CalendarOverride,
     CaseDeadline,
@@ -111,6 +112,14 @@ async def find_policy(session: AsyncSession, case: Case, level: str | None) -> S
     return max(candidates, key=specificity, default=None)
 
 
+_hours: dict[str, Any] = {"periods": DEFAULT_PERIODS, "tz": SHANGHAI}
+
+
+def configure_working_hours(periods: tuple[tuple[time, time], ...], tz: ZoneInfo) -> None:
+    """Set the working hours every calendar uses (from settings, at start-up)."""
+    _hours.update(periods=periods, tz=tz)
+
+
 async def calendar_for(session: AsyncSession, area_path: str | None) -> WorkingCalendar:
     """The working calendar of a jurisdiction: overrides of the area and all its ancestors
     (a nearer jurisdiction wins over a farther one)."""
@@ -132,7 +141,7 @@ async def calendar_for(session: AsyncSession, area_path: str | None) -> WorkingC
     overrides: dict[date, bool] = {}
     for row in sorted(rows, key=lambda r: len(r.jurisdiction_path)):
         overrides[row.day] = row.is_workday
-    return WorkingCalendar(overrides=overrides)
+    return WorkingCalendar(overrides=overrides, periods=_hours["periods"], tz=_hours["tz"])
 
 
 async def open_deadlines(session: AsyncSession, case_id: uuid.UUID) -> list[CaseDeadline]:
