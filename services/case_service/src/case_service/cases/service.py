@@ -47,6 +47,7 @@ from case_service.categories.schemas import (
 )
 from case_service.config import Settings
 from case_service.outbox.service import record_event, tell_supporters
+from case_service.sla import service as sla_service
 from shared.auth import Principal, Role
 from shared.db import utcnow
 from shared.problem import (
@@ -331,6 +332,8 @@ async def create_case(
             extra={"self_handled": True},
         )
 
+    await sla_service.on_reported(session, case, now)
+
     duplicates: list[Case] = []
     if case.lat is not None and case.lng is not None:
         duplicates = await repository.find_duplicates(
@@ -451,6 +454,7 @@ async def apply_action(
     body: CaseActionRequest,
     if_match: int | None,
     settings: Settings,
+    now: datetime | None = None,
 ) -> Case:
     case = await repository.get(session, case_id, lock=True)
     if case is None or not access.can_see(principal, case):
@@ -476,7 +480,7 @@ async def apply_action(
     if action in NEEDS_REASON:
         _require(body, "reason", action)
 
-    now = utcnow()
+    now = now or utcnow()
     data: dict[str, Any] = {}
     kind = "transition"
     extra: dict[str, Any] = {}
@@ -602,6 +606,7 @@ async def apply_action(
         extra=extra,
     )
     await tell_supporters(session, case, type=event_type, actor_id=principal.subject)
+    await sla_service.on_transition(session, case, action=action.value, previous=previous, now=now)
     return case
 
 
@@ -687,6 +692,10 @@ async def add_comment(
                 "by_reporter": principal.subject == case.reporter_account_id,
             },
         )
+        if principal.subject != case.reporter_account_id:
+            await sla_service.on_transition(
+                session, case, action="public_comment", previous=case.status, now=utcnow()
+            )
     return entry
 
 
