@@ -25,6 +25,8 @@ database_url, test_keys, app, client = service_fixtures(
             locate_version_check_seconds=0,  # see every tree change at once
             login_max_failures=3,
             login_lockout_seconds=600,
+            argon2_time_cost=1,  # cheap hashes keep the suite fast; production refuses these
+            argon2_memory_kib=8192,
             wechat_api_base="http://wechat.test",
         )
     ),

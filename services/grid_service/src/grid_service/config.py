@@ -51,6 +51,10 @@ class Settings(BaseServiceSettings):
     login_max_failures: int = Field(
         5, ge=1, le=100, description="failed password logins before the account is locked"
     )
+    argon2_time_cost: int = Field(3, ge=1, le=20, description="argon2id iterations")
+    argon2_memory_kib: int = Field(
+        65_536, ge=1024, le=1_048_576, description="argon2id memory per hash, KiB"
+    )
     login_lockout_seconds: int = Field(900, ge=1, description="how long a lockout lasts")
     wechat_api_base: str = Field(
         "https://api.weixin.qq.com", description="base URL of the WeChat server API"
@@ -77,6 +81,8 @@ class Settings(BaseServiceSettings):
         problems = super().production_problems()
         if self.signing_key_secret.startswith("dev-only"):
             problems.append("signing_key_secret must be set to a secret of your own")
+        if self.argon2_time_cost < 2 or self.argon2_memory_kib < 19_456:
+            problems.append("argon2 cost below the OWASP minimum (t=2, m=19 MiB)")
         if self.wechat_secret.startswith("dev-only"):
             problems.append("wechat_secret must be set to the mini-program's AppSecret")
         return problems

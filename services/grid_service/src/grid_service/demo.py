@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from grid_service.accounts import passwords
 from grid_service.accounts import repository as accounts_repository
 from grid_service.accounts.models import Account, AccountKind
 from grid_service.accounts.passwords import hash_secret
@@ -222,6 +223,7 @@ def build_members(areas: list[Area]) -> list[Member]:
 
 async def load_demo(session: AsyncSession, settings: BaseServiceSettings) -> None:
     assert isinstance(settings, Settings)
+    passwords.configure(time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib)
     await ensure_active_key(session, secret=settings.signing_key_secret)
     if await areas_repository.get_by_code(session, CITY[0]) is not None:
         return  # already loaded

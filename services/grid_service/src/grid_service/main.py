@@ -6,6 +6,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import exc as sa_exc
 
+from grid_service.accounts import passwords
 from grid_service.accounts.routes import accounts_router, auth_router, clients_router
 from grid_service.accounts.wechat import WeChatClient
 from grid_service.areas.routes import router as areas_router
@@ -71,6 +72,7 @@ async def _shutdown(app: FastAPI) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    passwords.configure(time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib)
     return create_service_app(
         ServiceSpec(
             name="grid_service",

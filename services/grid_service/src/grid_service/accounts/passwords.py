@@ -13,6 +13,15 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 
+def configure(*, time_cost: int, memory_kib: int) -> None:
+    """Set the cost of new hashes (existing hashes verify with the cost they carry)."""
+    global _hasher, _DUMMY_HASH
+    if (_hasher.time_cost, _hasher.memory_cost) == (time_cost, memory_kib):
+        return
+    _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+    _DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
 async def hash_secret(secret: str) -> str:
     return await asyncio.to_thread(_hasher.hash, secret)
 
