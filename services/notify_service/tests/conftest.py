@@ -71,7 +71,7 @@ def test_settings(url: str, **overrides: Any) -> Settings:
         "grid_client_id": GRID_CLIENT,
         "grid_client_secret": GRID_SECRET,
         "http_retries": 0,
-        "broadcast_page_size": 500,
+        "broadcast_page_size": 100,
     }
     values.update(overrides)
     return Settings(**values)

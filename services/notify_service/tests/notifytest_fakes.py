@@ -200,6 +200,7 @@ class Fakes:
     grid_people: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
     grid_area_pages: list[list[dict[str, Any]]] | None = None
     grid_list_calls: int = 0
+    grid_list_limits: list[int] = field(default_factory=list)
     grid_fail: bool = False
 
     def reset(self) -> None:
@@ -212,6 +213,7 @@ class Fakes:
         self.grid_people.clear()
         self.grid_area_pages = None
         self.grid_list_calls = 0
+        self.grid_list_limits.clear()
         self.grid_fail = False
 
     def script(self, provider: str, *behaviours: Behaviour) -> None:
@@ -340,6 +342,10 @@ class Fakes:
             return httpx.Response(200, json={"items": items, "next_cursor": None})
         if path == "/api/v1/recipients":
             self.grid_list_calls += 1
+            limit = int(request.url.params.get("limit", 20))
+            if not 1 <= limit <= 100:  # grid_service caps pages at 100
+                return httpx.Response(422, json={"code": "validation_failed"})
+            self.grid_list_limits.append(limit)
             pages = self.grid_area_pages or [[]]
             index = int(request.url.params.get("cursor") or 0)
             nxt = str(index + 1) if index + 1 < len(pages) else None

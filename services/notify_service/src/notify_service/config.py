@@ -93,7 +93,9 @@ class Settings(BaseServiceSettings):
     sms_cap_per_day: int = Field(10, ge=0, description="non-critical SMS per number per day")
     quiet_hours_start: int = Field(22, ge=0, le=23, description="quiet hours start (local hour)")
     quiet_hours_end: int = Field(8, ge=0, le=23, description="quiet hours end (local hour)")
-    broadcast_page_size: int = Field(500, ge=1, le=1000, description="recipients per grid page")
+    broadcast_page_size: int = Field(
+        100, ge=1, le=100, description="recipients per grid_service page (it serves at most 100)"
+    )
 
     @model_validator(mode="after")
     def _providers_present(self) -> Self:
