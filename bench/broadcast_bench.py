@@ -4,9 +4,9 @@ End to end, in one process, on the PostgreSQL the tests use (127.0.0.1:5432 or
 TEST_DATABASE_URL), in a fresh database:
 
     POST /api/v1/broadcasts  →  fan-out workers list the area from a fake grid_service
-    (pages of 100, its maximum)  →  one notification per recipient  →  delivery workers claim batches
-    (FOR UPDATE SKIP LOCKED), sign and send each SMS with the real Alibaba adapter to a fake
-    provider that accepts everything  →  every notification recorded as sent.
+    (pages of 100, its maximum)  →  one notification per recipient  →  delivery workers
+    claim batches (FOR UPDATE SKIP LOCKED), sign and send each SMS with the real Alibaba
+    adapter to a fake provider that accepts everything  →  every notification recorded as sent.
 
 Printed: messages per second end to end, the fan-out and delivery phases, the cost of one
 adapter call against the fake (signing + httpx), and the service's own overhead per message
