@@ -77,6 +77,10 @@ def test_migration_job_gates_its_service(compose: dict[str, Any], svc: Svc) -> N
     assert api["build"]["dockerfile"] == f"deploy/{svc.name}/Dockerfile"
     assert (ROOT / api["build"]["context"] / api["build"]["dockerfile"]).is_file()
     assert "command" not in api, "the service runs the image's CMD (serve)"
+    # uvicorn believes the gateway's X-Forwarded-For; the container cannot write its image
+    assert container_env(compose, svc.host)["FORWARDED_ALLOW_IPS"] == "*"
+    assert api["read_only"] is True
+    assert api["restart"] == "unless-stopped"
 
 
 @pytest.mark.parametrize("svc", SERVICES, ids=SVC_IDS)

@@ -307,14 +307,16 @@ def _check_refusals(client: httpx.Client) -> None:
 
 
 def _check_rate_limit(client: httpx.Client) -> None:
-    statuses = [
-        client.post("/api/v1/auth/token", headers={"X-Forwarded-For": "192.0.2.77"})
-        for _ in range(60)
-    ]
+    statuses = []
+    for _ in range(200):  # bounded: stops at the first refusal
+        response = client.post("/api/v1/auth/token", headers={"X-Forwarded-For": "192.0.2.77"})
+        statuses.append(response)
+        if response.status_code == 429:
+            break
     codes = [r.status_code for r in statuses]
     assert codes[:20] == [200] * 20, codes  # the burst of the public class
     limited = [r for r in statuses if r.status_code == 429]
-    assert limited, "60 sign-in attempts at once from one address were all let through"
+    assert limited, f"{len(codes)} sign-in attempts at once from one address were all let through"
     assert limited[0].json()["code"] == "rate_limited"
     assert limited[0].headers["retry-after"] == "1"
     # another client is not affected
