@@ -311,7 +311,7 @@ async def test_reminder_and_overdue_fire_exactly_once(api: Api, app: Any) -> Non
     assert await c.fire(sh(2026, 11, 24, 14, 14)) == 0
     await c.fire(sh(2026, 11, 24, 14, 20))
     await c.fire(sh(2026, 11, 24, 14, 25))
-    assert len(await c.events("case.deadline_reminder")) == 1
+    assert len(await c.events("case.deadline_approaching")) == 1
     cal = WorkingCalendar()
     assert deadline_state(d, sh(2026, 11, 24, 14), cal)["state"] == "on_track"
     assert deadline_state(d, sh(2026, 11, 24, 14, 20), cal) == {
@@ -505,7 +505,7 @@ async def test_two_workers_racing_never_double_fire(api: Api, app: Any) -> None:
         events = (
             await s.execute(
                 sa.select(OutboxEvent.case_id, OutboxEvent.type, sa.func.count())
-                .where(col(OutboxEvent.type).in_(("case.deadline_reminder",)))
+                .where(col(OutboxEvent.type).in_(("case.deadline_approaching",)))
                 .group_by(OutboxEvent.case_id, OutboxEvent.type)
             )
         ).all()
@@ -545,7 +545,7 @@ async def test_a_worker_killed_mid_batch_loses_nothing(api: Api, app: Any) -> No
     assert (fired, sups) == (0, 0)  # everything of the dead batch was rolled back
     await fire_due(maker, now=sh(2026, 11, 25, 9), escalate=escalator(app.state.settings))
     for c in cases:
-        assert len(await c.events("case.deadline_reminder")) == 1
+        assert len(await c.events("case.deadline_approaching")) == 1
         assert len(await c.events("case.overdue")) == 1
         assert len(await c.events("case.escalated")) == 1
     assert await fire_due(maker, now=sh(2026, 11, 25, 9)) == 0

@@ -111,6 +111,16 @@ CASE_EVENT_TYPES: tuple[str, ...] = (
     "case.merged",
     "case.supporter_added",
     "case.commented",
+    # time limits and supervision (case_service.sla)
+    "case.deadline_approaching",
+    "case.overdue",
+    "case.extension_requested",
+    "case.extended",
+    "case.extension_refused",
+    "case.urged",
+    "case.supervision_answered",
+    "case.supervision_lapsed",
+    "case.major_incident",
 )
 
 #: Payload keys case_service writes besides :class:`CaseEventPayload`'s (readers may ignore
@@ -144,4 +154,11 @@ CASE_SERVICE_PAYLOAD_KEYS: dict[str, str] = {
     "self_handled": "case.resolved: resolved on the spot by the reporting grid worker",
     "comment": "case.commented: the public comment",
     "by_reporter": "case.commented: true when the reporter wrote it",
+    "deadline_kind": "time-limit events: accept, dispatch, first_response or resolve",
+    "supervision_id": "case.overdue / case.urged / case.supervision_*: the supervision record",
+    "supervision_kind": "urge (催办), supervise (督办) or overdue",
+    "response_due_at": "case.urged: when the handler must respond",
+    "extension_id": "case.extension_requested / case.extended / case.extension_refused",
+    "levels_above": "case.major_incident: area paths of every level above the case's area",
+    "critical": "case.major_incident: true — deliver at once, whatever the hour",
 }

@@ -417,7 +417,7 @@ async def decide_extension(
     await record_event(
         session,
         case,
-        type=f"case.extension_{ext.status}",
+        type="case.extended" if ext.status == "approved" else "case.extension_refused",
         actor_id=principal.subject,
         extra={"extension_id": str(ext.id)},
     )
@@ -474,7 +474,7 @@ async def open_supervision(
     await record_event(
         session,
         case,
-        type="case.supervised",
+        type="case.urged",
         actor_id=principal.subject,
         extra={
             "supervision_id": str(sup.id),

@@ -366,7 +366,7 @@ async def report_major(session: AsyncSession, case: Case) -> None:
         case,
         type="case.major_incident",
         actor_id=None,
-        extra={"levels_above": above, "critical": True},
+        extra={"levels_above": above, "critical": True, "major": True},
     )
 
 

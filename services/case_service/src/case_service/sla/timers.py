@@ -120,7 +120,9 @@ async def _fire(
             data=info,
             reason=f"{int(deadline.reminder_ratio * 100)}% of the {deadline.kind} limit used",
         )
-        await record_event(session, case, type="case.deadline_reminder", actor_id=None, extra=info)
+        await record_event(
+            session, case, type="case.deadline_approaching", actor_id=None, extra=info
+        )
         return
     # overdue
     deadline.overdue_at = now
