@@ -261,6 +261,12 @@ async def test_client_credentials(client: httpx.AsyncClient, admin: Any, app: An
     )
     assert scope.status_code == 400
     assert scope.json()["code"] == "invalid_scope"
+    street = await client.post(
+        "/api/v1/platform-clients",
+        headers=admin("330100.330106"),
+        json={"id": "street-app", "name": "x", "scopes": ["open311"]},
+    )
+    assert street.status_code == 403
     dup = await client.post(
         "/api/v1/platform-clients",
         headers=admin(),
@@ -330,6 +336,9 @@ async def test_key_rotation_keeps_old_tokens_verifying_elsewhere(
     assert {k["kid"] for k in jwks["keys"]} == {old_kid, rotated.json()["kid"]}
     assert (await verifier.verify(new))["name"] == "王芳"  # unknown kid → refetched
     assert (await verifier.verify(old))["name"] == "王芳"  # previous key still published
+    street_admin = await client.post("/api/v1/auth/keys/rotate", headers=admin("330100.330106"))
+    assert street_admin.status_code == 403
+    assert street_admin.json()["code"] == "outside_scope"
     refused = await client.post(
         "/api/v1/auth/keys/rotate", headers={"Authorization": "Bearer nonsense"}
     )

@@ -24,3 +24,10 @@ def ensure_scope(principal: Principal, scope: str) -> None:
     """403 ``missing_scope`` unless the token carries ``scope`` (platform clients)."""
     if scope not in principal.scopes:
         raise Forbidden(f"This call needs the scope {scope}", code="missing_scope")
+
+
+def ensure_top_level(principal: Principal) -> None:
+    """403 unless the admin's areas include a root of the tree (system-wide settings such as
+    signing keys and platform clients are not for a street's admin)."""
+    if not any("." not in path for path in principal.area_paths):
+        raise Forbidden("Only an admin of a whole tree may do this", code="outside_scope")

@@ -29,7 +29,7 @@ from grid_service.accounts.schemas import (
 from grid_service.accounts.service import OAuthError
 from grid_service.accounts.wechat import WeChatClient
 from grid_service.keys import service as keys_service
-from grid_service.scope import AdminDep, ensure_scope
+from grid_service.scope import AdminDep, ensure_scope, ensure_top_level
 from shared.auth import CurrentPrincipal, Role
 from shared.contracts.auth import TokenResponse
 from shared.db import SessionDep
@@ -225,9 +225,9 @@ async def revoke(
     "/keys/rotate",
     response_model=KeyRotated,
     summary="Rotate the token signing key",
-    description="Admins only. A new key signs from now on; the previous one stays published "
-    "in `/.well-known/jwks.json` for `GRID_SIGNING_KEY_GRACE_SECONDS`, so tokens it signed "
-    "keep verifying in every service until they expire.",
+    description="Admins of a whole tree only. A new key signs from now on; the previous one "
+    "stays published in `/.well-known/jwks.json` for `GRID_SIGNING_KEY_GRACE_SECONDS`, so "
+    "tokens it signed keep verifying in every service until they expire.",
     responses={
         200: {
             "content": {
@@ -242,6 +242,7 @@ async def revoke(
 async def rotate_keys(request: Request, session: SessionDep, principal: AdminDep) -> KeyRotated:
     from datetime import timedelta
 
+    ensure_top_level(principal)
     settings = _settings(request)
     key = await keys_service.rotate(session, secret=settings.signing_key_secret)
     published = await keys_service.published_keys(
@@ -389,8 +390,8 @@ async def unlock_account(
     status_code=201,
     response_model=PlatformClientCreated,
     summary="Register a platform client",
-    description="Admins only. Returns the client secret (and the API key when asked) once; "
-    "only hashes are stored.",
+    description="Admins of a whole tree only. Returns the client secret (and the API key when "
+    "asked) once; only hashes are stored.",
     responses={
         201: {
             "content": {
@@ -414,6 +415,7 @@ async def unlock_account(
 async def create_client(
     session: SessionDep, principal: AdminDep, body: PlatformClientCreate
 ) -> PlatformClientCreated:
+    ensure_top_level(principal)
     return await service.create_client(session, body=body)
 
 
@@ -421,7 +423,7 @@ async def create_client(
     "",
     response_model=Page[PlatformClientRead],
     summary="List platform clients",
-    description="Admins only.",
+    description="Admins of a whole tree only.",
     responses=problem_responses(401, 403, 422),
 )
 async def list_clients(
@@ -429,6 +431,7 @@ async def list_clients(
 ) -> Page[PlatformClientRead]:
     import sqlalchemy as sa
 
+    ensure_top_level(principal)
     table = PlatformClient.__table__  # type: ignore[attr-defined]
     return await paginate(
         session,
