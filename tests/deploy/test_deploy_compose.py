@@ -3,11 +3,15 @@ service gets the settings it needs in production."""
 
 from __future__ import annotations
 
+import json
 import re
+from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
+import jsonschema
 import pytest
+import yaml
 from deploy_support import (
     BY_HOST,
     COMPOSE_FILE,
@@ -32,6 +36,24 @@ SVC_IDS = [svc.name for svc in SERVICES]
 
 def _settings_env(svc: Svc, env: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if k.upper().startswith(svc.env_prefix)}
+
+
+def test_compose_file_follows_the_compose_specification(compose: dict[str, Any]) -> None:
+    """Validated offline against the Compose Specification's JSON schema (vendored by
+    check-jsonschema), as written and after interpolation; a misspelt key is caught."""
+    schema = json.loads(
+        resources.files("check_jsonschema.builtin_schemas.vendor")
+        .joinpath("compose-spec.json")
+        .read_text(encoding="utf-8")
+    )
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    raw = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+    for doc in (raw, compose):
+        errors = [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(doc)]
+        assert not errors, errors
+    typo = json.loads(json.dumps(compose))
+    typo["services"]["postgres"]["helthcheck"] = typo["services"]["postgres"]["healthcheck"]
+    assert list(validator.iter_errors(typo))
 
 
 def test_compose_has_every_piece(compose: dict[str, Any]) -> None:
