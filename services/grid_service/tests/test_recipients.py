@@ -151,6 +151,15 @@ async def test_list_a_subtree_in_pages(
     assert bad.status_code == 422
     missing = await client.get("/api/v1/recipients", headers=notify)
     assert missing.status_code == 422
+    big_page = await client.get(
+        "/api/v1/recipients", headers=notify, params={"area_path": "330100", "limit": 1000}
+    )
+    assert big_page.status_code == 200
+    too_big = await client.get(
+        "/api/v1/recipients", headers=notify, params={"area_path": "330100", "limit": 1001}
+    )
+    assert too_big.status_code == 422
+    assert too_big.json()["errors"][0]["field"] == "query.limit"
     cursor = await client.get(
         "/api/v1/recipients", headers=notify, params={"area_path": "330100", "cursor": "garbage"}
     )

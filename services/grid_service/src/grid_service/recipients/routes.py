@@ -17,12 +17,13 @@ from shared.contracts.recipients import (
     RecipientResolveRequest,
 )
 from shared.db import SessionDep
-from shared.pagination import PageDep, paginate
+from shared.pagination import PageParams, paginate
 from shared.problem import Forbidden, problem_responses
 
 router = APIRouter(prefix="/api/v1/recipients", tags=["recipients"])
 
 SCOPE = "recipients:read"
+MAX_LIMIT = 1000  # broadcasts page through whole districts
 EXAMPLE = {
     "items": [
         {
@@ -102,11 +103,13 @@ async def resolve(
 async def list_recipients(
     session: SessionDep,
     principal: CurrentPrincipal,
-    page: PageDep,
     area_path: Annotated[str, Query(min_length=1, max_length=400, examples=["330100.330106"])],
     audience: Annotated[Audience, Query()] = Audience.residents,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size, at most 1000")] = 100,
 ) -> RecipientList:
     _allowed(principal)
+    page = PageParams(cursor=cursor or None, limit=limit)
     kind = AccountKind.resident if audience is Audience.residents else AccountKind.staff
     table = Account.__table__  # type: ignore[attr-defined]
     listed = await paginate(
