@@ -17,6 +17,7 @@ import json
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from functools import lru_cache
 from urllib.parse import quote
 
 import httpx
@@ -57,22 +58,28 @@ PERMANENT_CODES = frozenset(
 )
 
 
+@lru_cache(maxsize=4096)
 def percent_encode(value: str) -> str:
+    """RFC 3986 encoding as Alibaba wants it (cached: most keys and values repeat)."""
     return quote(value, safe="~")
 
 
+def canonical_query(params: Mapping[str, str]) -> str:
+    return "&".join(f"{percent_encode(k)}={percent_encode(v)}" for k, v in sorted(params.items()))
+
+
 def string_to_sign(method: str, params: Mapping[str, str]) -> str:
-    canonical = "&".join(
-        f"{percent_encode(k)}={percent_encode(v)}" for k, v in sorted(params.items())
-    )
-    return f"{method.upper()}&{percent_encode('/')}&{percent_encode(canonical)}"
+    return f"{method.upper()}&{percent_encode('/')}&{percent_encode(canonical_query(params))}"
+
+
+def _sign(secret: str, method: str, canonical: str) -> str:
+    to_sign = f"{method.upper()}&{percent_encode('/')}&{quote(canonical, safe='~')}"
+    digest = hmac.new((secret + "&").encode(), to_sign.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
 
 
 def rpc_signature(secret: str, method: str, params: Mapping[str, str]) -> str:
-    digest = hmac.new(
-        (secret + "&").encode(), string_to_sign(method, params).encode(), hashlib.sha1
-    ).digest()
-    return base64.b64encode(digest).decode()
+    return _sign(secret, method, canonical_query(params))
 
 
 def rate_limit_delay(code: str, message: str) -> timedelta:
@@ -123,7 +130,18 @@ class AliyunSmsProvider:
     async def aclose(self) -> None:
         await self._client.aclose()
 
+    def signed_body(self, message: OutboundMessage) -> bytes:
+        """The form body: the canonical query (already RFC 3986-encoded) plus ``Signature``."""
+        canonical = canonical_query(self.unsigned_params(message))
+        signature = _sign(self._secret, "POST", canonical)
+        return f"{canonical}&Signature={quote(signature, safe='~')}".encode()
+
     def signed_params(self, message: OutboundMessage) -> dict[str, str]:
+        params = self.unsigned_params(message)
+        params["Signature"] = rpc_signature(self._secret, "POST", params)
+        return params
+
+    def unsigned_params(self, message: OutboundMessage) -> dict[str, str]:
         template_param = {k: str(v) for k, v in (message.params.get("params") or {}).items()}
         params = {
             "AccessKeyId": self.access_key_id,
@@ -141,13 +159,14 @@ class AliyunSmsProvider:
             "Timestamp": self._clock().strftime("%Y-%m-%dT%H:%M:%SZ"),
             "Version": API_VERSION,
         }
-        params["Signature"] = rpc_signature(self._secret, "POST", params)
         return params
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        params = self.signed_params(message)
+        body = self.signed_body(message)
         try:
-            response = await self._client.post("/", data=params)
+            response = await self._client.post(
+                "/", content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+            )
         except httpx.TransportError as exc:
             return transport_failure(exc)
         failure = http_failure(response)
