@@ -127,3 +127,49 @@ async def test_retry_after_is_honoured() -> None:
     client = client_for(rec)
     assert (await client.get("/x")).status_code == 200
     assert len(rec.requests) == 2
+
+
+async def test_client_credentials_cache_the_token_and_renew_after_a_401() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from shared.oauth import ClientCredentials
+
+    now = [datetime(2026, 11, 23, tzinfo=UTC)]
+    issued: list[str] = []
+    seen: list[str | None] = []
+
+    def idp(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/auth/token":
+            form = dict(x.split("=") for x in request.content.decode().split("&"))
+            assert form == {
+                "grant_type": "client_credentials",
+                "client_id": "case_service",
+                "client_secret": "s3cret",
+                "scope": "api_keys%3Averify",
+            }
+            issued.append(f"t{len(issued) + 1}")
+            return httpx.Response(
+                200, json={"access_token": issued[-1], "token_type": "Bearer", "expires_in": 900}
+            )
+        seen.append(request.headers.get("Authorization"))
+        if request.headers["Authorization"] == "Bearer t1" and len(seen) >= 3:
+            return httpx.Response(401, json={})  # t1 revoked after two uses
+        return httpx.Response(200, json={})
+
+    creds = ClientCredentials(
+        ServiceClient("http://grid.test", name="grid", transport=httpx.MockTransport(idp)),
+        client_id="case_service",
+        client_secret="s3cret",
+        scope="api_keys:verify",
+        clock=lambda: now[0],
+    )
+    assert (await creds.request("GET", "/x")).status_code == 200
+    assert (await creds.request("GET", "/x")).status_code == 200
+    assert issued == ["t1"]  # cached
+    # The third call is refused with t1: one fresh token, one retry.
+    assert (await creds.request("GET", "/x")).status_code == 200
+    assert issued == ["t1", "t2"]
+    assert seen == ["Bearer t1", "Bearer t1", "Bearer t1", "Bearer t2"]
+    now[0] += timedelta(seconds=850)  # within the refresh margin: renewed before use
+    await creds.request("GET", "/x")
+    assert issued == ["t1", "t2", "t3"]
