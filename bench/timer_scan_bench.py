@@ -80,7 +80,7 @@ async def main() -> None:
     results = []
     try:
         await asyncio.to_thread(upgrade_head, ALEMBIC_INI, url)
-        engine = make_engine(url)
+        engine = make_engine(url, statement_timeout_ms=900_000)
         maker = make_sessionmaker(engine)
         now = datetime(2026, 11, 23, 12, tzinfo=UTC)
         future = datetime(2027, 6, 1, tzinfo=UTC)
@@ -97,7 +97,7 @@ async def main() -> None:
         loaded = args.due
         for step in steps:
             started = time.perf_counter()
-            chunk = 200_000
+            chunk = 100_000
             for lo in range(loaded + 1, step + 1, chunk):
                 hi = min(step, lo + chunk - 1)
                 async with engine.begin() as conn:
