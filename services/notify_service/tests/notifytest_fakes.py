@@ -63,31 +63,35 @@ def aliyun_expected_signature(params: dict[str, str], secret: str, method: str) 
     ).decode()
 
 
+ALIYUN_REQUIRED = {
+    "SendSms": ["PhoneNumbers", "SignName", "TemplateCode"],
+    "QuerySendDetails": ["PhoneNumber", "SendDate", "PageSize", "CurrentPage"],
+}
+
+
 def check_aliyun(request: httpx.Request) -> dict[str, str]:
     params = dict(parse_qsl(request.content.decode(), keep_blank_values=True))
     signature = params.pop("Signature", "")
-    for key in [
+    common = [
         "AccessKeyId",
         "Action",
         "Format",
-        "PhoneNumbers",
-        "SignName",
         "SignatureMethod",
         "SignatureNonce",
         "SignatureVersion",
-        "TemplateCode",
         "Timestamp",
         "Version",
         "RegionId",
-    ]:
+    ]
+    if params.get("Action") not in ALIYUN_REQUIRED or params.get("Version") != "2017-05-25":
+        raise Rejected("InvalidAction")
+    for key in common + ALIYUN_REQUIRED[params["Action"]]:
         if not params.get(key):
             raise Rejected(f"MissingParameter {key}")
     if params["AccessKeyId"] != ALIYUN_KEY_ID:
         raise Rejected("InvalidAccessKeyId.NotFound")
     if signature != aliyun_expected_signature(params, ALIYUN_SECRET, request.method):
         raise Rejected("SignatureDoesNotMatch")
-    if params["Action"] != "SendSms" or params["Version"] != "2017-05-25":
-        raise Rejected("InvalidAction")
     template_param = json.loads(params.get("TemplateParam") or "{}")
     if not isinstance(template_param, dict) or not all(
         isinstance(v, str) for v in template_param.values()
@@ -202,6 +206,8 @@ class Fakes:
     grid_list_calls: int = 0
     grid_list_limits: list[int] = field(default_factory=list)
     grid_fail: bool = False
+    aliyun_status: dict[str, tuple[int, str]] = field(default_factory=dict)
+    aliyun_queries: list[dict[str, str]] = field(default_factory=list)
 
     def reset(self) -> None:
         self.sent.clear()
@@ -215,6 +221,8 @@ class Fakes:
         self.grid_list_calls = 0
         self.grid_list_limits.clear()
         self.grid_fail = False
+        self.aliyun_status.clear()
+        self.aliyun_queries.clear()
 
     def script(self, provider: str, *behaviours: Behaviour) -> None:
         self.scripts.setdefault(provider, []).extend(behaviours)
@@ -252,6 +260,8 @@ class Fakes:
             params = check_aliyun(request)
         except Rejected as exc:
             return httpx.Response(400, json={"Code": str(exc), "Message": "rejected"})
+        if params["Action"] == "QuerySendDetails":
+            return self._aliyun_query(params)
         self.sent.append(Sent("aliyun", params["PhoneNumbers"], params, request))
         scripted = await self._scripted("aliyun", request)
         if scripted is not None:
@@ -263,6 +273,32 @@ class Fakes:
                 "Message": "OK",
                 "BizId": f"{uuid.uuid4().int % 10**18}^0",
                 "RequestId": str(uuid.uuid4()),
+            },
+        )
+
+    def _aliyun_query(self, params: dict[str, str]) -> httpx.Response:
+        """QuerySendDetails: what Alibaba took for this number (status per ``aliyun_status``,
+        by default 3 = delivered)."""
+        self.aliyun_queries.append(params)
+        details = [
+            {
+                "PhoneNum": s.to,
+                "OutId": s.body["OutId"],
+                "SendStatus": self.aliyun_status.get(s.body["OutId"], (3, "DELIVERED"))[0],
+                "ErrCode": self.aliyun_status.get(s.body["OutId"], (3, "DELIVERED"))[1],
+                "TemplateCode": s.body["TemplateCode"],
+                "SendDate": "2026-11-23 10:00:00",
+            }
+            for s in self.sent_by("aliyun")
+            if s.to == params["PhoneNumber"]
+        ]
+        return httpx.Response(
+            200,
+            json={
+                "Code": "OK",
+                "Message": "OK",
+                "TotalCount": len(details),
+                "SmsSendDetailDTOs": {"SmsSendDetailDTO": details},
             },
         )
 

@@ -265,13 +265,14 @@ async def test_ambiguous_timeout_is_never_resent_blindly(
     def slow(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("no answer")
 
-    FAKES.script("aliyun", slow, slow)
+    FAKES.script("aliyun", slow)
     created = await send(client, test_keys)
     await drain(app)
     body = await read(client, test_keys, created["id"])
     assert body["status"] == "unconfirmed"
     CLOCK.advance(seconds=settings.receipt_wait_seconds - 1)
     assert await drain(app) == 0
+    assert FAKES.aliyun_queries == []
     # the receipt names our id (OutId): the message is delivered, nothing was re-sent
     receipt = [
         {
@@ -286,16 +287,51 @@ async def test_ambiguous_timeout_is_never_resent_blindly(
     answer = await client.post(f"/api/v1/receipts/aliyun?token={RECEIPT_TOKEN}", json=receipt)
     assert answer.json()["code"] == 0
     assert (await read(client, test_keys, created["id"]))["status"] == "delivered"
+    assert len(FAKES.sent_by("aliyun")) == 1
 
-    # without a receipt it is dead-lettered after the wait, still sent only once
-    other = await send(client, test_keys, recipient={"phone": "13900000003"})
+
+async def test_without_a_receipt_the_query_api_settles_an_ambiguous_send(
+    app: Any, client: httpx.AsyncClient, test_keys: TestKeys
+) -> None:
+    wait = app.state.delivery.settings.receipt_wait_seconds
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("no answer")
+
+    def lost(request: httpx.Request) -> httpx.Response:
+        FAKES.sent.pop()  # the request never reached Alibaba
+        raise httpx.ReadTimeout("no answer")
+
+    FAKES.script("aliyun", slow, lost, slow)
+    reached = await send(client, test_keys, recipient={"phone": "13900000003"})
+    never = await send(client, test_keys, recipient={"phone": "13900000004"})
+    pending = await send(client, test_keys, recipient={"phone": "13900000005"})
     await drain(app)
-    CLOCK.advance(seconds=settings.receipt_wait_seconds + 1)
+    FAKES.aliyun_status[pending["id"]] = (1, "")  # Alibaba has it, no carrier report yet
+    CLOCK.advance(seconds=wait + 1)
     await drain(app)
-    body = await read(client, test_keys, other["id"])
+    assert {q["PhoneNumber"] for q in FAKES.aliyun_queries} == {
+        "13900000003",
+        "13900000004",
+        "13900000005",
+    }
+    assert FAKES.aliyun_queries[0]["SendDate"] == "20261123"
+    body = await read(client, test_keys, reached["id"])
+    assert body["status"] == "delivered"
+    assert body["history"][-1]["detail"] == "by query"
+    # never received: sent again, once
+    body = await read(client, test_keys, never["id"])
+    assert body["status"] == "sent"
+    assert [h["status"] for h in body["history"]] == ["queued", "unconfirmed", "requeued", "sent"]
+    assert [s.to for s in FAKES.sent_by("aliyun")].count("13900000004") == 1
+    # still pending: asked again later, then dead-lettered, never re-sent
+    assert (await read(client, test_keys, pending["id"]))["status"] == "unconfirmed"
+    CLOCK.advance(seconds=wait)
+    await drain(app)
+    body = await read(client, test_keys, pending["id"])
     assert body["status"] == "dead"
     assert body["last_error_code"] == "no_receipt"
-    assert len(FAKES.sent_by("aliyun")) == 2
+    assert [s.to for s in FAKES.sent_by("aliyun")].count("13900000005") == 1
 
 
 async def test_stale_claim_of_a_crashed_worker_is_not_resent(

@@ -40,6 +40,8 @@ from notify_service.providers.base import (
     OutboundMessage,
     Outcome,
     Provider,
+    QueryResult,
+    QueryStatus,
     SendResult,
     render,
     render_params,
@@ -152,9 +154,11 @@ async def process_batch(ctx: DeliveryContext, *, limit: int | None = None) -> in
     settings = ctx.settings
     now = ctx.clock()
     limit = limit or settings.worker_batch_size
-    async with ctx.sessionmaker() as session, session.begin():
-        if ctx.housekeeping_due(now):
+    if ctx.housekeeping_due(now):
+        async with ctx.sessionmaker() as session, session.begin():
             await _housekeeping(session, ctx, now)
+        await _settle_unconfirmed(ctx, now)
+    async with ctx.sessionmaker() as session, session.begin():
         claimed = await repo.claim_due(
             session,
             now=now,
@@ -206,15 +210,11 @@ async def process_batch(ctx: DeliveryContext, *, limit: int | None = None) -> in
 async def _housekeeping(session: AsyncSession, ctx: DeliveryContext, now: datetime) -> None:
     wait_until = now + timedelta(seconds=ctx.settings.receipt_wait_seconds)
     stale = await repo.release_stale_claims(session, now=now, wait_until=wait_until)
-    expired = await repo.expire_unconfirmed(session, now=now)
     await repo.add_events(
         session,
         [
             notifications.event(i, NotificationStatus.unconfirmed, now, code="claim_expired")
             for i in stale
-        ]
-        + [
-            notifications.event(i, NotificationStatus.dead, now, code="no_receipt") for i in expired
         ],
     )
     if stale:
@@ -222,6 +222,80 @@ async def _housekeeping(session: AsyncSession, ctx: DeliveryContext, now: dateti
     pending = await repo.matchable_pending_receipts(session, limit=500)
     if pending:
         await notifications.land_pending_receipts(session, pending, now)
+
+
+async def _settle_unconfirmed(ctx: DeliveryContext, now: datetime) -> None:
+    """Settle ambiguous sends whose receipt never came, through the provider's query API.
+
+    Delivered or failed → recorded; not found (the provider never took it) → queued to be
+    sent again; still pending or the query failed → asked again later, and dead-lettered
+    (``no_receipt``) once twice the receipt wait has passed. Providers without a query API
+    dead-letter at once: an ambiguous send is never repeated blindly.
+    """
+    wait = timedelta(seconds=ctx.settings.receipt_wait_seconds)
+    async with ctx.sessionmaker() as session, session.begin():
+        rows = await repo.claim_unconfirmed(
+            session,
+            now=now,
+            lease_until=now + timedelta(seconds=ctx.settings.claim_lease_seconds),
+            limit=100,
+        )
+    if not rows:
+        return
+    answers: dict[uuid.UUID, QueryResult | None] = {}
+    for n in rows:  # no transaction open during the provider calls
+        provider = ctx.providers.by_name.get(n.provider or "")
+        query = getattr(provider, "query", None)
+        if query is None or not n.phone or n.channel != Channel.sms:
+            answers[n.id] = None
+            continue
+        answers[n.id] = await query(
+            to=n.phone, notification_id=str(n.id), sent_at=n.sent_at or n.updated_at
+        )
+    async with ctx.sessionmaker() as session, session.begin():
+        for snapshot in rows:
+            locked = await repo.get_for_update(session, snapshot.id)
+            if locked is None or locked.status != NotificationStatus.unconfirmed:
+                continue  # a receipt landed meanwhile
+            events = _settle(locked, answers[locked.id], now, wait)
+            locked.updated_at = now
+            await repo.add_events(session, events)
+        await session.flush()
+
+
+def _settle(
+    n: Notification, answer: QueryResult | None, now: datetime, wait: timedelta
+) -> list[dict[str, Any]]:
+    ev = notifications.event
+    where = {"channel": n.channel, "provider": n.provider}
+    if answer is not None and answer.status is QueryStatus.delivered:
+        n.status = NotificationStatus.delivered
+        n.delivered_at = now
+        return [ev(n.id, n.status, now, code=answer.code, detail="by query", **where)]
+    if answer is not None and answer.status is QueryStatus.failed:
+        n.last_error_code = answer.code
+        if n.channel_index + 1 < len(n.channels):
+            n.channel_index += 1
+            n.provider_index = 0
+            n.status = NotificationStatus.queued
+            n.next_attempt_at = now
+            return [ev(n.id, "fallback", now, code=answer.code, **where)]
+        n.status = NotificationStatus.failed
+        return [ev(n.id, n.status, now, code=answer.code, **where)]
+    if answer is not None and answer.status is QueryStatus.not_found:
+        n.status = NotificationStatus.queued
+        n.next_attempt_at = now
+        n.sent_at = None
+        n.last_error_code = "not_received_by_provider"
+        return [ev(n.id, "requeued", now, code=n.last_error_code, **where)]
+    since = now - (n.sent_at or n.updated_at)
+    if answer is not None and since < 2 * wait:
+        n.next_attempt_at = now + wait / 2  # pending, or the query failed: ask again later
+        return []
+    n.status = NotificationStatus.dead
+    n.last_error_code = "no_receipt"
+    n.last_error_detail = "the send timed out and no delivery receipt arrived"
+    return [ev(n.id, n.status, now, code="no_receipt", **where)]
 
 
 async def _resolve_recipients(ctx: DeliveryContext, work: list[Work], now: datetime) -> None:

@@ -106,25 +106,28 @@ async def claim_due(
     return claimed
 
 
-async def expire_unconfirmed(session: AsyncSession, *, now: datetime) -> list[uuid.UUID]:
-    """Ambiguous sends whose receipt never came: dead-lettered, never re-sent."""
-    expired = (
+async def claim_unconfirmed(
+    session: AsyncSession, *, now: datetime, lease_until: datetime, limit: int
+) -> list[Notification]:
+    """Ambiguous sends whose receipt wait is over, to settle through the provider's query API.
+
+    They stay ``unconfirmed`` (a late receipt may still land); ``next_attempt_at`` moves to
+    ``lease_until`` so another worker leaves them alone meanwhile.
+    """
+    due = (
         sa.select(N.c.id)
         .where(N.c.status == NotificationStatus.unconfirmed, N.c.next_attempt_at <= now)
+        .order_by(N.c.next_attempt_at)
+        .limit(limit)
         .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
     stmt = (
-        sa.update(N)
-        .where(N.c.id.in_(expired))
-        .values(
-            status=NotificationStatus.dead,
-            last_error_code="no_receipt",
-            last_error_detail="the send timed out and no delivery receipt arrived",
-            updated_at=now,
-            claimed_until=None,
-        )
-        .returning(N.c.id)
+        sa.update(Notification)
+        .where(col(Notification.id).in_(due))
+        .values(next_attempt_at=lease_until, updated_at=now)
+        .returning(Notification)
+        .execution_options(synchronize_session=False)
     )
     return list((await session.execute(stmt)).scalars().all())
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -46,12 +46,35 @@ class SendResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+class QueryStatus(StrEnum):
+    """What a provider's query API says about a message we are unsure of."""
+
+    delivered = "delivered"
+    failed = "failed"
+    pending = "pending"  # the provider has it, the carrier has not reported yet
+    not_found = "not_found"  # the provider never received it: safe to send again
+    error = "error"  # the query itself failed: ask again later
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    status: QueryStatus
+    code: str | None = None
+    provider_message_id: str | None = None
+
+
 class Provider(Protocol):
     name: str
 
     async def send(self, message: OutboundMessage) -> SendResult: ...
 
     async def aclose(self) -> None: ...
+
+
+class QueryableProvider(Provider, Protocol):
+    """A provider with a query API for messages whose send result was lost."""
+
+    async def query(self, *, to: str, notification_id: str, sent_at: datetime) -> QueryResult: ...
 
 
 _PHONE_DIGITS = re.compile(r"\d")
