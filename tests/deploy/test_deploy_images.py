@@ -189,3 +189,83 @@ def test_the_lock_file_serves_the_image_build(svc: Svc) -> None:
     assert {"fastapi", "uvicorn", "asyncpg", "alembic"} <= names
     for dev_tool in ("pytest", "ruff", "mypy", "respx", "kubernetes-validate"):
         assert dev_tool not in names, f"{dev_tool} would land in the {svc.name} image"
+
+
+@pytest.mark.parametrize("svc", SERVICES, ids=SVC_IDS)
+def test_the_build_stage_runs_and_its_environment_serves(svc: Svc, tmp_path: Path) -> None:
+    """Play the build stage without Docker: its COPY and `uv sync` steps in a scratch /app,
+    then start the result the way the runtime stage does (`python -m <svc>`), from another
+    folder, with no development tool in reach."""
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.skip("uv is not on PATH")
+    _, stages = parse_dockerfile(dockerfile(svc))
+    build = next(s for s in stages if s.name == "build")
+    app = tmp_path / "app"
+    app.mkdir()
+    venv = app / ".venv"
+    env = {**__import__("os").environ}
+    for key in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "PYTHONPATH"):
+        env.pop(key, None)
+    for keyword, value in build.instructions:
+        if keyword == "ENV":
+            for name, val in re.findall(r"(\w+)=(\S+)", value):
+                env[name] = val
+        elif keyword == "COPY" and "--from" not in value:
+            *sources, target = value.split()
+            for source in sources:
+                src = ROOT / source
+                dest = app / target if not target.endswith("/") else app / target / src.name
+                if target in ("./", "."):
+                    dest = app / src.name
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                if src.is_dir():
+                    shutil.copytree(src, dest, ignore=shutil.ignore_patterns("__pycache__"))
+                else:
+                    shutil.copy2(src, dest)
+        elif keyword == "RUN":
+            found = re.search(r"(?:^|\s)uv\s+(.*)$", value)
+            assert found, f"RUN {value}: only uv runs in the build stage"
+            command = found.group(1)
+            env.update(
+                UV_PROJECT_ENVIRONMENT=str(venv),
+                UV_LINK_MODE="hardlink",
+                UV_COMPILE_BYTECODE="0",  # the image compiles; here it only costs time
+                UV_PYTHON=__import__("sys").executable,
+            )
+            result = subprocess.run(
+                [uv, *command.split()],
+                cwd=app,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
+            assert result.returncode == 0, f"RUN uv {command}:\n{result.stderr}"
+    python = venv / "bin" / "python"
+    probe = (
+        f"import importlib.util, runpy, sys, {svc.name}.config as c, {svc.name}.main as m\n"
+        "assert c.ALEMBIC_INI.is_file(), c.ALEMBIC_INI\n"
+        f"assert str(c.ALEMBIC_INI).startswith({str(app)!r}), c.ALEMBIC_INI\n"
+        "for tool in ('pytest', 'ruff', 'mypy', 'uv'):\n"
+        "    assert importlib.util.find_spec(tool) is None, tool\n"
+        f"sys.argv = [{svc.name!r}, '--help']\n"
+        "try:\n"
+        f"    runpy.run_module({svc.name!r}, run_name='__main__')\n"
+        "except SystemExit as exit:\n"
+        "    assert exit.code == 0, exit.code\n"
+    )
+    runtime_env = {k: v for k, v in env.items() if not k.startswith(("UV_", svc.env_prefix))}
+    result = subprocess.run(
+        [str(python), "-c", probe],
+        cwd=tmp_path,
+        env=runtime_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "migrate" in result.stdout
+    assert "serve" in result.stdout
