@@ -21,7 +21,7 @@ from grid_service.accounts.schemas import PlatformClientCreate
 from grid_service.accounts.service import create_client
 from grid_service.areas import repository as areas_repository
 from grid_service.areas.geometry import measure, parse_boundary
-from grid_service.areas.models import Area
+from grid_service.areas.models import MEMBERS_VERSION_ID, Area
 from grid_service.config import Settings
 from grid_service.departments import repository as departments_repository
 from grid_service.departments.models import Department
@@ -310,6 +310,7 @@ async def load_demo(session: AsyncSession, settings: BaseServiceSettings) -> Non
             if m.post == Post.grid_leader and "leader" in created:
                 m.account_id, m.name = created["leader"].id, "陈建国"
             session.add(m)
+    await areas_repository.bump_version(session, MEMBERS_VERSION_ID)
 
     for client_id, name, scopes, secret, api_key in PLATFORM_CLIENTS:
         if await accounts_repository.client(session, client_id) is None:

@@ -44,9 +44,15 @@ class Area(SQLModel, table=True):
     )
 
 
+#: Rows of ``area_tree_version``: what each version number tracks.
+TREE_VERSION_ID = 1  # areas (boundaries, names, the tree itself)
+MEMBERS_VERSION_ID = 2  # members (posts, backups, away marks, consent)
+
+
 class AreaTreeVersion(SQLModel, table=True):
-    """A single row whose ``version`` changes with every change of the tree; each replica
-    rebuilds its in-memory spatial index when the version differs from the one it built at."""
+    """Version rows that change with every change of what they track (row 1: the area tree,
+    row 2: members). Each replica rebuilds its in-memory snapshot (spatial index, who holds
+    which post) when a version differs from the one it was built at."""
 
     __tablename__ = "area_tree_version"
 

@@ -11,7 +11,12 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from grid_service.areas.models import Area, AreaTreeVersion
+from grid_service.areas.models import (
+    MEMBERS_VERSION_ID,
+    TREE_VERSION_ID,
+    Area,
+    AreaTreeVersion,
+)
 
 
 def under(path: str) -> sa.ColumnElement[bool]:
@@ -87,14 +92,14 @@ def list_statement(
     return stmt
 
 
-async def bump_version(session: AsyncSession) -> int:
-    """Change the tree version. Time-based (microseconds) and strictly increasing, so a version
-    never repeats even if the table is emptied and refilled."""
+async def bump_version(session: AsyncSession, which: int = TREE_VERSION_ID) -> int:
+    """Change a version (the tree's by default). Time-based (microseconds) and strictly
+    increasing, so a version never repeats even if the table is emptied and refilled."""
     table = AreaTreeVersion.__table__  # type: ignore[attr-defined]
     now_us = sa.cast(sa.func.extract("epoch", sa.func.clock_timestamp()) * 1_000_000, sa.BigInteger)
     stmt = (
         insert(table)
-        .values(id=1, version=now_us, updated_at=sa.func.now())
+        .values(id=which, version=now_us, updated_at=sa.func.now())
         .on_conflict_do_update(
             index_elements=[table.c.id],
             set_={
@@ -107,8 +112,12 @@ async def bump_version(session: AsyncSession) -> int:
     return int((await session.execute(stmt)).scalar_one())
 
 
-async def current_version(session: AsyncSession) -> int:
+async def current_versions(session: AsyncSession) -> tuple[int, int]:
+    """``(tree version, members version)`` in one primary-key read (0 when never changed)."""
     result = await session.execute(
-        sa.select(col(AreaTreeVersion.version)).where(col(AreaTreeVersion.id) == 1)
+        sa.select(col(AreaTreeVersion.id), col(AreaTreeVersion.version)).where(
+            col(AreaTreeVersion.id).in_([TREE_VERSION_ID, MEMBERS_VERSION_ID])
+        )
     )
-    return int(result.scalar_one_or_none() or 0)
+    found = {int(row[0]): int(row[1]) for row in result.all()}
+    return found.get(TREE_VERSION_ID, 0), found.get(MEMBERS_VERSION_ID, 0)

@@ -11,6 +11,7 @@ import asyncio
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,9 @@ from sqlmodel import col
 
 from grid_service.areas import repository as areas_repository
 from grid_service.areas.models import Area
+from grid_service.members.holders import PostHolder
+from grid_service.members.models import Member
+from grid_service.members.service import answering
 from shared.contracts.grids import AreaLevel, AreaRef
 from shared.logging import get_logger
 
@@ -102,24 +106,63 @@ class SpatialIndex:
 
 
 class Locator:
-    """Holds the current :class:`SpatialIndex` of one replica and keeps it fresh."""
+    """Holds one replica's :class:`SpatialIndex` and who holds which post in each area, and
+    keeps both fresh: a locate request then needs no database query at all, except the
+    version read at most every ``check_interval`` seconds."""
 
     def __init__(self, *, check_interval: float) -> None:
         self.check_interval = check_interval
         self.index = SpatialIndex([], [], version=-1)
+        self.members_version = -1
+        self.members_by_area: dict[uuid.UUID, list[PostHolder]] = {}
         self._checked_at = float("-inf")
         self._lock = asyncio.Lock()
 
     async def current(self, session: AsyncSession) -> SpatialIndex:
         if time.monotonic() - self._checked_at < self.check_interval:
             return self.index
-        version = await areas_repository.current_version(session)
-        self._checked_at = time.monotonic()
-        if version != self.index.version:
+        tree_version, members_version = await areas_repository.current_versions(session)
+        if tree_version != self.index.version or members_version != self.members_version:
             async with self._lock:
-                if version != self.index.version:
-                    await self._rebuild(session, version)
+                if tree_version != self.index.version:
+                    await self._rebuild(session, tree_version)
+                if members_version != self.members_version:
+                    await self._reload_members(session, members_version)
+        self._checked_at = time.monotonic()
         return self.index
+
+    def responsible(self, chain: list[uuid.UUID], now: datetime) -> list[tuple[PostHolder, bool]]:
+        """Who answers now in the lowest area of ``chain`` (lowest first) that has anyone."""
+        for area_id in chain:
+            found = answering(self.members_by_area.get(area_id, []), now)
+            if found:
+                return found
+        return []
+
+    async def _reload_members(self, session: AsyncSession, version: int) -> None:
+        result = await session.execute(
+            sa.select(Member).order_by(col(Member.area_id), col(Member.created_at), col(Member.id))
+        )
+        by_area: dict[uuid.UUID, list[PostHolder]] = {}
+        for m in result.scalars().all():
+            by_area.setdefault(m.area_id, []).append(
+                PostHolder(
+                    id=m.id,
+                    area_id=m.area_id,
+                    post=m.post,
+                    name=m.name,
+                    phone=m.phone,
+                    duties=m.duties,
+                    account_id=m.account_id,
+                    public_consent=m.public_consent,
+                    backup_for_id=m.backup_for_id,
+                    away_since=m.away_since,
+                    away_until=m.away_until,
+                    created_at=m.created_at,
+                )
+            )
+        self.members_by_area = by_area
+        self.members_version = version
 
     async def _rebuild(self, session: AsyncSession, version: int) -> None:
         started = time.perf_counter()

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Query, Request
 from grid_service.locate.coords import to_wgs84
 from grid_service.locate.index import IndexedArea, Locator, SpatialIndex
 from grid_service.locate.schemas import LocateBatchItem, LocateBatchRequest, LocateBatchResponse
-from grid_service.members.models import Member
-from grid_service.members.service import responsible_by_area, responsible_people
+from grid_service.members.holders import PostHolder
+from grid_service.members.service import responsible_people
 from shared.contracts.grids import CoordinateSystem, LocateResult
 from shared.db import SessionDep, utcnow
 from shared.problem import FieldProblem, NotFound, ValidationFailed, problem_responses
@@ -54,7 +54,7 @@ EXAMPLE = {
 def _result(
     index: SpatialIndex,
     found: IndexedArea,
-    people: list[tuple[Member, bool]],
+    people: list[tuple[PostHolder, bool]],
     lat: float,
     lng: float,
 ) -> LocateResult:
@@ -97,7 +97,7 @@ async def locate(
         raise NotFound(
             "No area of this jurisdiction contains the point", code="outside_jurisdiction"
         )
-    (people,) = await responsible_by_area(session, [index.chain_ids(found)], utcnow())
+    people = locator.responsible(index.chain_ids(found), utcnow())
     return _result(index, found, people, w_lat, w_lng)
 
 
@@ -136,16 +136,17 @@ async def locate_batch(
                 FieldProblem(field="points", reason=f"at most {limit} points", type="too_long")
             ],
         )
-    index = await request.app.state.locator.current(session)
+    locator: Locator = request.app.state.locator
+    index = await locator.current(session)
     converted = [to_wgs84(p.lat, p.lng, p.crs or body.crs) for p in body.points]
     lats = np.array([c[0] for c in converted])
     lngs = np.array([c[1] for c in converted])
     found = index.locate_many(lats, lngs)
-    hits = [(i, f) for i, f in enumerate(found) if f is not None]
-    people = await responsible_by_area(session, [index.chain_ids(f) for _, f in hits], utcnow())
+    now = utcnow()
     results = {
-        i: _result(index, f, p, converted[i][0], converted[i][1])
-        for (i, f), p in zip(hits, people, strict=True)
+        i: _result(index, f, locator.responsible(index.chain_ids(f), now), *converted[i])
+        for i, f in enumerate(found)
+        if f is not None
     }
     return LocateBatchResponse(
         items=[

@@ -5,13 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from grid_service.accounts.models import Account
 from grid_service.areas import repository as areas_repository
-from grid_service.areas.models import Area
+from grid_service.areas.models import MEMBERS_VERSION_ID, Area
 from grid_service.members import repository
+from grid_service.members.holders import Holder
 from grid_service.members.models import POST_ORDER, Member, Post
 from grid_service.members.schemas import (
     POST_TITLES,
@@ -25,6 +27,8 @@ from grid_service.phones import mask_phone
 from shared.contracts.grids import ResponsiblePerson
 from shared.db import utcnow
 from shared.problem import Conflict, FieldProblem, NotFound, ValidationFailed
+
+M = TypeVar("M", bound=Holder)
 
 
 def to_read(member: Member, now: datetime | None = None) -> MemberRead:
@@ -90,7 +94,13 @@ async def create_member(session: AsyncSession, *, body: MemberCreate, area: Area
     )
     session.add(member)
     await session.flush()
+    await _changed(session)
     return member
+
+
+async def _changed(session: AsyncSession) -> None:
+    """Tell every replica's locator to reload who holds which post."""
+    await areas_repository.bump_version(session, MEMBERS_VERSION_ID)
 
 
 async def update_member(session: AsyncSession, *, member: Member, body: MemberUpdate) -> Member:
@@ -104,6 +114,7 @@ async def update_member(session: AsyncSession, *, member: Member, body: MemberUp
         setattr(member, key, value)
     session.add(member)
     await session.flush()
+    await _changed(session)
     return member
 
 
@@ -114,6 +125,7 @@ async def mark_away(session: AsyncSession, *, member: Member, body: MemberAway) 
     member.away_since, member.away_until, member.away_reason = since, body.until, body.reason
     session.add(member)
     await session.flush()
+    await _changed(session)
     return member
 
 
@@ -121,6 +133,7 @@ async def mark_back(session: AsyncSession, *, member: Member) -> Member:
     member.away_since = member.away_until = member.away_reason = None
     session.add(member)
     await session.flush()
+    await _changed(session)
     return member
 
 
@@ -129,16 +142,17 @@ async def delete_member(session: AsyncSession, *, member: Member) -> None:
         raise Conflict("Remove or reassign this member's backup first", code="member_has_backup")
     await session.delete(member)
     await session.flush()
+    await _changed(session)
 
 
-def answering(members: Sequence[Member], now: datetime) -> list[tuple[Member, bool]]:
+def answering(members: Sequence[M], now: datetime) -> list[tuple[M, bool]]:
     """Who answers for each post now: each primary that is present, else its first present
     backup (flagged ``True``). Ordered by post, then seniority."""
-    backups: dict[uuid.UUID, list[Member]] = {}
+    backups: dict[uuid.UUID, list[M]] = {}
     for m in members:
         if m.backup_for_id is not None:
             backups.setdefault(m.backup_for_id, []).append(m)
-    out: list[tuple[Member, bool]] = []
+    out: list[tuple[M, bool]] = []
     for m in members:
         if m.backup_for_id is not None:
             continue
@@ -152,7 +166,7 @@ def answering(members: Sequence[Member], now: datetime) -> list[tuple[Member, bo
     return out
 
 
-def responsible_people(pairs: Sequence[tuple[Member, bool]]) -> list[ResponsiblePerson]:
+def responsible_people(pairs: Sequence[tuple[Holder, bool]]) -> list[ResponsiblePerson]:
     return [
         ResponsiblePerson(
             post=m.post,
