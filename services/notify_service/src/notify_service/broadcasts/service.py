@@ -8,6 +8,7 @@ stores the cursor of the next page. The grid_service call happens with no transa
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from notify_service.notifications import repository as notifications_repo
 from notify_service.notifications import service as notifications
 from notify_service.templates import service as templates
 from shared.auth import Principal, Role
-from shared.contracts.recipients import Audience
+from shared.contracts.recipients import Audience, RecipientList
 from shared.logging import get_logger
 from shared.problem import AppError, FieldProblem, Forbidden, NotFound, ValidationFailed
 
@@ -102,11 +103,19 @@ async def fan_out_once(
         )
     broadcast_id, area_path, audience, cursor = snapshot
     created = 0
-    for _ in range(max_pages):
+
+    def fetch(after: str | None) -> asyncio.Task[RecipientList]:
+        return asyncio.create_task(
+            grid.list_area(area_path=area_path, audience=audience, cursor=after, limit=page_size)
+        )
+
+    # pipelined: the next page is asked for before this one is stored (the request is made
+    # before the insert's transaction begins and never waited for inside it)
+    pending: asyncio.Task[RecipientList] | None = fetch(cursor)
+    for pages_done in range(max_pages):
+        assert pending is not None
         try:
-            page = await grid.list_area(
-                area_path=area_path, audience=audience, cursor=cursor, limit=page_size
-            )
+            page = await pending
         except AppError as exc:
             async with sessionmaker() as session, session.begin():
                 b = await repository.get(session, broadcast_id)
@@ -117,41 +126,15 @@ async def fan_out_once(
                 b.next_attempt_at = clock() + delay
             log.warning("broadcast_fan_out_failed", broadcast_id=str(broadcast_id))
             return created
-        async with sessionmaker() as session, session.begin():
-            b = await repository.get(session, broadcast_id)
-            assert b is not None
-            stamp = clock()
-            rows = [
-                notifications.new_row(
-                    template_key=b.template_key,
-                    locale=b.locale,
-                    variables=b.variables,
-                    priority=b.priority,
-                    channels=list(b.channels) or [str(c) for c in r.channels],
-                    now=stamp,
-                    account_id=r.account_id,
-                    phone=r.phone,
-                    wechat_oa_openid=r.wechat_oa_openid,
-                    wechat_mp_openid=r.wechat_mp_openid,
-                    timezone=r.timezone,
-                    resolved=True,
-                    broadcast_id=b.id,
-                    dedup_key=f"broadcast:{b.id}:{r.account_id}",
-                    created_by=b.created_by,
-                )
-                for r in page.items
-            ]
-            inserted = await notifications_repo.insert_many(session, rows)
-            created += len(inserted)
-            b.recipient_count += len(inserted)
-            b.cursor = page.next_cursor
-            b.updated_at = stamp
-            b.attempts = 0
-            if page.next_cursor is None:
-                b.status = BroadcastStatus.fanned_out
-                b.next_attempt_at = stamp
-            else:
-                b.next_attempt_at = stamp + lease
+        pending = None
+        if page.next_cursor is not None and pages_done + 1 < max_pages:
+            pending = fetch(page.next_cursor)
+        try:
+            created += await _store_page(sessionmaker, broadcast_id, page, clock(), lease)
+        except BaseException:
+            if pending is not None:
+                pending.cancel()
+            raise
         if page.next_cursor is None:
             return created
         cursor = page.next_cursor
@@ -160,3 +143,47 @@ async def fan_out_once(
         assert b is not None
         b.next_attempt_at = clock()  # more pages: due again at once
     return created
+
+
+async def _store_page(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    broadcast_id: uuid.UUID,
+    page: RecipientList,
+    stamp: datetime,
+    lease: timedelta,
+) -> int:
+    """One transaction: the page's notifications (repeats skipped) and the next cursor."""
+    async with sessionmaker() as session, session.begin():
+        b = await repository.get(session, broadcast_id)
+        assert b is not None
+        rows = [
+            notifications.new_row(
+                template_key=b.template_key,
+                locale=b.locale,
+                variables=b.variables,
+                priority=b.priority,
+                channels=list(b.channels) or [str(c) for c in r.channels],
+                now=stamp,
+                account_id=r.account_id,
+                phone=r.phone,
+                wechat_oa_openid=r.wechat_oa_openid,
+                wechat_mp_openid=r.wechat_mp_openid,
+                timezone=r.timezone,
+                resolved=True,
+                broadcast_id=b.id,
+                dedup_key=f"broadcast:{b.id}:{r.account_id}",
+                created_by=b.created_by,
+            )
+            for r in page.items
+        ]
+        inserted = await notifications_repo.insert_many(session, rows)
+        b.recipient_count += len(inserted)
+        b.cursor = page.next_cursor
+        b.updated_at = stamp
+        b.attempts = 0
+        if page.next_cursor is None:
+            b.status = BroadcastStatus.fanned_out
+            b.next_attempt_at = stamp
+        else:
+            b.next_attempt_at = stamp + lease
+        return len(inserted)
