@@ -153,6 +153,35 @@ async def test_member_can_mark_themselves_away_but_not_others(
         f"/api/v1/members/{s['worker']['id']}/away", headers=other, json={"reason": "leave"}
     )
     assert refused.status_code == 403
+    created = await client.post(
+        "/api/v1/accounts",
+        headers=admin(),
+        json={
+            "username": "wangfang",
+            "name": "王芳",
+            "password": "a-long-password",
+            "roles": ["grid_worker"],
+        },
+    )
+    mine = created.json()["id"]
+    linked = await client.patch(
+        f"/api/v1/members/{s['worker']['id']}", headers=admin(), json={"account_id": mine}
+    )
+    assert linked.json()["account_id"] == mine
+    me = bearer(sub=mine, roles=["grid_worker"])
+    away = await client.post(
+        f"/api/v1/members/{s['worker']['id']}/away", headers=me, json={"reason": "training"}
+    )
+    assert away.status_code == 200
+    assert away.json()["away"] is True
+    consent = await client.patch(
+        f"/api/v1/members/{s['worker']['id']}", headers=me, json={"public_consent": True}
+    )
+    assert consent.json()["public_consent"] is True
+    rename = await client.patch(
+        f"/api/v1/members/{s['worker']['id']}", headers=me, json={"name": "x"}
+    )
+    assert rename.status_code == 403
 
 
 async def test_member_refusals(client: httpx.AsyncClient, admin: Any) -> None:

@@ -17,8 +17,6 @@ from grid_service.accounts.schemas import (
     AccountCreate,
     AccountRead,
     AccountUpdate,
-    ApiKeyOwner,
-    ApiKeyVerify,
     KeyRotated,
     MeUpdate,
     PlatformClientCreate,
@@ -32,6 +30,7 @@ from grid_service.keys import service as keys_service
 from grid_service.scope import AdminDep, ensure_scope, ensure_top_level
 from shared.auth import CurrentPrincipal, Role
 from shared.contracts.auth import TokenResponse
+from shared.contracts.platform import ApiKeyOwner, ApiKeyVerifyRequest
 from shared.db import SessionDep
 from shared.pagination import Page, PageDep, paginate
 from shared.problem import Forbidden, NotFound, problem_response, problem_responses
@@ -465,7 +464,7 @@ async def list_clients(
     },
 )
 async def verify_api_key(
-    session: SessionDep, principal: CurrentPrincipal, body: ApiKeyVerify
+    session: SessionDep, principal: CurrentPrincipal, body: ApiKeyVerifyRequest
 ) -> ApiKeyOwner:
     if not principal.has_role(Role.admin):
         ensure_scope(principal, "api_keys:verify")

@@ -151,18 +151,6 @@ class PlatformClientCreated(PlatformClientRead):
     api_key: str | None = Field(None, description="shown once; only its hash is stored")
 
 
-class ApiKeyVerify(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"api_key": "demo-open311-key"}]})
-
-    api_key: str = Field(min_length=1, max_length=256)
-
-
-class ApiKeyOwner(BaseModel):
-    client_id: str
-    name: str
-    scopes: list[str]
-
-
 class KeyRotated(BaseModel):
     kid: str = Field(description="the new signing key; the previous one stays in the JWKS")
     previous_kids: list[str]

@@ -129,6 +129,13 @@ async def update_member(
 ) -> MemberRead:
     member = await service.get_member(session, member_id)
     _may_manage(principal, member)
+    if not principal.has_role(Role.admin):
+        others = set(body.model_dump(exclude_unset=True)) - {"public_consent"}
+        if others:
+            raise Forbidden(
+                f"A member may change only their consent, not {', '.join(sorted(others))}",
+                code="forbidden",
+            )
     return service.to_read(await service.update_member(session, member=member, body=body))
 
 
