@@ -99,32 +99,78 @@ async def adapter_cost(samples: int = 5000) -> float:
     return elapsed / samples
 
 
+async def phases(recipients: int, batch: int) -> tuple[float, float]:
+    """Seconds per message of fan-out alone and of delivery alone (workers off, one loop)."""
+    from notify_service.broadcasts.models import Broadcast
+    from notify_service.broadcasts.service import fan_out_once
+    from notify_service.delivery.engine import process_batch
+
+    url = await create_database("bench_notify")
+    try:
+        await asyncio.to_thread(upgrade_head, ALEMBIC_INI, url)
+        settings = bench_settings(url, workers=1, batch=batch, enabled=False)
+        transport = fake_world(recipients)
+        app = create_app(settings, provider_transport=transport, grid_transport=transport)
+        async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
+            async with app.state.sessionmaker() as session, session.begin():
+                await load_demo(session, settings)
+                session.add(
+                    Broadcast(
+                        area_path=AREA,
+                        audience="residents",
+                        template_key="emergency_warning",
+                        variables={"content": "台风"},
+                        priority="critical",
+                        channels=["sms"],
+                    )
+                )
+            ctx = app.state.delivery
+            started = time.perf_counter()
+            while await fan_out_once(
+                sessionmaker=ctx.sessionmaker, grid=ctx.grid, clock=ctx.clock, page_size=PAGE
+            ):
+                pass
+            fanned = time.perf_counter()
+            while await process_batch(ctx):
+                pass
+            delivered = time.perf_counter()
+            statuses = await count_by_status(app)
+            assert statuses == {"sent": recipients}, statuses
+    finally:
+        await drop_database(url)
+    return (fanned - started) / recipients, (delivered - fanned) / recipients
+
+
+def bench_settings(url: str, *, workers: int, batch: int, enabled: bool) -> Settings:
+    return Settings(
+        database_url=url,
+        environment="test",
+        log_level="WARNING",
+        sms_providers=["aliyun"],
+        aliyun_endpoint="https://sms.bench",
+        aliyun_access_key_id="bench",
+        aliyun_access_key_secret="bench-secret",  # noqa: S106 - a fake provider
+        grid_service_url="http://grid.bench",
+        workers_enabled=enabled,
+        worker_concurrency=workers,
+        worker_batch_size=batch,
+        worker_idle_seconds=0.05,
+        broadcast_page_size=PAGE,
+        db_pool_size=workers + 6,
+    )
+
+
 async def count_by_status(app: Any) -> dict[str, int]:
     async with app.state.engine.connect() as conn:
         rows = await conn.execute(sa.text("SELECT status, count(*) FROM notification GROUP BY 1"))
         return {status: int(n) for status, n in rows.all()}
 
 
-async def run(recipients: int, workers: int, batch: int) -> None:
+async def run(recipients: int, workers: int, batch: int, phase_recipients: int) -> None:
     url = await create_database("bench_notify")
     try:
         await asyncio.to_thread(upgrade_head, ALEMBIC_INI, url)
-        settings = Settings(
-            database_url=url,
-            environment="test",
-            log_level="WARNING",
-            sms_providers=["aliyun"],
-            aliyun_endpoint="https://sms.bench",
-            aliyun_access_key_id="bench",
-            aliyun_access_key_secret="bench-secret",  # noqa: S106 - a fake provider
-            grid_service_url="http://grid.bench",
-            workers_enabled=True,
-            worker_concurrency=workers,
-            worker_batch_size=batch,
-            worker_idle_seconds=0.05,
-            broadcast_page_size=PAGE,
-            db_pool_size=workers + 6,
-        )
+        settings = bench_settings(url, workers=workers, batch=batch, enabled=True)
         transport = fake_world(recipients)
         app = create_app(settings, provider_transport=transport, grid_transport=transport)
         keys = TestKeys()
@@ -175,6 +221,7 @@ async def run(recipients: int, workers: int, batch: int) -> None:
 
     total = finished - started
     per_call = await adapter_cost()
+    fan_out_cost, delivery_cost = await phases(phase_recipients, batch)
     per_message = total / recipients
     print(f"recipients:                    {recipients:,}")
     print(f"delivery workers x batch:      {workers} x {batch}")
@@ -185,6 +232,12 @@ async def run(recipients: int, workers: int, batch: int) -> None:
     print(f"time per message, end to end:  {per_message * 1000:8.3f} ms")
     print(f"adapter call (sign + httpx):   {per_call * 1000:8.3f} ms")
     print(f"service overhead per message:  {(per_message - per_call) * 1000:8.3f} ms")
+    print(f"phases, one loop, {phase_recipients:,} recipients, nothing else running:")
+    print(f"  fan-out per recipient:       {fan_out_cost * 1000:8.3f} ms")
+    print(f"  delivery per message:        {delivery_cost * 1000:8.3f} ms")
+    print(f"    of which the adapter call: {per_call * 1000:8.3f} ms")
+    overhead = fan_out_cost + delivery_cost - per_call
+    print(f"  service overhead per message:{overhead * 1000:8.3f} ms")
 
 
 def main() -> None:
@@ -192,8 +245,9 @@ def main() -> None:
     parser.add_argument("--recipients", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--phase-recipients", type=int, default=20_000)
     args = parser.parse_args()
-    asyncio.run(run(args.recipients, args.workers, args.batch))
+    asyncio.run(run(args.recipients, args.workers, args.batch, args.phase_recipients))
 
 
 if __name__ == "__main__":
