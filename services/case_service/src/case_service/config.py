@@ -37,6 +37,37 @@ class Settings(BaseServiceSettings):
         1.0, gt=0, le=60, description="idle wait of the timer worker between scans"
     )
     timer_batch: int = Field(100, ge=1, le=1000, description="timers fired per transaction")
+    grid_client_id: str = Field(
+        "case_service", description="this service's platform client at grid_service"
+    )
+    grid_client_secret: SecretStr = Field(
+        SecretStr("case-dev-secret"), description="… and its secret (client credentials)"
+    )
+    webhook_enabled: bool = Field(True, description="run the webhook delivery worker in-process")
+    webhook_signing_key: SecretStr = Field(
+        SecretStr("dev-only-webhook-signing-key"),
+        description="master key the per-subscription webhook secrets are derived from",
+    )
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, le=60, description="how long a webhook receiver may take to answer"
+    )
+    open311_jurisdiction_id: str = Field(
+        "gridgov", description="jurisdiction_id Open311 clients may send (others are 404)"
+    )
+    open311_base_url: str = Field(
+        "http://127.0.0.1:8001/open311/v2", description="public URL of the Open311 endpoint"
+    )
+    open311_contact: str = Field(
+        "12345 政务服务便民热线", description="discovery: who to contact about the API"
+    )
+    open311_key_service: str = Field(
+        "向区综治中心申请 api_key", description="discovery: how to get an api_key"
+    )
+    open311_address_area_path: str | None = Field(
+        None,
+        description="area path where Open311 requests with only an address_string are filed "
+        "(unset: lat/long required)",
+    )
     working_hours: str = Field(
         "09:00-12:00,13:30-18:00", description="working periods of a working day, local time"
     )
@@ -95,6 +126,10 @@ class Settings(BaseServiceSettings):
             self.s3_bucket and self.s3_access_key_id and self.s3_secret_access_key
         ):
             problems.append("s3 storage needs s3_bucket and credentials")
+        if self.webhook_signing_key.get_secret_value().startswith("dev-only"):
+            problems.append("webhook_signing_key must be set to a secret of your own")
+        if self.grid_client_secret.get_secret_value() == "case-dev-secret":
+            problems.append("grid_client_secret must be this deployment's own secret")
         return problems
 
 

@@ -14,6 +14,9 @@ from case_service.categories.routes import router as categories_router
 from case_service.clients.grid import GridClient
 from case_service.clients.notify import NotifyClient
 from case_service.config import ALEMBIC_INI, DATABASE_NAME, Settings, get_settings
+from case_service.open311.formats import Open311Error, open311_error_handler
+from case_service.open311.routes import router as open311_router
+from case_service.open311.service import ApiKeys
 from case_service.outbox.relay import OutboxRelay
 from case_service.sla.calendar import parse_periods
 from case_service.sla.flows import escalator
@@ -21,8 +24,12 @@ from case_service.sla.routes import router as sla_router
 from case_service.sla.service import configure_working_hours
 from case_service.sla.timers import TimerWorker
 from case_service.system.routes import router as system_router
+from case_service.webhooks.routes import router as webhooks_router
+from case_service.webhooks.service import WebhookWorker
+from case_service.workorders.routes import router as workorders_router
 from shared.app import ServiceSpec, create_service_app
 from shared.http import ServiceClient
+from shared.oauth import ClientCredentials
 
 DESCRIPTION = """
 The case service of Gridgov: residents' reports and requests (诉求/事件), their acceptance,
@@ -57,6 +64,19 @@ def _startup(settings: Settings):  # type: ignore[no-untyped-def]
                 headers=headers,
             )
         )
+        app.state.open311_keys = ApiKeys(
+            ClientCredentials(
+                ServiceClient(
+                    settings.grid_service_url,
+                    name="grid_service",
+                    timeout=settings.http_timeout_seconds,
+                    retries=settings.http_retries,
+                ),
+                client_id=settings.grid_client_id,
+                client_secret=settings.grid_client_secret.get_secret_value(),
+                scope="api_keys:verify",
+            )
+        )
         app.state.storage = build_storage(settings)
         app.state.relay = OutboxRelay(
             app.state.sessionmaker,
@@ -69,6 +89,13 @@ def _startup(settings: Settings):  # type: ignore[no-untyped-def]
         configure_working_hours(
             parse_periods(settings.working_hours), ZoneInfo(settings.working_timezone)
         )
+        app.state.webhook_worker = WebhookWorker(
+            app.state.sessionmaker,
+            master_key=settings.webhook_signing_key.get_secret_value(),
+            timeout_seconds=settings.webhook_timeout_seconds,
+        )
+        if settings.webhook_enabled:
+            app.state.webhook_worker.start()
         app.state.timer_worker = TimerWorker(
             app.state.sessionmaker,
             poll_seconds=settings.timer_poll_seconds,
@@ -82,12 +109,18 @@ def _startup(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 async def _shutdown(app: FastAPI) -> None:
+    hooks: WebhookWorker | None = getattr(app.state, "webhook_worker", None)
+    if hooks is not None:
+        await hooks.stop()
     timers: TimerWorker | None = getattr(app.state, "timer_worker", None)
     if timers is not None:
         await timers.stop()
     relay: OutboxRelay | None = getattr(app.state, "relay", None)
     if relay is not None:
         await relay.stop()
+    keys: ApiKeys | None = getattr(app.state, "open311_keys", None)
+    if keys is not None:
+        await keys.credentials.aclose()
     for name in ("grid_client", "notify_client"):
         client = getattr(app.state, name, None)
         if client is not None:
@@ -110,6 +143,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 cases_router,
                 attachments_router,
                 sla_router,
+                open311_router,
+                webhooks_router,
+                workorders_router,
             ],
             openapi_tags=[
                 {"name": "cases", "description": "intake, lifecycle, timeline (事件/诉求)"},
@@ -120,11 +156,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     "description": "deadlines on the working calendar, extensions (延期), "
                     "supervision (催办/督办)",
                 },
+                {
+                    "name": "open311",
+                    "description": "Open311 GeoReport v2 (JSON and XML) for other platforms",
+                },
+                {"name": "webhooks", "description": "signed event deliveries to platforms"},
+                {"name": "work orders", "description": "12345-style work-order exchange (工单)"},
                 {"name": "system", "description": "token check"},
                 {"name": "operations", "description": "health, readiness and metrics"},
             ],
             on_startup=_startup(settings),
             on_shutdown=_shutdown,
+            configure=lambda app: app.add_exception_handler(Open311Error, open311_error_handler),
             large_body_bytes=settings.upload_max_bytes,
             large_body_markers=("/api/v1/attachments",),
         )

@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from case_service.attachments.models import Attachment
 from case_service.cases.models import Case, CaseAssignment, TimelineEntry
 from case_service.categories.models import Category
+from case_service.open311.models import Open311Request
 from case_service.outbox.models import OutboxEvent
 from case_service.sla.models import (
     CalendarOverride,
@@ -14,6 +15,8 @@ from case_service.sla.models import (
     SlaTimer,
     Supervision,
 )
+from case_service.webhooks.models import WebhookDelivery, WebhookSubscription
+from case_service.workorders.models import CategoryMapping, WorkOrder
 from shared.idempotency import IdempotencyRecord
 
 metadata = SQLModel.metadata
@@ -25,12 +28,17 @@ __all__ = [
     "CaseAssignment",
     "CaseDeadline",
     "Category",
+    "CategoryMapping",
     "Extension",
     "IdempotencyRecord",
+    "Open311Request",
     "OutboxEvent",
     "SlaPolicy",
     "SlaTimer",
     "Supervision",
     "TimelineEntry",
+    "WebhookDelivery",
+    "WebhookSubscription",
+    "WorkOrder",
     "metadata",
 ]

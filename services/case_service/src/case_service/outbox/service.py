@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from case_service.cases import repository as case_repository
 from case_service.cases.models import Case
 from case_service.outbox.models import OutboxEvent
+from case_service.webhooks import service as webhooks
 
 
 async def record_event(
@@ -69,6 +70,9 @@ async def record_event(
     )
     session.add(event)
     await session.flush()
+    await webhooks.fan_out(
+        session, case, event_id=event.id, type=type, payload=payload, occurred_at=event.created_at
+    )
     return event
 
 

@@ -30,6 +30,7 @@ from case_service.sla.models import (
     SlaPolicy,
     SlaTimer,
 )
+from case_service.workorders.models import WorkOrder
 
 ACCEPT, DISPATCH, FIRST_RESPONSE, RESOLVE = "accept", "dispatch", "first_response", "resolve"
 DEADLINE_KINDS = (ACCEPT, DISPATCH, FIRST_RESPONSE, RESOLVE)
@@ -221,6 +222,11 @@ async def start(
     auto = policy.auto_escalate if policy else bool(limits.get("auto_escalate"))
     ratio = policy.reminder_ratio if policy else 0.75
     cal = await calendar_for(session, case.handling_area_path or case.area_path)
+    imposed = (
+        await session.execute(
+            sa.select(col(WorkOrder.imposed_due_at)).where(col(WorkOrder.case_id) == case.id)
+        )
+    ).scalar_one_or_none()
     made = []
     for kind in kinds:
         spec = limits.get(kind)
@@ -228,6 +234,8 @@ async def start(
             continue
         unit = LimitUnit(spec["unit"])
         due_at = cal.deadline(now, float(spec["amount"]), unit)
+        if kind == RESOLVE and imposed is not None and imposed < due_at:
+            due_at = imposed  # a pushing platform's stricter deadline (12345 工单时限)
         deadline = CaseDeadline(
             case_id=case.id,
             kind=kind,
