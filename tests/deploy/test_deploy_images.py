@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -204,7 +206,7 @@ def test_the_build_stage_runs_and_its_environment_serves(svc: Svc, tmp_path: Pat
     app = tmp_path / "app"
     app.mkdir()
     venv = app / ".venv"
-    env = {**__import__("os").environ}
+    env = dict(os.environ)
     for key in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "PYTHONPATH"):
         env.pop(key, None)
     for keyword, value in build.instructions:
@@ -231,7 +233,7 @@ def test_the_build_stage_runs_and_its_environment_serves(svc: Svc, tmp_path: Pat
                 UV_PROJECT_ENVIRONMENT=str(venv),
                 UV_LINK_MODE="hardlink",
                 UV_COMPILE_BYTECODE="0",  # the image compiles; here it only costs time
-                UV_PYTHON=__import__("sys").executable,
+                UV_PYTHON=sys.executable,
             )
             result = subprocess.run(
                 [uv, *command.split()],
