@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -68,13 +68,15 @@ class EitherVerifier:
         return claims
 
 
-@pytest.fixture
-def own_tokens(app: Any) -> Iterator[None]:
+@pytest_asyncio.fixture
+async def own_tokens(app: Any) -> AsyncIterator[None]:
     """Make the app also accept the tokens it issues itself (the test keys still work)."""
     previous = app.state.verifier
-    app.state.verifier = EitherVerifier(own_verifier(app, app.state.settings), previous)
+    own = own_verifier(app, app.state.settings)
+    app.state.verifier = EitherVerifier(own, previous)
     yield
     app.state.verifier = previous
+    await own.aclose()
 
 
 @pytest_asyncio.fixture

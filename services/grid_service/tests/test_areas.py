@@ -444,3 +444,31 @@ async def test_export_round_trips_through_import(client: httpx.AsyncClient, admi
     assert body["features"][0]["properties"]["parent_code"] == "330106"
     missing = await client.get("/api/v1/areas/export", params={"under": "999999"})
     assert missing.status_code == 404
+
+
+async def test_multipolygon_boundaries_are_accepted(client: httpx.AsyncClient, admin: Any) -> None:
+    city = await make_area(client, admin(), code="330100", level="city", box=CITY_BOX)
+    two_parts = {
+        "type": "MultiPolygon",
+        "coordinates": [
+            rect(120.05, 30.05, 120.1, 30.1)["coordinates"],
+            rect(120.2, 30.2, 120.25, 30.25)["coordinates"],
+        ],
+    }
+    response = await client.post(
+        "/api/v1/areas",
+        headers=admin(),
+        json={
+            "code": "330106",
+            "name": "d",
+            "level": "district",
+            "parent_id": city["id"],
+            "boundary": two_parts,
+        },
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["boundary"]["type"] == "MultiPolygon"
+    located = await client.get("/api/v1/grids/locate", params={"lat": 30.22, "lng": 120.22})
+    assert located.json()["area"]["code"] == "330106"
+    between = await client.get("/api/v1/grids/locate", params={"lat": 30.15, "lng": 120.15})
+    assert between.json()["area"]["code"] == "330100"

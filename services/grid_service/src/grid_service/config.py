@@ -44,6 +44,9 @@ class Settings(BaseServiceSettings):
     locate_version_check_seconds: float = Field(
         1.0, ge=0, le=60, description="how often a replica checks whether the area tree changed"
     )
+    import_max_bytes: int = Field(
+        50 * 1024 * 1024, ge=1024, description="largest GeoJSON body `POST /areas/import` takes"
+    )
     locate_batch_max: int = Field(500, ge=1, le=10_000, description="points per batch locate")
     refresh_token_ttl_seconds: int = Field(
         30 * 86_400, ge=300, description="lifetime of a refresh token (each use renews it)"

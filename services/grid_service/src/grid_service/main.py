@@ -34,29 +34,38 @@ Errors are `application/problem+json` (RFC 9457) with a stable `code`.
 """
 
 
-def own_verifier(app: FastAPI, settings: Settings) -> JWKSVerifier:
-    """Verify tokens against this app's own JWKS, in process (no network hop to ourselves)."""
-    client = ServiceClient(
-        "http://grid-service.internal",
-        name="jwks-self",
-        transport=httpx.ASGITransport(app=app),
-        retries=0,
-    )
-    return JWKSVerifier(
-        client,
-        "/.well-known/jwks.json",
-        issuer=settings.jwt_issuer,
-        audience=settings.jwt_audience,
-        cache_seconds=settings.jwks_cache_seconds,
-        min_refresh_seconds=0,
-    )
+class OwnVerifier(JWKSVerifier):
+    """Verifies tokens against this app's own JWKS, in process (no network hop to ourselves)."""
+
+    def __init__(self, app: FastAPI, settings: Settings) -> None:
+        self.client = ServiceClient(
+            "http://grid-service.internal",
+            name="jwks-self",
+            transport=httpx.ASGITransport(app=app),
+            retries=0,
+        )
+        super().__init__(
+            self.client,
+            "/.well-known/jwks.json",
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            cache_seconds=settings.jwks_cache_seconds,
+            min_refresh_seconds=0,
+        )
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def own_verifier(app: FastAPI, settings: Settings) -> OwnVerifier:
+    return OwnVerifier(app, settings)
 
 
 async def _startup(app: FastAPI) -> None:
     settings: Settings = app.state.settings
     app.state.locator = Locator(check_interval=settings.locate_version_check_seconds)
     app.state.wechat = WeChatClient(settings)
-    app.state.verifier = own_verifier(app, settings)
+    app.state.own_verifier = app.state.verifier = own_verifier(app, settings)
     try:
         async with app.state.sessionmaker() as session, session.begin():
             await ensure_active_key(session, secret=settings.signing_key_secret)
@@ -68,6 +77,7 @@ async def _startup(app: FastAPI) -> None:
 
 async def _shutdown(app: FastAPI) -> None:
     await app.state.wechat.aclose()
+    await app.state.own_verifier.aclose()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -94,6 +104,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ],
             on_startup=_startup,
             on_shutdown=_shutdown,
+            # a district's boundaries in one GeoJSON file are larger than the default limit
+            large_body_bytes=settings.import_max_bytes,
+            large_body_markers=("/api/v1/areas/import",),
             openapi_tags=[
                 {"name": "auth", "description": "tokens and signing keys"},
                 {"name": "accounts", "description": "staff and resident accounts"},
