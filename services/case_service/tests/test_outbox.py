@@ -160,3 +160,48 @@ async def test_payload_hides_anonymous_reporters_and_bounds_the_result(api: Api)
     resolved = next(e for e in events if e.type == "case.resolved")
     assert resolved.payload["result"] == "处" * 500
     assert resolved.payload["status"] == "resolved"
+
+
+async def test_relay_authenticates_with_client_credentials(api: Api) -> None:
+    """The relay fetches a platform token from grid_service, and a fresh one after a 401."""
+    from shared.oauth import ClientCredentials
+
+    issued: list[str] = []
+
+    def grid(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/api/v1/auth/token"
+        form = dict(x.split("=") for x in request.content.decode().split("&"))
+        assert form["grant_type"] == "client_credentials"
+        assert form["client_id"] == "case-relay"
+        assert form["scope"] == "events%3Awrite"
+        issued.append(f"token-{len(issued) + 1}")
+        return httpx.Response(
+            200, json={"access_token": issued[-1], "token_type": "Bearer", "expires_in": 900}
+        )
+
+    seen: list[str | None] = []
+
+    def notify(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("Authorization"))
+        if request.headers.get("Authorization") == "Bearer token-1":
+            return httpx.Response(401, json={"code": "token_revoked"})
+        return httpx.Response(202, json={})
+
+    credentials = ClientCredentials(
+        ServiceClient(
+            "http://grid.test", name="grid", retries=0, transport=httpx.MockTransport(grid)
+        ),
+        client_id="case-relay",
+        client_secret="s3cret",
+        scope="events:write",
+    )
+    client = NotifyClient(
+        ServiceClient(
+            "http://notify.test", name="notify", retries=0, transport=httpx.MockTransport(notify)
+        ),
+        credentials=credentials,
+    )
+    await api.report(RESIDENT)
+    assert await relay_once(api_sessionmaker(api), client) == 1
+    assert seen == ["Bearer token-1", "Bearer token-2"]
+    assert await pending(api) == []

@@ -26,8 +26,12 @@ class Settings(BaseServiceSettings):
         "http://127.0.0.1:8003", description="base URL of notify_service (outbox relay target)"
     )
     notify_token: SecretStr | None = Field(
-        None, description="bearer token sent with relayed events, if notify_service wants one"
+        None, description="fixed bearer token sent with relayed events (development)"
     )
+    notify_client_id: str | None = Field(
+        None, description="case_service's platform client at grid_service (scope events:write)"
+    )
+    notify_client_secret: SecretStr | None = Field(None, description="its secret")
     # outbox relay
     relay_enabled: bool = Field(True, description="run the outbox relay inside this process")
     relay_poll_seconds: float = Field(1.0, gt=0, le=60, description="idle wait between batches")

@@ -50,19 +50,30 @@ def _startup(settings: Settings):  # type: ignore[no-untyped-def]
                 retries=settings.http_retries,
             )
         )
-        headers = (
-            {"Authorization": f"Bearer {settings.notify_token.get_secret_value()}"}
-            if settings.notify_token
-            else None
-        )
+        credentials = None
+        if settings.notify_client_id and settings.notify_client_secret:
+            credentials = ClientCredentials(
+                ServiceClient(
+                    settings.grid_service_url,
+                    name="grid_service_auth",
+                    timeout=settings.http_timeout_seconds,
+                    retries=settings.http_retries,
+                ),
+                client_id=settings.notify_client_id,
+                client_secret=settings.notify_client_secret.get_secret_value(),
+                scope="events:write",
+            )
         app.state.notify_client = NotifyClient(
             ServiceClient(
                 settings.notify_service_url,
                 name="notify_service",
                 timeout=settings.http_timeout_seconds,
                 retries=settings.http_retries,
-                headers=headers,
-            )
+            ),
+            credentials=credentials,
+            static_token=(
+                settings.notify_token.get_secret_value() if settings.notify_token else None
+            ),
         )
         app.state.open311_keys = ApiKeys(
             ClientCredentials(
