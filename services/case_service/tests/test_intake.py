@@ -306,3 +306,26 @@ async def test_master_outside_scope_is_unknown(api: Api) -> None:
     r = await api.act(DISPATCHER_C1, here["id"], "merge", into_case_id=there["id"], expect=422)
     assert r.json()["code"] == "unknown_master_case"
     assert here["handling_area_path"] == COMMUNITY1
+
+
+async def test_same_external_id_pushed_twice_at_once(api: Api) -> None:
+    import asyncio
+
+    body = {
+        "category_code": "0802",
+        "channel": "platform",
+        "description": "井盖缺失",
+        "location": {"lat": 30.2, "lng": 120.1},
+        "source": "hotline-12345",
+        "external_id": "BJ20261123-0002",
+    }
+    responses = await asyncio.gather(
+        *(
+            api.client.post("/api/v1/cases", json=body, headers=api.headers(PLATFORM))
+            for _ in range(3)
+        )
+    )
+    assert sorted(r.status_code for r in responses) == [200, 200, 201]
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert await count(api, "case") == 1
+    assert await count(api, "outbox_event") == 1
