@@ -142,6 +142,14 @@ async def test_anonymous_reporter_is_hidden_from_everyone_else(api: Api) -> None
         assert reporter["anonymous"] is True
     mine = (await api.get(RESIDENT, url)).json()["reporter"]
     assert mine["phone"] == "13812345678"
+    # nor through the timeline: who filed it is not shown to handlers
+    for who in (DISPATCHER_C1, URBAN, SUPERVISOR_S1):
+        timeline = (await api.get(who, f"{url}/timeline")).json()
+        assert timeline[0]["action"] == "report"
+        assert timeline[0]["actor_id"] is None
+        assert timeline[1]["actor_id"] == DISPATCHER_C1.sub  # staff stay visible to staff
+    own = (await api.get(RESIDENT, f"{url}/timeline")).json()
+    assert own[0]["actor_id"] == RESIDENT.sub
 
 
 async def test_comments_public_and_internal(api: Api) -> None:

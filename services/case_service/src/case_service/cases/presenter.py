@@ -111,8 +111,22 @@ def resident_only(principal: Principal) -> bool:
     )
 
 
-def timeline_read(principal: Principal, entry: TimelineEntry) -> TimelineRead:
+def hidden_actors(principal: Principal, case: Case, rows: list[CaseAssignment]) -> set[str]:
+    """Accounts whose id the caller must not see on the timeline: the reporter, to whoever
+    sees the reporter masked (an anonymous report must not leak through who filed it)."""
+    if access.sees_reporter(principal, case, rows):
+        return set()
+    return {a for a in (case.reporter_account_id, case.reported_by_account_id) if a} - {
+        principal.subject
+    }
+
+
+def timeline_read(
+    principal: Principal, entry: TimelineEntry, *, hidden: set[str] | None = None
+) -> TimelineRead:
     read = TimelineRead.model_validate(entry)
     if resident_only(principal) and entry.actor_id != principal.subject:
         read.actor_id = None  # residents see the role that acted, not the staff account
+    if hidden and entry.actor_id in hidden:
+        read.actor_id = None
     return read

@@ -261,7 +261,10 @@ async def get_timeline(
     entries = await repository.timeline(
         session, case.id, public_only=presenter.resident_only(principal)
     )
-    return [presenter.timeline_read(principal, e) for e in entries]
+    hidden = presenter.hidden_actors(
+        principal, case, await repository.assignments(session, case.id)
+    )
+    return [presenter.timeline_read(principal, e, hidden=hidden) for e in entries]
 
 
 @router.post(
