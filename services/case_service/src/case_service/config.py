@@ -115,6 +115,9 @@ class Settings(BaseServiceSettings):
     s3_region: str | None = None
     s3_access_key_id: SecretStr | None = None
     s3_secret_access_key: SecretStr | None = None
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        "auto", description="path for MinIO; virtual for Alibaba OSS and Tencent COS"
+    )
     photo_max_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="largest photo")
     video_max_bytes: int = Field(100 * 1024 * 1024, ge=1024, description="largest video")
     document_max_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="largest document")

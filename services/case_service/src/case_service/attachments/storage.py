@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
@@ -55,16 +55,20 @@ class S3Storage:
         region: str | None,
         access_key_id: str | None,
         secret_access_key: str | None,
+        addressing_style: str = "auto",
     ) -> None:
+        from aiobotocore.config import AioConfig
         from aiobotocore.session import get_session
 
         self.bucket = bucket
         self._session = get_session()
-        self._kwargs = {
+        self._kwargs: dict[str, Any] = {
             "endpoint_url": endpoint_url,
             "region_name": region,
             "aws_access_key_id": access_key_id,
             "aws_secret_access_key": secret_access_key,
+            # MinIO wants path-style URLs; Alibaba OSS and Tencent COS virtual-hosted ones
+            "config": AioConfig(s3={"addressing_style": addressing_style}),
         }
 
     async def put(self, key: str, data: bytes, *, content_type: str) -> None:
@@ -101,5 +105,6 @@ def build_storage(settings: Settings) -> Storage:
                 if settings.s3_secret_access_key
                 else None
             ),
+            addressing_style=settings.s3_addressing_style,
         )
     return LocalStorage(settings.storage_dir)
