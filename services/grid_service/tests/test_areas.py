@@ -472,3 +472,32 @@ async def test_multipolygon_boundaries_are_accepted(client: httpx.AsyncClient, a
     assert located.json()["area"]["code"] == "330106"
     between = await client.get("/api/v1/grids/locate", params={"lat": 30.15, "lng": 120.15})
     assert between.json()["area"]["code"] == "330100"
+
+
+async def test_concurrent_overlapping_siblings_cannot_both_win(
+    client: httpx.AsyncClient, admin: Any
+) -> None:
+    import asyncio
+
+    city = await make_area(client, admin(), code="330100", level="city", box=CITY_BOX)
+
+    def district(code: str, box: tuple[float, float, float, float]) -> dict[str, Any]:
+        return {
+            "code": code,
+            "name": code,
+            "level": "district",
+            "parent_id": city["id"],
+            "boundary": rect(*box),
+        }
+
+    first, second = await asyncio.gather(
+        client.post(
+            "/api/v1/areas", headers=admin(), json=district("330106", (120.0, 30.0, 120.2, 30.2))
+        ),
+        client.post(
+            "/api/v1/areas", headers=admin(), json=district("330108", (120.1, 30.1, 120.3, 30.3))
+        ),
+    )
+    assert sorted([first.status_code, second.status_code]) == [201, 422]
+    loser = first if first.status_code == 422 else second
+    assert loser.json()["errors"][0]["type"] == "overlaps_sibling"

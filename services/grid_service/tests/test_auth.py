@@ -534,3 +534,19 @@ async def test_wechat_unreachable_and_bad_body(client: httpx.AsyncClient, app: A
     empty = await client.post("/api/v1/auth/wechat", json={"code": ""})
     assert empty.status_code == 422
     assert empty.json()["errors"][0]["field"] == "code"
+
+
+async def test_two_first_wechat_logins_at_once_make_one_account(
+    client: httpx.AsyncClient, fake_wechat: dict[str, Any], app: Any
+) -> None:
+    import asyncio
+
+    for code in ("a", "b", "c"):
+        fake_wechat["answers"][code] = WECHAT_OK
+    responses = await asyncio.gather(
+        *(client.post("/api/v1/auth/wechat", json={"code": code}) for code in ("a", "b", "c"))
+    )
+    assert [r.status_code for r in responses] == [200, 200, 200]
+    verifier = other_service_verifier(app)
+    subjects = {(await verifier.verify(r.json()["access_token"]))["sub"] for r in responses}
+    assert len(subjects) == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.contracts.grids import AreaLevel
@@ -13,6 +13,32 @@ from shared.settings import BaseServiceSettings
 
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 DATABASE_NAME = "gridgov_grid"
+
+
+#: Development-only keys for personal data; production refuses them (ids start with "dev").
+DEV_PII_KEY_ID = "dev1"
+DEV_PII_KEY = "ZGV2LW9ubHktcGlpLWtleS1kZXYtb25seS1waWkta2U="  # base64 of 32 ASCII bytes
+
+
+class PiiKey(BaseModel):
+    """One AES-256 key for personal data at rest: ``id`` is stored beside each ciphertext."""
+
+    id: str = Field(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9_-]+$")
+    key: str = Field(description="base64 of 32 random bytes")
+
+    @field_validator("key")
+    @classmethod
+    def _thirty_two_bytes(cls, value: str) -> str:
+        import base64
+        import binascii
+
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except binascii.Error as exc:
+            raise ValueError("must be base64") from exc
+        if len(raw) != 32:
+            raise ValueError("must decode to 32 bytes (AES-256)")
+        return value
 
 
 class Settings(BaseServiceSettings):
@@ -65,6 +91,59 @@ class Settings(BaseServiceSettings):
     wechat_appid: str = Field("wx-demo-appid", description="mini-program AppID")
     wechat_secret: str = Field("dev-only-wechat-secret", description="mini-program AppSecret")
 
+    pii_keys: list[PiiKey] = Field(
+        default_factory=lambda: [PiiKey(id=DEV_PII_KEY_ID, key=DEV_PII_KEY)],
+        min_length=1,
+        description="AES-256-GCM keys for ID and phone numbers at rest, as JSON "
+        '`[{"id": "k2", "key": "<base64>"}, …]`: the first encrypts, all decrypt (rotation)',
+    )
+    pii_hash_key: str = Field(
+        "dev-only-pii-hash-key",
+        min_length=16,
+        description="HMAC-SHA256 key of the lookup hash of ID and phone numbers; "
+        "changing it makes every stored hash unusable",
+    )
+    pii_reveal_roles: list[str] = Field(
+        default_factory=lambda: ["admin", "grid_leader"],
+        description="roles that may ask for unmasked ID and phone numbers (`reveal=true`)",
+    )
+    local_timezone: str = Field(
+        "Asia/Shanghai", description="where a day starts (daily coverage, daily points caps)"
+    )
+    basic_info_import_max_rows: int = Field(
+        5000, ge=1, le=100_000, description="rows one spreadsheet import may hold"
+    )
+    visit_interval_key_days: int = Field(
+        30, ge=1, le=366, description="key households (重点户) are visited at least this often"
+    )
+    visit_interval_hardship_days: int = Field(
+        30, ge=1, le=366, description="hardship households (困难户) are visited this often"
+    )
+    visit_interval_default_days: int = Field(
+        91, ge=1, le=366, description="every household is visited this often (4 times a year)"
+    )
+    visit_due_window_days: int = Field(
+        7, ge=0, le=90, description="a visit shows as due this many days before its date"
+    )
+
+    @field_validator("pii_keys")
+    @classmethod
+    def _distinct_key_ids(cls, value: list[PiiKey]) -> list[PiiKey]:
+        if len({k.id for k in value}) != len(value):
+            raise ValueError("key ids must be distinct")
+        return value
+
+    @field_validator("local_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("unknown time zone") from exc
+        return value
+
     @field_validator("area_levels")
     @classmethod
     def _levels_in_order(cls, value: list[AreaLevel]) -> list[AreaLevel]:
@@ -86,6 +165,10 @@ class Settings(BaseServiceSettings):
             problems.append("signing_key_secret must be set to a secret of your own")
         if self.argon2_time_cost < 2 or self.argon2_memory_kib < 19_456:
             problems.append("argon2 cost below the OWASP minimum (t=2, m=19 MiB)")
+        if any(k.id.startswith("dev") or k.key == DEV_PII_KEY for k in self.pii_keys):
+            problems.append("pii_keys must be keys of your own (a development key is set)")
+        if self.pii_hash_key.startswith("dev-only"):
+            problems.append("pii_hash_key must be set to a secret of your own")
         if self.wechat_secret.startswith("dev-only"):
             problems.append("wechat_secret must be set to the mini-program's AppSecret")
         return problems

@@ -113,7 +113,7 @@ PLATFORM_CLIENTS = [
     (
         "case_service",
         "case_service",
-        ["api_keys:verify", "departments:read"],
+        ["api_keys:verify", "departments:read", "events:write"],
         "case-dev-secret",
         None,
     ),

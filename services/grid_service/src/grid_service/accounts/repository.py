@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -36,6 +36,20 @@ async def by_username(
 async def by_wechat_openid(session: AsyncSession, openid: str) -> Account | None:
     stmt = sa.select(Account).where(col(Account.wechat_mp_openid) == openid)
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def insert_resident_if_new(session: AsyncSession, account: Account) -> bool:
+    """Insert unless an account has this WeChat openid (two first logins at once create one
+    account). True when inserted."""
+    table = Account.__table__  # type: ignore[attr-defined]
+    values = {c.name: getattr(account, c.name) for c in table.columns}
+    stmt = (
+        insert(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[table.c.wechat_mp_openid])
+        .returning(table.c.id)
+    )
+    return (await session.execute(stmt)).first() is not None
 
 
 async def by_ids(session: AsyncSession, ids: list[uuid.UUID]) -> list[Account]:

@@ -230,19 +230,19 @@ async def wechat_grant(
     name: str | None,
 ) -> tuple[TokenResponse, bool]:
     """Sign in (or sign up) the resident with this mini-program openid."""
-    account = await repository.by_wechat_openid(session, openid)
-    created = account is None
-    if account is None:
-        account = Account(
+    created = await repository.insert_resident_if_new(
+        session,
+        Account(
             kind=AccountKind.resident.value,
             name=name or "微信用户",
             roles=[Role.resident],
             wechat_mp_openid=openid,
             wechat_unionid=unionid,
-        )
-        session.add(account)
-        await session.flush()
-    elif account.disabled:
+        ),
+    )
+    account = await repository.by_wechat_openid(session, openid)
+    assert account is not None
+    if account.disabled:
         raise OAuthError("The account is disabled", code="account_disabled")
     return await _issue(session, settings, account), created
 

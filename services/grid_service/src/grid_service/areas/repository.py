@@ -92,6 +92,15 @@ def list_statement(
     return stmt
 
 
+_TREE_LOCK = 0x61726561  # pg advisory lock id ("area"): one tree change at a time
+
+
+async def lock_tree(session: AsyncSession) -> None:
+    """Serialise changes of the tree until the transaction ends, so two concurrent writes
+    cannot both pass the overlap and duplicate checks."""
+    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(_TREE_LOCK)))
+
+
 async def bump_version(session: AsyncSession, which: int = TREE_VERSION_ID) -> int:
     """Change a version (the tree's by default). Time-based (microseconds) and strictly
     increasing, so a version never repeats even if the table is emptied and refilled."""

@@ -274,6 +274,7 @@ async def create_area(
 ) -> tuple[Area, list[AreaWarning]]:
     from grid_service.scope import ensure_covers
 
+    await repository.lock_tree(session)
     parent_area = None
     if body.parent_id is not None:
         parent_area = await repository.get(session, body.parent_id)
@@ -322,6 +323,7 @@ async def create_area(
 async def update_area(
     session: AsyncSession, *, area: Area, body: AreaUpdate, settings: Settings
 ) -> tuple[Area, list[AreaWarning]]:
+    await repository.lock_tree(session)
     changes = body.model_dump(exclude_unset=True)
     if "name" in changes and changes["name"] is None:
         raise ValidationFailed(
@@ -387,6 +389,7 @@ async def update_area(
 async def delete_area(session: AsyncSession, *, area: Area) -> None:
     from grid_service.members import repository as members_repository
 
+    await repository.lock_tree(session)
     if await repository.has_children(session, area.id):
         raise Conflict("Delete the child areas first", code="area_has_children")
     if await members_repository.area_has_members(session, area.id):
@@ -402,6 +405,7 @@ async def import_features(
     """All features or none: every bad feature is listed in the problem's ``errors``."""
     from grid_service.scope import ensure_covers
 
+    await repository.lock_tree(session)
     levels = list(AreaLevel)
     order = sorted(
         range(len(body.features)), key=lambda i: levels.index(body.features[i].properties.level)
