@@ -63,6 +63,13 @@ ACCOUNT_EXAMPLE = {
     "created_at": "2026-11-23T12:00:00Z",
 }
 OK_ACCOUNT = {"content": {"application/json": {"example": ACCOUNT_EXAMPLE}}}
+PAGE_OF_ACCOUNTS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {
+            "application/json": {"example": {"items": [ACCOUNT_EXAMPLE], "next_cursor": None}}
+        }
+    }
+}
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
@@ -310,7 +317,7 @@ async def create_account(
     summary="List accounts",
     description="Admins only; only accounts inside the admin's areas are listed "
     "(filtered after paging, so a page may be short).",
-    responses=problem_responses(401, 403, 422),
+    responses={**PAGE_OF_ACCOUNTS, **problem_responses(401, 403, 422)},
 )
 async def list_accounts(
     session: SessionDep, principal: AdminDep, page: PageDep, kind: str | None = None
@@ -423,7 +430,28 @@ async def create_client(
     response_model=Page[PlatformClientRead],
     summary="List platform clients",
     description="Admins of a whole tree only.",
-    responses=problem_responses(401, 403, 422),
+    responses={
+        200: {
+            "content": {
+                "application/json": {
+                    "example": {
+                        "items": [
+                            {
+                                "id": "notify_service",
+                                "name": "notify_service",
+                                "scopes": ["recipients:read"],
+                                "has_api_key": False,
+                                "disabled": False,
+                                "created_at": "2026-11-23T12:00:00Z",
+                            }
+                        ],
+                        "next_cursor": None,
+                    }
+                }
+            }
+        },
+        **problem_responses(401, 403, 422),
+    },
 )
 async def list_clients(
     session: SessionDep, principal: AdminDep, page: PageDep

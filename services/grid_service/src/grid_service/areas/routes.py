@@ -85,7 +85,25 @@ async def create_area(
     summary="List areas",
     description="Public. Filter by parent, level, or a subtree (`under`: an area path); ordered "
     "by path, keyset-paginated. Boundaries are left out (see `GET /api/v1/areas/{id}`).",
-    responses=problem_responses(422),
+    responses={
+        200: {
+            "content": {
+                "application/json": {
+                    "example": {
+                        "items": [
+                            {
+                                k: v
+                                for k, v in AREA_EXAMPLE.items()
+                                if k not in ("boundary", "warnings")
+                            }
+                        ],
+                        "next_cursor": "WyIzMzAxMDAuMzMwMTA2IiwiOGQwZSJd",
+                    }
+                }
+            }
+        },
+        **problem_responses(422),
+    },
 )
 async def list_areas(
     session: SessionDep,
@@ -147,7 +165,26 @@ async def export_areas(
     description="Admins only, inside their own areas. Atomic: when any feature is invalid "
     "nothing is imported and the 422 problem lists every bad feature in `errors` "
     "(`features[i].…`). Parents may be existing areas or features of the same import.",
-    responses=problem_responses(401, 403, 422),
+    responses={
+        201: {
+            "content": {
+                "application/json": {
+                    "example": {
+                        "imported": 1,
+                        "areas": [
+                            {
+                                k: v
+                                for k, v in AREA_EXAMPLE.items()
+                                if k not in ("boundary", "warnings")
+                            }
+                        ],
+                        "warnings": [],
+                    }
+                }
+            }
+        },
+        **problem_responses(401, 403, 422),
+    },
 )
 async def import_areas(
     request: Request, session: SessionDep, principal: AdminDep, body: FeatureCollection

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from grid_service.accounts import repository as accounts_repository
+from grid_service.accounts.routes import ACCOUNT_EXAMPLE
 from grid_service.accounts.schemas import AccountRead
 from grid_service.accounts.service import to_read as account_read
 from grid_service.departments import repository
@@ -91,7 +92,14 @@ async def create_department(
     description="Any signed-in caller (staff or a platform client such as case_service). "
     "`category`: departments owning that case category; `area_path`: departments serving that "
     "area (they serve it or an area above it).",
-    responses=problem_responses(401, 422),
+    responses={
+        200: {
+            "content": {
+                "application/json": {"example": {"items": [DEPT_EXAMPLE], "next_cursor": None}}
+            }
+        },
+        **problem_responses(401, 422),
+    },
 )
 async def list_departments(
     session: SessionDep,
@@ -158,7 +166,14 @@ async def update_department(
     response_model=Page[AccountRead],
     summary="The department's handler accounts",
     description="Any signed-in caller; phones are masked.",
-    responses=problem_responses(401, 404),
+    responses={
+        200: {
+            "content": {
+                "application/json": {"example": {"items": [ACCOUNT_EXAMPLE], "next_cursor": None}}
+            }
+        },
+        **problem_responses(401, 404),
+    },
 )
 async def list_handlers(
     session: SessionDep, principal: CurrentPrincipal, department_id: uuid.UUID, page: PageDep

@@ -81,7 +81,14 @@ async def create_member(session: SessionDep, principal: AdminDep, body: MemberCr
     response_model=Page[MemberRead],
     summary="List members",
     description="Any signed-in staff. Filter by area; oldest first; phones are masked.",
-    responses=problem_responses(401, 422),
+    responses={
+        200: {
+            "content": {
+                "application/json": {"example": {"items": [MEMBER_EXAMPLE], "next_cursor": None}}
+            }
+        },
+        **problem_responses(401, 403, 422),
+    },
 )
 async def list_members(
     session: SessionDep,
