@@ -379,3 +379,27 @@ async def test_account_recipient_resolved_through_grid_with_cached_token(
     CLOCK.advance(minutes=5)
     await drain(app)
     assert (await read(client, test_keys, third["id"]))["status"] == "sent"
+
+
+async def test_a_batch_that_fails_before_sending_gives_its_claims_back(
+    app: Any, client: httpx.AsyncClient, test_keys: TestKeys, monkeypatch: Any
+) -> None:
+    import pytest
+
+    from notify_service.delivery.engine import process_batch
+    from notify_service.notifications import repository
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("database hiccup")
+
+    created = await send(client, test_keys)
+    monkeypatch.setattr(repository, "sms_sent_since", broken)
+    with pytest.raises(RuntimeError):
+        await process_batch(app.state.delivery)
+    monkeypatch.undo()
+    body = await read(client, test_keys, created["id"])
+    assert body["status"] == "queued"
+    assert FAKES.sent == []
+    CLOCK.advance(seconds=30)
+    await drain(app)
+    assert (await read(client, test_keys, created["id"]))["status"] == "sent"

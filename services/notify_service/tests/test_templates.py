@@ -100,3 +100,29 @@ async def test_template_refusals(app: Any, client: httpx.AsyncClient, test_keys:
         "/api/v1/templates/00000000-0000-0000-0000-000000000000", headers=admin
     )
     assert missing.status_code == 404
+
+
+async def test_a_template_changed_after_the_message_was_stored(
+    app: Any, client: httpx.AsyncClient, test_keys: TestKeys
+) -> None:
+    admin = auth(test_keys, roles=["admin"])
+    template = (await client.post("/api/v1/templates", json=SMS, headers=admin)).json()
+    message = await send(
+        client,
+        test_keys,
+        template_key="visit_reminder",
+        variables={"name": "李阿姨", "date": "11月25日"},
+    )
+    # the template now needs a variable the stored message does not have
+    changed = {k: SMS[k] for k in ("title", "body", "provider_params")}
+    changed["body"] = "{name}您好，{worker}将于{date}上门走访。"
+    changed["variables"] = ["name", "date", "worker"]
+    updated = await client.put(f"/api/v1/templates/{template['id']}", json=changed, headers=admin)
+    assert updated.status_code == 200
+    other = await send(client, test_keys, recipient={"phone": "13900000031"})
+    await drain(app)
+    body = await read(client, test_keys, message["id"])
+    assert body["status"] == "failed"
+    assert body["last_error_code"] == "template_render_failed"
+    assert (await read(client, test_keys, other["id"]))["status"] == "sent"  # batch unharmed
+    assert FAKES.sent_by("aliyun")[0].to == "13900000031"

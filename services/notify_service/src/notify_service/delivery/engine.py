@@ -169,22 +169,12 @@ async def process_batch(ctx: DeliveryContext, *, limit: int | None = None) -> in
     if not claimed:
         return 0
     work = [Work(n=n, values=_snapshot(n, now)) for n in claimed]
-
-    await _resolve_recipients(ctx, work, now)
-    phones = [
-        w.values["phone"]
-        for w in work
-        if w.values["phone"] and w.n.priority != Priority.critical  # critical: no caps
-    ]
-    recent: dict[str, list[datetime]] = {}
-    if phones:
-        async with ctx.sessionmaker() as session, session.begin():
-            recent = await repo.sms_sent_since(
-                session, phones=phones, since=now - timedelta(days=1)
-            )
-    for w in work:
-        if w.values["status"] == NotificationStatus.sending:
-            _plan(ctx, w, templates, recent, now)
+    try:
+        await _prepare(ctx, work, templates, now)
+    except BaseException:
+        # nothing was sent yet: give the claims back instead of letting them expire
+        await _release(ctx, [n.id for n in claimed], now)
+        raise
 
     semaphore = asyncio.Semaphore(ctx.send_concurrency)
 
@@ -205,6 +195,47 @@ async def process_batch(ctx: DeliveryContext, *, limit: int | None = None) -> in
             _apply_result(ctx, w, w.result, done)
     await _record(ctx, work, done)
     return len(claimed)
+
+
+async def _prepare(
+    ctx: DeliveryContext,
+    work: list[Work],
+    templates: dict[tuple[str, str, str], MessageTemplate],
+    now: datetime,
+) -> None:
+    await _resolve_recipients(ctx, work, now)
+    phones = [
+        w.values["phone"]
+        for w in work
+        if w.values["phone"] and w.n.priority != Priority.critical  # critical: no caps
+    ]
+    recent: dict[str, list[datetime]] = {}
+    if phones:
+        async with ctx.sessionmaker() as session, session.begin():
+            recent = await repo.sms_sent_since(
+                session, phones=phones, since=now - timedelta(days=1)
+            )
+    for w in work:
+        if w.values["status"] == NotificationStatus.sending:
+            _plan(ctx, w, templates, recent, now)
+
+
+async def _release(ctx: DeliveryContext, ids: list[uuid.UUID], now: datetime) -> None:
+    N = Notification.__table__  # type: ignore[attr-defined]
+    try:
+        async with ctx.sessionmaker() as session, session.begin():
+            await session.execute(
+                sa.update(N)
+                .where(N.c.id.in_(ids), N.c.status == NotificationStatus.sending)
+                .values(
+                    status=NotificationStatus.queued,
+                    claimed_until=None,
+                    next_attempt_at=now + timedelta(seconds=30),
+                    updated_at=now,
+                )
+            )
+    except Exception as exc:  # the claims will expire and be settled instead
+        log.error("release_failed", exc_info=exc)
 
 
 async def _housekeeping(session: AsyncSession, ctx: DeliveryContext, now: datetime) -> None:
@@ -366,13 +397,22 @@ def _plan(
     assert template is not None
     v["channel"] = channel
     if channel == Channel.inbox:
+        try:
+            title, body = render(template.title, n.variables), render(template.body, n.variables)
+        except (KeyError, IndexError, ValueError) as exc:
+            _permanent(
+                w,
+                SendResult(Outcome.permanent, code="template_render_failed", detail=str(exc)),
+                now,
+            )
+            return
         w.inbox = {
             "id": uuid.uuid4(),
             "account_id": n.recipient_account_id,
             "notification_id": n.id,
             "template_key": n.template_key,
-            "title": render(template.title, n.variables),
-            "body": render(template.body, n.variables),
+            "title": title,
+            "body": body,
             "created_at": now,
             "read_at": None,
         }
@@ -403,7 +443,16 @@ def _plan(
         v["provider_index"] = 0
         _permanent(w, SendResult(Outcome.permanent, code="no_provider_template"), now)
         return
-    params = render_params(template.provider_params.get(key, {}) if key else {}, n.variables)
+    try:
+        params = render_params(template.provider_params.get(key, {}) if key else {}, n.variables)
+        text = render(template.body, n.variables)
+        title = render(template.title, n.variables)
+    except (KeyError, IndexError, ValueError) as exc:  # the template changed since
+        v["provider"] = provider.name
+        _permanent(
+            w, SendResult(Outcome.permanent, code="template_render_failed", detail=str(exc)), now
+        )
+        return
     w.provider = provider
     v["provider"] = provider.name
     if channel == Channel.sms:
@@ -413,8 +462,8 @@ def _plan(
         channel=channel,
         to=to or "",
         params=params,
-        text=render(template.body, n.variables),
-        title=render(template.title, n.variables),
+        text=text,
+        title=title,
     )
 
 
