@@ -2,7 +2,8 @@
 
 The relay: ``POST {notify}/api/v1/events`` with the :class:`CaseEvent` as JSON body,
 ``Idempotency-Key: <CaseEvent.id>`` (the outbox row id) and a bearer token of a platform client
-holding scope ``events:write``. Retry until a 2xx; a repeat of the same event creates nothing
+holding scope ``events:write`` (grid_service's ``case_service`` platform client must be
+granted it). Retry until a 2xx; a repeat of the same event creates nothing
 new (the first answer is replayed). 202 means stored: notify_service delivers it later. A 422
 is a malformed event and will not succeed on retry.
 
