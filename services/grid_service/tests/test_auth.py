@@ -397,7 +397,9 @@ async def test_admin_manages_accounts_only_inside_their_scope(
     assert create.status_code == 403
     listed = await client.get("/api/v1/accounts", headers=elsewhere)
     assert listed.json()["items"] == []
-    listed = await client.get("/api/v1/accounts", headers=street_admin)
+    bad_kind = await client.get("/api/v1/accounts", headers=street_admin, params={"kind": "robot"})
+    assert bad_kind.status_code == 422
+    listed = await client.get("/api/v1/accounts", headers=street_admin, params={"kind": "staff"})
     assert [a["username"] for a in listed.json()["items"]] == ["wangfang"]
 
 

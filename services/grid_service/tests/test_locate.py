@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -181,3 +182,21 @@ async def test_batch_in_gcj02_and_limits(client: httpx.AsyncClient, admin: Any) 
     )
     assert wrong.status_code == 422
     assert wrong.json()["errors"][0]["field"] == "points.0.lat"
+
+
+async def test_another_replica_sees_changes_after_its_check_interval(
+    client: httpx.AsyncClient, admin: Any, app: Any
+) -> None:
+    from grid_service.locate.index import Locator
+
+    replica = Locator(check_interval=3600)  # a second replica that checked a moment ago
+    async with app.state.sessionmaker() as session:
+        assert len(await replica.current(session)) == 0
+    tree = await make_chain(client, admin())
+    async with app.state.sessionmaker() as session:
+        stale = await replica.current(session)
+        assert len(stale) == 0  # within its interval: no query, old index
+        replica.check_interval = 0
+        fresh = await replica.current(session)
+    assert len(fresh) == 6
+    assert fresh.locate(30.25, 120.12).ref.id == uuid.UUID(tree["grid1"]["id"])

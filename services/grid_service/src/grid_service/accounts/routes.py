@@ -12,7 +12,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, Response
 
 from grid_service.accounts import repository, service
-from grid_service.accounts.models import Account, PlatformClient
+from grid_service.accounts.models import Account, AccountKind, PlatformClient
 from grid_service.accounts.schemas import (
     AccountCreate,
     AccountRead,
@@ -320,12 +320,12 @@ async def create_account(
     responses={**PAGE_OF_ACCOUNTS, **problem_responses(401, 403, 422)},
 )
 async def list_accounts(
-    session: SessionDep, principal: AdminDep, page: PageDep, kind: str | None = None
+    session: SessionDep, principal: AdminDep, page: PageDep, kind: AccountKind | None = None
 ) -> Page[AccountRead]:
     table = Account.__table__  # type: ignore[attr-defined]
     listed = await paginate(
         session,
-        repository.list_statement(kind=kind),
+        repository.list_statement(kind=kind.value if kind else None),
         order_by=[table.c.created_at, table.c.id],
         params=page,
         descending=False,
