@@ -4,7 +4,7 @@ End to end, in one process, on the PostgreSQL the tests use (127.0.0.1:5432 or
 TEST_DATABASE_URL), in a fresh database:
 
     POST /api/v1/broadcasts  →  fan-out workers list the area from a fake grid_service
-    (pages of 100, its maximum)  →  one notification per recipient  →  delivery workers
+    (pages of 500)  →  one notification per recipient  →  delivery workers
     claim batches (FOR UPDATE SKIP LOCKED), sign and send each SMS with the real Alibaba
     adapter to a fake provider that accepts everything  →  every notification recorded as sent.
 
@@ -37,7 +37,7 @@ from shared.migrate import upgrade_head
 from shared.testing import TestKeys, create_database, drop_database, install_test_keys
 
 AREA = "330100.330106.330106001"
-PAGE = 100  # grid_service serves at most 100 recipients a page
+PAGE = 500  # the default page (grid_service serves up to 1000)
 
 
 def fake_world(recipients: int) -> httpx.MockTransport:

@@ -379,7 +379,7 @@ class Fakes:
         if path == "/api/v1/recipients":
             self.grid_list_calls += 1
             limit = int(request.url.params.get("limit", 20))
-            if not 1 <= limit <= 100:  # grid_service caps pages at 100
+            if not 1 <= limit <= 1000:  # grid_service caps pages at 1000
                 return httpx.Response(422, json={"code": "validation_failed"})
             self.grid_list_limits.append(limit)
             pages = self.grid_area_pages or [[]]

@@ -94,7 +94,7 @@ class Settings(BaseServiceSettings):
     quiet_hours_start: int = Field(22, ge=0, le=23, description="quiet hours start (local hour)")
     quiet_hours_end: int = Field(8, ge=0, le=23, description="quiet hours end (local hour)")
     broadcast_page_size: int = Field(
-        100, ge=1, le=100, description="recipients per grid_service page (it serves at most 100)"
+        500, ge=1, le=1000, description="recipients per grid_service page (at most 1000)"
     )
 
     @model_validator(mode="after")
