@@ -552,3 +552,19 @@ async def test_two_first_wechat_logins_at_once_make_one_account(
     verifier = other_service_verifier(app)
     subjects = {(await verifier.verify(r.json()["access_token"]))["sub"] for r in responses}
     assert len(subjects) == 1
+
+
+async def test_platform_clients_have_no_account(client: httpx.AsyncClient, bearer: Any) -> None:
+    platform = bearer(
+        sub="client:open311-demo", roles=["platform"], scope="open311", cid="open311-demo"
+    )
+    response = await client.get("/api/v1/accounts/me", headers=platform)
+    assert response.status_code == 403
+    assert response.json()["code"] == "not_an_account"
+    gone = await client.get(
+        "/api/v1/accounts/me", headers=bearer(sub="00000000-0000-0000-0000-000000000001")
+    )
+    assert gone.status_code == 404
+    expired = await client.get("/api/v1/accounts/me", headers=bearer(expires_in=-60))
+    assert expired.status_code == 401
+    assert expired.json()["code"] == "token_expired"
