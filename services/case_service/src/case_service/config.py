@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import BaseServiceSettings
@@ -103,6 +103,36 @@ class Settings(BaseServiceSettings):
     reopen_window_days: int = Field(
         15, ge=1, le=365, description="a closed case may be reopened this long after closing"
     )
+    # evaluation (评价) and return visits (回访)
+    rating_window_days: int = Field(
+        7, ge=1, le=90, description="a closed case may be rated this long after closing"
+    )
+    rating_page: str = Field(
+        "pages/case/rate", description="mini-program page of the rating form (case_id appended)"
+    )
+    return_visit_share: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="share of closed hotline/代办 cases given a return visit (all dissatisfied)",
+    )
+    # statistics
+    stats_red_threshold: float = Field(
+        0.8, ge=0, le=1, description="ranking: a rate below this puts the unit on the red list"
+    )
+    stats_yellow_threshold: float = Field(
+        0.9, ge=0, le=1, description="ranking: below this (and not red) on the yellow list"
+    )
+    stats_ahead_share: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="resolved ahead of time (提前办结): within this share of its time limit",
+    )
+    stats_on_spot_minutes: int = Field(
+        60, ge=1, le=1440, description="resolved on the spot (现场办结): within this of the report"
+    )
+
     # attachments
     storage_backend: Literal["local", "s3"] = Field(
         "local", description="local disk, or an S3-compatible store (MinIO, OSS, COS)"
@@ -121,6 +151,12 @@ class Settings(BaseServiceSettings):
     photo_max_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="largest photo")
     video_max_bytes: int = Field(100 * 1024 * 1024, ge=1024, description="largest video")
     document_max_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="largest document")
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> Settings:
+        if self.stats_yellow_threshold < self.stats_red_threshold:
+            raise ValueError("stats_yellow_threshold must not be below stats_red_threshold")
+        return self
 
     @property
     def upload_max_bytes(self) -> int:

@@ -14,6 +14,7 @@ from case_service.categories.routes import router as categories_router
 from case_service.clients.grid import GridClient
 from case_service.clients.notify import NotifyClient
 from case_service.config import ALEMBIC_INI, DATABASE_NAME, Settings, get_settings
+from case_service.evaluations.routes import router as evaluations_router
 from case_service.open311.formats import Open311Error, open311_error_handler
 from case_service.open311.routes import router as open311_router
 from case_service.open311.service import ApiKeys
@@ -23,6 +24,7 @@ from case_service.sla.flows import escalator
 from case_service.sla.routes import router as sla_router
 from case_service.sla.service import configure_working_hours
 from case_service.sla.timers import TimerWorker
+from case_service.stats.routes import router as stats_router
 from case_service.system.routes import router as system_router
 from case_service.webhooks.routes import router as webhooks_router
 from case_service.webhooks.service import WebhookWorker
@@ -157,6 +159,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 open311_router,
                 webhooks_router,
                 workorders_router,
+                evaluations_router,
+                stats_router,
             ],
             openapi_tags=[
                 {"name": "cases", "description": "intake, lifecycle, timeline (事件/诉求)"},
@@ -173,6 +177,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 },
                 {"name": "webhooks", "description": "signed event deliveries to platforms"},
                 {"name": "work orders", "description": "12345-style work-order exchange (工单)"},
+                {
+                    "name": "evaluation",
+                    "description": "residents' ratings (评价), reopen requests (差评整改), "
+                    "return visits (回访)",
+                },
+                {
+                    "name": "statistics",
+                    "description": "indicators, rankings, negative list, heat map, exports",
+                },
                 {"name": "system", "description": "token check"},
                 {"name": "operations", "description": "health, readiness and metrics"},
             ],

@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from case_service.attachments.models import Attachment
 from case_service.cases.models import Case, CaseAssignment, TimelineEntry
 from case_service.categories.models import Category
+from case_service.evaluations.models import Evaluation, ReopenRequest, ReturnVisit
 from case_service.open311.models import Open311Request
 from case_service.outbox.models import OutboxEvent
 from case_service.sla.models import (
@@ -15,6 +16,7 @@ from case_service.sla.models import (
     SlaTimer,
     Supervision,
 )
+from case_service.stats.models import CaseFact, StatsDirty
 from case_service.webhooks.models import WebhookDelivery, WebhookSubscription
 from case_service.workorders.models import CategoryMapping, WorkOrder
 from shared.idempotency import IdempotencyRecord
@@ -27,14 +29,19 @@ __all__ = [
     "Case",
     "CaseAssignment",
     "CaseDeadline",
+    "CaseFact",
     "Category",
     "CategoryMapping",
+    "Evaluation",
     "Extension",
     "IdempotencyRecord",
     "Open311Request",
     "OutboxEvent",
+    "ReopenRequest",
+    "ReturnVisit",
     "SlaPolicy",
     "SlaTimer",
+    "StatsDirty",
     "Supervision",
     "TimelineEntry",
     "WebhookDelivery",

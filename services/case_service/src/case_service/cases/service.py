@@ -46,6 +46,7 @@ from case_service.categories.schemas import (
     validate_attribute_values,
 )
 from case_service.config import Settings
+from case_service.evaluations import service as evaluations
 from case_service.outbox.service import record_event, tell_supporters
 from case_service.sla import service as sla_service
 from shared.auth import Principal, Role
@@ -529,6 +530,7 @@ async def apply_action(
                 code="verifier_is_resolver",
             )
         case.closed_at = now
+        extra = evaluations.rating_request(case, settings, now)
     elif action is Action.rework:
         for a in rows:
             if a.state == "finished":
@@ -559,10 +561,17 @@ async def apply_action(
         case.closed_at = None
     elif action is Action.rate:
         rating = _require(body, "rating", action)
-        if case.rating is not None:
-            raise Conflict("The case is already rated", code="already_rated")
-        case.rating = rating
-        case.rating_comment = body.reason
+        # one number for the three scores; the rules of evaluations apply (one per closure,
+        # within the rating window)
+        await evaluations.from_rating(
+            session,
+            case,
+            principal,
+            rating=rating,
+            comment=body.reason,
+            settings=settings,
+            now=now,
+        )
         kind = "rating"
         data = {"rating": rating}
         extra = {"rating": rating}
@@ -607,6 +616,8 @@ async def apply_action(
     )
     await tell_supporters(session, case, type=event_type, actor_id=principal.subject)
     await sla_service.on_transition(session, case, action=action.value, previous=previous, now=now)
+    if action is Action.verify:
+        await evaluations.on_closed(session, case, settings, now)
     return case
 
 

@@ -1,0 +1,96 @@
+"""The running aggregate the indicators read: one fact row per case (``case_fact``), kept up to
+date by a rollup of the cases marked dirty (``stats_dirty``) by triggers on every change of a
+case, its deadlines and its evaluations (migration ``stat01``).
+
+Flags are smallint 0/1 so that every indicator is a plain ``sum``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlmodel import Field, SQLModel
+
+FLAGS = (
+    "accepted",
+    "accepted_on_time",
+    "dispatched",
+    "resolved",
+    "resolved_on_time",
+    "resolved_ahead",
+    "overdue_open",
+    "overdue_closed",
+    "self_handled",
+    "on_spot",
+    "escalated",
+    "returned",
+    "rework",
+    "reopened",
+    "closed",
+    "rated",
+    "satisfied",
+    "dissatisfied",
+)
+
+
+class StatsDirty(SQLModel, table=True):
+    """Cases changed since their fact row was last computed (filled by triggers)."""
+
+    __tablename__ = "stats_dirty"
+
+    case_id: uuid.UUID = Field(primary_key=True)
+
+
+class CaseFact(SQLModel, table=True):
+    __tablename__ = "case_fact"
+    __table_args__ = (
+        sa.Index("ix_case_fact_received_on", "received_on"),
+        sa.Index(
+            "ix_case_fact_area_path_c_received_on", sa.text('area_path COLLATE "C"'), "received_on"
+        ),
+        sa.Index("ix_case_fact_department_id_received_on", "department_id", "received_on"),
+        sa.Index("ix_case_fact_category_code_received_on", "category_code", "received_on"),
+        sa.Index("ix_case_fact_department_ids", "department_ids", postgresql_using="gin"),
+    )
+
+    case_id: uuid.UUID = Field(primary_key=True, foreign_key="case.id")
+    received_on: date = Field(title="day reported, Asia/Shanghai (受理量 counts by it)")
+    received_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    area_path: str = Field(max_length=255)
+    category_code: str = Field(max_length=32)
+    department_id: str | None = Field(default=None, max_length=64, title="lead department")
+    department_ids: list[str] = Field(
+        default_factory=list,
+        sa_column=sa.Column(ARRAY(sa.String(64)), nullable=False, server_default="{}"),
+    )
+    handler_id: str | None = Field(
+        default=None, max_length=80, title="lead handler: department id or account id"
+    )
+    status: str = Field(max_length=20)
+    handling_hours: float | None = Field(default=None, title="report → resolution, working hours")
+    accepted: int = Field(default=0, sa_type=sa.SmallInteger)
+    accepted_on_time: int = Field(default=0, sa_type=sa.SmallInteger)
+    dispatched: int = Field(default=0, sa_type=sa.SmallInteger)
+    resolved: int = Field(default=0, sa_type=sa.SmallInteger)
+    resolved_on_time: int = Field(default=0, sa_type=sa.SmallInteger)
+    resolved_ahead: int = Field(default=0, sa_type=sa.SmallInteger)
+    overdue_open: int = Field(default=0, sa_type=sa.SmallInteger)
+    overdue_closed: int = Field(default=0, sa_type=sa.SmallInteger)
+    self_handled: int = Field(default=0, sa_type=sa.SmallInteger)
+    on_spot: int = Field(default=0, sa_type=sa.SmallInteger)
+    escalated: int = Field(default=0, sa_type=sa.SmallInteger)
+    returned: int = Field(default=0, sa_type=sa.SmallInteger)
+    rework: int = Field(default=0, sa_type=sa.SmallInteger)
+    reopened: int = Field(default=0, sa_type=sa.SmallInteger)
+    closed: int = Field(default=0, sa_type=sa.SmallInteger)
+    rated: int = Field(default=0, sa_type=sa.SmallInteger)
+    satisfied: int = Field(default=0, sa_type=sa.SmallInteger)
+    dissatisfied: int = Field(default=0, sa_type=sa.SmallInteger)
+
+
+def fact_columns() -> Any:
+    return CaseFact.__table__.c  # type: ignore[attr-defined]

@@ -1,0 +1,240 @@
+"""The rollup: recompute the fact row (``case_fact``) of every case marked dirty.
+
+Triggers mark a case in ``stats_dirty`` in the transaction of each change of the case, its
+deadlines or its evaluations. :func:`refresh` claims markers with ``FOR UPDATE SKIP LOCKED`` (a
+marker stays locked until the change that wrote it commits), recomputes those cases' facts from
+the case, its timeline actions, deadlines, lead assignment and the evaluation of its current
+closure, and upserts them. The indicator endpoints run it before reading, and it can run in the
+background; either way a figure reflects every committed change.
+
+Definitions (one case, as of its latest state):
+
+* accepted — taken in (``accept`` on the timeline) or resolved on the spot by a grid worker.
+* accepted_on_time — accepted, and no acceptance time limit of it ran late (at any level).
+* dispatched / escalated / returned / rework / reopened — that action is on its timeline.
+* resolved — its status is resolved or closed; resolved_on_time — resolved and no resolution
+  limit ran late (a limit runs late when it was met after its due time, or marked overdue);
+  resolved_ahead — resolved within ``stats_ahead_share`` of its resolution limit, measured in
+  the limit's own time (working hours/days on the working calendar); a case resolved on the
+  spot has no limit and counts as ahead.
+* overdue_open / overdue_closed — any time limit ran late, and the case is still open /
+  resolved or closed.
+* self_handled — 自行处置 by the reporting grid worker; on_spot — resolved within
+  ``stats_on_spot_minutes`` of the report and never reworked (现场办结).
+* handling_hours — report → resolution in working hours of the case's working calendar.
+* rated — closed and its current closure rated (by the reporter or on a return visit);
+  satisfied — rated satisfied or basically satisfied; dissatisfied — rated dissatisfied.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from case_service.cases.models import Case, CaseAssignment, TimelineEntry
+from case_service.config import Settings
+from case_service.evaluations.models import Evaluation
+from case_service.sla.calendar import LimitUnit, WorkingCalendar
+from case_service.sla.models import CaseDeadline
+from case_service.sla.service import calendar_for
+from case_service.stats.models import CaseFact, StatsDirty, fact_columns
+
+OPEN_LIKE = frozenset(
+    {
+        "reported",
+        "accepted",
+        "dispatched",
+        "in_progress",
+        "returned",
+        "escalated",
+        "reopened",
+        "suspended",
+    }
+)
+RESOLVED_LIKE = frozenset({"resolved", "closed"})
+BATCH = 500
+
+
+def _late(d: CaseDeadline) -> bool:
+    return d.overdue_at is not None or (d.met_at is not None and d.met_at > d.due_at)
+
+
+def _used(d: CaseDeadline, cal: WorkingCalendar) -> timedelta:
+    assert d.met_at is not None
+    return cal.elapsed(d.started_at, d.met_at, LimitUnit(d.unit))
+
+
+def compute_fact(
+    case: Case,
+    *,
+    actions: set[str],
+    deadlines: list[CaseDeadline],
+    lead: CaseAssignment | None,
+    evaluation: Evaluation | None,
+    cal: WorkingCalendar,
+    settings: Settings,
+) -> dict[str, Any]:
+    status = case.status
+    resolved = status in RESOLVED_LIKE and case.resolved_at is not None
+    accepted = "accept" in actions or case.self_handled
+    accept_limits = [d for d in deadlines if d.kind == "accept"]
+    resolve_limits = [d for d in deadlines if d.kind == "resolve"]
+    any_late = any(_late(d) for d in deadlines)
+    ahead = False
+    if resolved:
+        met = [d for d in resolve_limits if d.status == "met" and d.met_at is not None]
+        if met:
+            last = max(met, key=lambda d: d.met_at or d.started_at)
+            ahead = _used(last, cal).total_seconds() <= settings.stats_ahead_share * (
+                last.total_seconds
+            )
+        else:
+            ahead = case.self_handled
+    handling_hours = None
+    on_spot = False
+    if resolved and case.resolved_at is not None:
+        worked = cal.working_time_between(case.created_at, case.resolved_at)
+        handling_hours = round(worked.total_seconds() / 3600, 4)
+        on_spot = (
+            case.resolved_at - case.created_at <= timedelta(minutes=settings.stats_on_spot_minutes)
+            and "rework" not in actions
+        )
+    rated = status == "closed" and evaluation is not None
+    department = lead.department_id if lead is not None else None
+    handler = (lead.department_id or lead.account_id) if lead is not None else None
+    return {
+        "case_id": case.id,
+        "received_on": case.created_at.astimezone(cal.tz).date(),
+        "received_at": case.created_at,
+        "area_path": case.area_path,
+        "category_code": case.category_code,
+        "department_id": department,
+        "department_ids": list(case.department_ids),
+        "handler_id": handler,
+        "status": status,
+        "handling_hours": handling_hours,
+        "accepted": int(accepted),
+        "accepted_on_time": int(accepted and not any(_late(d) for d in accept_limits)),
+        "dispatched": int("dispatch" in actions),
+        "resolved": int(resolved),
+        "resolved_on_time": int(resolved and not any(_late(d) for d in resolve_limits)),
+        "resolved_ahead": int(ahead),
+        "overdue_open": int(status in OPEN_LIKE and any_late),
+        "overdue_closed": int(status in RESOLVED_LIKE and any_late),
+        "self_handled": int(case.self_handled),
+        "on_spot": int(on_spot),
+        "escalated": int("escalate" in actions),
+        "returned": int("return" in actions),
+        "rework": int("rework" in actions),
+        "reopened": int("reopen" in actions),
+        "closed": int(status == "closed"),
+        "rated": int(rated),
+        "satisfied": int(
+            rated
+            and evaluation is not None
+            and evaluation.satisfaction in {"satisfied", "basically_satisfied"}
+        ),
+        "dissatisfied": int(
+            rated and evaluation is not None and evaluation.satisfaction == "dissatisfied"
+        ),
+    }
+
+
+async def _claim(session: AsyncSession, limit: int) -> list[uuid.UUID]:
+    dirty = StatsDirty.__table__  # type: ignore[attr-defined]
+    claimed = (
+        sa.select(dirty.c.case_id).limit(limit).with_for_update(skip_locked=True).scalar_subquery()
+    )
+    rows = await session.execute(
+        sa.delete(dirty).where(dirty.c.case_id.in_(claimed)).returning(dirty.c.case_id)
+    )
+    return list(rows.scalars().all())
+
+
+async def refresh_cases(
+    session: AsyncSession,
+    ids: list[uuid.UUID],
+    settings: Settings,
+    calendars: dict[str, WorkingCalendar] | None = None,
+) -> int:
+    if not ids:
+        return 0
+    calendars = {} if calendars is None else calendars
+    cases = (await session.execute(sa.select(Case).where(col(Case.id).in_(ids)))).scalars().all()
+    actions: dict[uuid.UUID, set[str]] = defaultdict(set)
+    for case_id, action in await session.execute(
+        sa.select(col(TimelineEntry.case_id), col(TimelineEntry.action)).where(
+            col(TimelineEntry.case_id).in_(ids), col(TimelineEntry.action).is_not(None)
+        )
+    ):
+        if action is not None:
+            actions[case_id].add(action)
+    deadlines: dict[uuid.UUID, list[CaseDeadline]] = defaultdict(list)
+    for d in (
+        await session.execute(sa.select(CaseDeadline).where(col(CaseDeadline.case_id).in_(ids)))
+    ).scalars():
+        deadlines[d.case_id].append(d)
+    leads: dict[uuid.UUID, CaseAssignment] = {}
+    for a in (
+        await session.execute(
+            sa.select(CaseAssignment)
+            .where(col(CaseAssignment.case_id).in_(ids), col(CaseAssignment.role) == "lead")
+            .order_by(col(CaseAssignment.assigned_at))
+        )
+    ).scalars():
+        leads[a.case_id] = a  # the latest lead wins
+    evaluations: dict[tuple[uuid.UUID, datetime], Evaluation] = {
+        (e.case_id, e.closed_at): e
+        for e in (
+            await session.execute(sa.select(Evaluation).where(col(Evaluation.case_id).in_(ids)))
+        ).scalars()
+    }
+    facts = []
+    for case in cases:
+        if case.area_path not in calendars:
+            calendars[case.area_path] = await calendar_for(session, case.area_path)
+        evaluation = (
+            evaluations.get((case.id, case.closed_at)) if case.closed_at is not None else None
+        )
+        facts.append(
+            compute_fact(
+                case,
+                actions=actions[case.id],
+                deadlines=deadlines[case.id],
+                lead=leads.get(case.id),
+                evaluation=evaluation,
+                cal=calendars[case.area_path],
+                settings=settings,
+            )
+        )
+    if facts:
+        stmt = insert(CaseFact.__table__)  # type: ignore[attr-defined]
+        columns = fact_columns()
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[columns.case_id],
+            set_={c.name: stmt.excluded[c.name] for c in columns if c.name != "case_id"},
+        )
+        await session.execute(stmt, facts)
+    return len(facts)
+
+
+async def refresh(session: AsyncSession, settings: Settings, *, limit: int | None = None) -> int:
+    """Recompute the facts of the dirty cases (all of them, or up to ``limit``)."""
+    done = 0
+    calendars: dict[str, WorkingCalendar] = {}
+    while limit is None or done < limit:
+        batch = BATCH if limit is None else min(BATCH, limit - done)
+        ids = await _claim(session, batch)
+        if not ids:
+            break
+        done += await refresh_cases(session, ids, settings, calendars)
+        if len(ids) < batch:
+            break
+    return done

@@ -1,0 +1,336 @@
+"""Indicator queries over ``case_fact``, with the caller's scope applied. Flush, never commit.
+
+Every figure is a numerator and a denominator summed over fact rows (see ``stats.rollup`` for
+the definitions and ``stats.schemas.INDICATORS`` for which is divided by which), filtered by
+the period the cases were reported in (Asia/Shanghai days), an area subtree, a lead
+department and a category (a 2-digit 大类 code takes its 小类).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from case_service.cases.access import AREA_ROLES, subtree
+from case_service.config import Settings
+from case_service.stats import rollup
+from case_service.stats.models import FLAGS, CaseFact, fact_columns
+from case_service.stats.schemas import (
+    BY_NAME,
+    INDICATORS,
+    LOWER_IS_BETTER,
+    Figure,
+    GroupBy,
+    IndicatorRow,
+    Interval,
+    NegativeRow,
+    Ranking,
+    RankingRow,
+)
+from shared.auth import Principal, Role
+from shared.problem import FieldProblem, Forbidden, ValidationFailed
+
+MAX_DAYS = 5 * 366
+FACT: sa.Table = CaseFact.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class StatsFilter:
+    date_from: date
+    date_to: date  # inclusive
+    area_path: str | None = None
+    department_id: str | None = None
+    category_code: str | None = None
+
+
+def invalid(field: str, reason: str, code: str) -> ValidationFailed:
+    return ValidationFailed(reason, code=code, errors=[FieldProblem(field=field, reason=reason)])
+
+
+def check_period(date_from: date, date_to: date) -> None:
+    if date_to < date_from:
+        raise invalid("to", "before from", "invalid_period")
+    if (date_to - date_from).days > MAX_DAYS:
+        raise invalid("to", f"a period spans at most {MAX_DAYS} days", "period_too_long")
+
+
+def base_area(principal: Principal, area_path: str | None) -> str | None:
+    """The area the figures are for: the one asked (which must be in scope), else the caller's
+    only area. Out-of-scope areas are 403 ``area_out_of_scope``."""
+    if area_path is not None:
+        if principal.has_role(Role.admin) or (
+            principal.has_role(*AREA_ROLES) and principal.covers_area(area_path)
+        ):
+            return area_path
+        if principal.has_role(Role.department_handler) and not principal.has_role(*AREA_ROLES):
+            return area_path  # their departments' cases in that area
+        raise Forbidden("Statistics of that area are outside your scope", code="area_out_of_scope")
+    if principal.has_role(*AREA_ROLES) and len(principal.area_paths) == 1:
+        return principal.area_paths[0]
+    return None
+
+
+def scope_clause(principal: Principal) -> sa.ColumnElement[bool] | None:
+    """Admins see everything; area staff their subtrees; department handlers the cases their
+    departments handled. Residents and platforms get no statistics."""
+    c = fact_columns()
+    if principal.has_role(Role.admin):
+        return None
+    conds: list[sa.ColumnElement[bool]] = []
+    if principal.has_role(*AREA_ROLES):
+        conds.extend(subtree(c.area_path, p) for p in principal.area_paths)
+    if principal.has_role(Role.department_handler) and principal.department_ids:
+        conds.append(c.department_ids.overlap(list(principal.department_ids)))
+    if not conds:
+        raise Forbidden("Statistics are for staff", code="stats_not_permitted")
+    return sa.or_(*conds)
+
+
+def where(principal: Principal, f: StatsFilter) -> list[sa.ColumnElement[bool]]:
+    c = fact_columns()
+    conds: list[sa.ColumnElement[bool]] = [
+        c.received_on >= f.date_from,
+        c.received_on <= f.date_to,
+    ]
+    scope = scope_clause(principal)
+    if scope is not None:
+        conds.append(scope)
+    if f.area_path is not None:
+        conds.append(subtree(c.area_path, f.area_path))
+    if f.department_id is not None:
+        conds.append(c.department_id == f.department_id)
+    if f.category_code is not None:
+        if len(f.category_code) <= 2:
+            conds.append(c.category_code.startswith(f.category_code, autoescape=True))
+        else:
+            conds.append(c.category_code == f.category_code)
+    return conds
+
+
+def _sums() -> list[sa.ColumnElement[Any]]:
+    c = fact_columns()
+    cols: list[sa.ColumnElement[Any]] = [sa.func.count().label("received")]
+    cols += [sa.func.coalesce(sa.func.sum(c[f]), 0).label(f) for f in FLAGS]
+    resolved_hours = sa.and_(c.resolved == 1, c.handling_hours.is_not(None))
+    cols.append(sa.func.avg(c.handling_hours).filter(resolved_hours).label("avg_hours"))
+    cols.append(
+        sa.func.percentile_cont(0.9)
+        .within_group(c.handling_hours)
+        .filter(resolved_hours)
+        .label("p90_hours")
+    )
+    cols.append(sa.func.count().filter(resolved_hours).label("timed"))
+    return cols
+
+
+def _figure(row: Any, numerator: str, denominator: str | None) -> Figure:
+    if numerator == "overdue":
+        num = int(row.overdue_open) + int(row.overdue_closed)
+    else:
+        num = int(getattr(row, numerator))
+    if denominator is None:
+        return Figure(numerator=num, denominator=None, rate=None)
+    den = int(getattr(row, denominator))
+    return Figure(numerator=num, denominator=den, rate=round(num / den, 4) if den else None)
+
+
+def to_row(key: str | None, row: Any) -> IndicatorRow:
+    return IndicatorRow(
+        key=key,
+        indicators={i.name: _figure(row, i.numerator, i.denominator) for i in INDICATORS},
+        handling_hours={
+            "resolved": int(row.timed),
+            "average": round(float(row.avg_hours), 2) if row.avg_hours is not None else None,
+            "p90": round(float(row.p90_hours), 2) if row.p90_hours is not None else None,
+        },
+    )
+
+
+def group_key(group_by: GroupBy, base: str | None) -> sa.ColumnElement[Any] | None:
+    c = fact_columns()
+    if group_by is GroupBy.department:
+        department: sa.ColumnElement[Any] = c.department_id
+        return department
+    if group_by is GroupBy.category:
+        category: sa.ColumnElement[Any] = c.category_code
+        return category
+    if group_by is GroupBy.area:
+        depth = len(base.split(".")) + 1 if base else 1
+        parts = sa.func.string_to_array(c.area_path, ".")
+        return sa.func.array_to_string(sa.type_coerce(parts, sa.ARRAY(sa.Text))[1:depth], ".")
+    return None
+
+
+async def indicators(
+    session: AsyncSession,
+    principal: Principal,
+    f: StatsFilter,
+    *,
+    group_by: GroupBy,
+    settings: Settings,
+) -> list[IndicatorRow]:
+    await rollup.refresh(session, settings)
+    key = group_key(group_by, f.area_path)
+    stmt = sa.select(*_sums()).select_from(FACT).where(*where(principal, f))
+    if key is None:
+        row = (await session.execute(stmt)).one()
+        return [to_row("all", row)]
+    stmt = stmt.add_columns(key.label("key")).group_by(key).order_by(key)
+    return [to_row(r.key, r) for r in (await session.execute(stmt)).all()]
+
+
+def buckets(date_from: date, date_to: date, interval: Interval) -> Iterator[date]:
+    day = date_from
+    if interval is Interval.week:
+        day = date_from - timedelta(days=date_from.weekday())
+    elif interval is Interval.month:
+        day = date_from.replace(day=1)
+    while day <= date_to:
+        yield day
+        if interval is Interval.day:
+            day += timedelta(days=1)
+        elif interval is Interval.week:
+            day += timedelta(days=7)
+        else:
+            day = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+async def series(
+    session: AsyncSession,
+    principal: Principal,
+    f: StatsFilter,
+    *,
+    interval: Interval,
+    settings: Settings,
+) -> list[IndicatorRow]:
+    """One row per day/week/month of the period (empty periods included, all zero)."""
+    await rollup.refresh(session, settings)
+    c = fact_columns()
+    if interval is Interval.day:
+        bucket: sa.ColumnElement[Any] = c.received_on
+    else:
+        bucket = sa.cast(sa.func.date_trunc(interval.value, c.received_on), sa.Date)
+    stmt = (
+        sa.select(*_sums(), bucket.label("bucket"))
+        .select_from(FACT)
+        .where(*where(principal, f))
+        .group_by(bucket)
+    )
+    found = {r.bucket: r for r in (await session.execute(stmt)).all()}
+    empty = sa.select(*_sums()).select_from(FACT).where(sa.false())
+    zero = (await session.execute(empty)).one()
+    return [
+        to_row(b.isoformat(), found.get(b, zero)) for b in buckets(f.date_from, f.date_to, interval)
+    ]
+
+
+async def ranking(
+    session: AsyncSession,
+    principal: Principal,
+    f: StatsFilter,
+    *,
+    by: GroupBy,
+    indicator: str,
+    settings: Settings,
+) -> Ranking:
+    """Areas (children of the area asked) or departments ranked by one rate. Below
+    ``stats_red_threshold`` is the red list, below ``stats_yellow_threshold`` the yellow list;
+    for rates where higher is worse (overdue, rework …) ``1 - rate`` is compared instead."""
+    spec = BY_NAME[indicator]
+    rows = await indicators(session, principal, f, group_by=by, settings=settings)
+    red, yellow = settings.stats_red_threshold, settings.stats_yellow_threshold
+    worse_high = indicator in LOWER_IS_BETTER
+    ranked: list[tuple[float | None, IndicatorRow]] = []
+    for r in rows:
+        fig = r.indicators[spec.name]
+        ranked.append((fig.rate, r))
+    ranked.sort(
+        key=lambda x: (
+            x[0] is None,
+            (x[0] if worse_high else -x[0]) if x[0] is not None else 0,
+            x[1].key or "",
+        )
+    )
+    out: list[RankingRow] = []
+    for position, (rate, r) in enumerate(ranked, start=1):
+        fig = r.indicators[spec.name]
+        if rate is None:
+            colour = "none"
+        else:
+            score = 1 - rate if worse_high else rate
+            colour = "red" if score < red else "yellow" if score < yellow else "green"
+        out.append(
+            RankingRow(
+                rank=position,
+                key=r.key,
+                numerator=fig.numerator,
+                denominator=fig.denominator or 0,
+                rate=rate,
+                list=colour,
+            )
+        )
+    return Ranking(
+        by=by.value,
+        indicator=indicator,
+        red_threshold=red,
+        yellow_threshold=yellow,
+        rows=out,
+        red_list=[r.key for r in out if r.list == "red"],
+        yellow_list=[r.key for r in out if r.list == "yellow"],
+    )
+
+
+async def negative_list(
+    session: AsyncSession, principal: Principal, f: StatsFilter, *, settings: Settings
+) -> list[NegativeRow]:
+    """负面清单: per lead handler (department, or grid worker), the cases of the period that ran
+    overdue or were rated dissatisfied, worst first."""
+    await rollup.refresh(session, settings)
+    c = fact_columns()
+    overdue = (c.overdue_open + c.overdue_closed) > 0
+    bad = c.dissatisfied == 1
+    ids = sa.cast(c.case_id, sa.Text)
+    stmt = (
+        sa.select(
+            c.handler_id,
+            sa.func.count().label("cases"),
+            sa.func.count().filter(overdue).label("overdue"),
+            sa.func.count().filter(bad).label("dissatisfied"),
+            sa.func.array_agg(aggregate_order_by(ids, c.received_at))
+            .filter(overdue)
+            .label("overdue_ids"),
+            sa.func.array_agg(aggregate_order_by(ids, c.received_at)).filter(bad).label("bad_ids"),
+        )
+        .where(*where(principal, f), c.handler_id.is_not(None))
+        .group_by(c.handler_id)
+        .having(sa.func.count().filter(sa.or_(overdue, bad)) > 0)
+    )
+    rows = [
+        NegativeRow(
+            handler_id=r.handler_id,
+            cases=r.cases,
+            overdue=r.overdue,
+            dissatisfied=r.dissatisfied,
+            overdue_case_ids=list(r.overdue_ids or []),
+            dissatisfied_case_ids=list(r.bad_ids or []),
+        )
+        for r in (await session.execute(stmt)).all()
+    ]
+    rows.sort(key=lambda r: (-(r.overdue + r.dissatisfied), r.handler_id))
+    return rows
+
+
+async def grid_counts(
+    session: AsyncSession, principal: Principal, f: StatsFilter, *, settings: Settings
+) -> dict[str, int]:
+    """Cases per lowest-level area (the heat map's figures)."""
+    await rollup.refresh(session, settings)
+    c = fact_columns()
+    stmt = sa.select(c.area_path, sa.func.count()).where(*where(principal, f)).group_by(c.area_path)
+    return {path: int(n) for path, n in (await session.execute(stmt)).all()}
