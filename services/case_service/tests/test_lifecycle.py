@@ -367,6 +367,22 @@ async def test_rework_path(api: Api) -> None:
     assert r.json()["status"] == "closed"
 
 
+async def test_rework_goes_back_to_the_last_handlers_only(api: Api) -> None:
+    case = await bring_to(api, Status.in_progress)
+    cid = case["id"]
+    await api.act(WORKER_A, cid, "resolve", result="第一次处理")
+    await api.act(DISPATCHER_C1, cid, "rework", reason="未处理好")
+    await api.act(DISPATCHER_C1, cid, "reassign", assignees=[{"department_id": "dept-urban"}])
+    await api.act(URBAN, cid, "claim")
+    await api.act(URBAN, cid, "resolve", result="城管处理")
+    r = await api.act(DISPATCHER_C1, cid, "rework", reason="仍未处理好")
+    states = [(a["account_id"] or a["department_id"], a["state"]) for a in r.json()["assignments"]]
+    assert states == [(WORKER_A.sub, "ended"), ("dept-urban", "active")]
+    await api.act(WORKER_A, cid, "resolve", result="x", expect=403)
+    r = await api.act(URBAN, cid, "resolve", result="城管再次处理")
+    assert r.json()["status"] == "resolved"
+
+
 async def test_suspend_and_resume_return_to_the_previous_status(api: Api) -> None:
     case = await bring_to(api, Status.in_progress)
     r = await api.act(DISPATCHER_C1, case["id"], "suspend", reason="等待汛期结束")

@@ -532,8 +532,10 @@ async def apply_action(
         case.closed_at = now
         extra = evaluations.rating_request(case, settings, now)
     elif action is Action.rework:
+        # the handlers of the last dispatch (one timestamp) take it up again
+        last_round = max((a.assigned_at for a in rows), default=None)
         for a in rows:
-            if a.state == "finished":
+            if a.state == "finished" and a.assigned_at == last_round:
                 a.state = "active"
                 a.finished_at = None
         case.resolved_at = None
