@@ -320,3 +320,25 @@ async def test_inbox_list_and_mark_read(
     assert (await client.post(f"/api/v1/inbox/{item}/read", headers=stranger)).status_code == 404
     assert (await client.get("/api/v1/inbox", headers=stranger)).json()["items"] == []
     assert (await client.get("/api/v1/inbox")).status_code == 401
+
+
+async def test_caps_hold_across_concurrent_workers(
+    app: Any, client: httpx.AsyncClient, test_keys: TestKeys
+) -> None:
+    import asyncio
+
+    from notify_service.delivery.engine import process_batch
+
+    first = await send(client, test_keys)
+    second = await send(client, test_keys)
+    ctx = app.state.delivery
+    claimed = await asyncio.gather(process_batch(ctx, limit=1), process_batch(ctx, limit=1))
+    assert claimed == [1, 1]  # two workers, one message each
+    statuses = sorted(
+        [
+            (await read(client, test_keys, first["id"]))["status"],
+            (await read(client, test_keys, second["id"]))["status"],
+        ]
+    )
+    assert statuses == ["deferred", "sent"]
+    assert len(FAKES.sent) == 1

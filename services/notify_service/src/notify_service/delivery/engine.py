@@ -209,15 +209,26 @@ async def _prepare(
         for w in work
         if w.values["phone"] and w.n.priority != Priority.critical  # critical: no caps
     ]
-    recent: dict[str, list[datetime]] = {}
-    if phones:
-        async with ctx.sessionmaker() as session, session.begin():
-            recent = await repo.sms_sent_since(
-                session, phones=phones, since=now - timedelta(days=1)
-            )
-    for w in work:
-        if w.values["status"] == NotificationStatus.sending:
-            _plan(ctx, w, templates, recent, now)
+    if not phones:
+        for w in work:
+            if w.values["status"] == NotificationStatus.sending:
+                _plan(ctx, w, templates, {}, now)
+        return
+    # Frequency caps across workers and replicas: the numbers are locked (advisory, for this
+    # short transaction), their recent sends read, the batch planned, and each SMS about to
+    # go out reserved (``sent_at``) before the locks are released — another worker planning
+    # the same number waits and then counts this send.
+    async with ctx.sessionmaker() as session, session.begin():
+        await repo.lock_numbers(session, phones)
+        recent = await repo.sms_sent_since(session, phones=phones, since=now - timedelta(days=1))
+        for w in work:
+            if w.values["status"] == NotificationStatus.sending:
+                _plan(ctx, w, templates, recent, now)
+        await repo.reserve_sms(
+            session,
+            ids=[w.n.id for w in work if w.message is not None and w.message.channel == "sms"],
+            at=now,
+        )
 
 
 async def _release(ctx: DeliveryContext, ids: list[uuid.UUID], now: datetime) -> None:

@@ -157,6 +157,25 @@ async def release_stale_claims(
     return list((await session.execute(stmt)).scalars().all())
 
 
+async def lock_numbers(session: AsyncSession, phones: Sequence[str]) -> None:
+    """Transaction-scoped advisory locks on these numbers, taken in a fixed order."""
+    await session.execute(
+        sa.text(
+            "SELECT pg_advisory_xact_lock(hashtext(p)) "
+            "FROM (SELECT DISTINCT p FROM unnest(CAST(:phones AS text[])) AS p ORDER BY p) AS s"
+        ),
+        {"phones": list(phones)},
+    )
+
+
+async def reserve_sms(session: AsyncSession, *, ids: Sequence[uuid.UUID], at: datetime) -> None:
+    """Count these SMS as sent at ``at`` for the caps until their result is recorded."""
+    if ids:
+        await session.execute(
+            sa.update(N).where(N.c.id.in_(list(ids))).values(sent_at=at, channel="sms")
+        )
+
+
 async def sms_sent_since(
     session: AsyncSession, *, phones: Sequence[str], since: datetime
 ) -> dict[str, list[datetime]]:
