@@ -232,7 +232,9 @@ def render_server_inc(table: RouteTable) -> str:
         'proxy_set_header Connection "";\n'
         "proxy_set_header Host $host;\n"
         "proxy_set_header X-Real-IP $remote_addr;\n"
-        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
+        "# the client address as resolved above (set_real_ip_from): replaced, not appended, so\n"
+        "# that a client cannot pass the services an address of its choosing\n"
+        "proxy_set_header X-Forwarded-For $remote_addr;\n"
         "proxy_set_header X-Forwarded-Proto $gridgov_forwarded_proto;\n"
         "proxy_set_header X-Request-ID $gridgov_request_id;\n"
         "proxy_connect_timeout 5s;\n"
