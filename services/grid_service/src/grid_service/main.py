@@ -10,6 +10,7 @@ from grid_service.accounts import passwords
 from grid_service.accounts.routes import accounts_router, auth_router, clients_router
 from grid_service.accounts.wechat import WeChatClient
 from grid_service.areas.routes import router as areas_router
+from grid_service.basicinfo.routes import router as basicinfo_router
 from grid_service.config import ALEMBIC_INI, DATABASE_NAME, Settings, get_settings
 from grid_service.departments.routes import router as departments_router
 from grid_service.keys.routes import router as keys_router
@@ -17,6 +18,7 @@ from grid_service.keys.service import ensure_active_key
 from grid_service.locate.index import Locator
 from grid_service.locate.routes import router as locate_router
 from grid_service.members.routes import router as members_router
+from grid_service.privacy.routes import router as privacy_router
 from grid_service.recipients.routes import router as recipients_router
 from shared.app import ServiceSpec, create_service_app
 from shared.auth import JWKSVerifier
@@ -101,6 +103,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 members_router,
                 departments_router,
                 recipients_router,
+                basicinfo_router,
+                privacy_router,
             ],
             on_startup=_startup,
             on_shutdown=_shutdown,
@@ -116,6 +120,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 {"name": "members", "description": "posts per area, AB岗, contact cards"},
                 {"name": "departments", "description": "functional departments (职能部门)"},
                 {"name": "recipients", "description": "who messages go to (notify_service)"},
+                {
+                    "name": "basic information",
+                    "description": "一标三实: addresses, houses, households, residents, "
+                    "organisations, key places, special groups, import and export",
+                },
+                {"name": "privacy", "description": "personal-data audit trail and grants"},
                 {"name": "operations", "description": "health, readiness and metrics"},
             ],
         )

@@ -52,9 +52,7 @@ class PiiAuditRecord(SQLModel, table=True):
     row_count: int = 0
     reason: str = Field(max_length=500)
     request_id: str | None = Field(default=None, max_length=64)
-    detail: dict[str, Any] = Field(
-        default_factory=dict, sa_column=sa.Column(JSONB, nullable=False)
-    )
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(JSONB, nullable=False))
 
 
 class SpecialGroupGrant(SQLModel, table=True):

@@ -27,9 +27,7 @@ def check_reveal(
     if not reveal:
         return False
     if not may_reveal(principal, settings):
-        raise Forbidden(
-            "Your role may not see full ID or phone numbers", code="reveal_not_allowed"
-        )
+        raise Forbidden("Your role may not see full ID or phone numbers", code="reveal_not_allowed")
     if reason is None or not reason.strip():
         raise ValidationFailed(
             "Say why you need the full values",

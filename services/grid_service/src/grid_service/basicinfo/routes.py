@@ -1,0 +1,909 @@
+"""``/api/v1``: basic information (一标三实) — addresses, buildings, houses, households,
+residents, organisations, key places, special-group tags, spreadsheet import and export."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Query, Response, UploadFile
+from sqlmodel import col
+
+from grid_service.basicinfo import imports, repository, service
+from grid_service.basicinfo.models import (
+    Building,
+    House,
+    Household,
+    KeyPlace,
+    Organisation,
+    Resident,
+    SpecialGroupTag,
+    StandardAddress,
+)
+from grid_service.basicinfo.schemas import (
+    AddressCreate,
+    AddressRead,
+    BuildingCreate,
+    BuildingRead,
+    HouseCreate,
+    HouseholdCreate,
+    HouseholdDetail,
+    HouseholdRead,
+    HouseholdUpdate,
+    HouseRead,
+    ImportResult,
+    KeyPlaceCreate,
+    KeyPlaceRead,
+    OrganisationCreate,
+    OrganisationRead,
+    ResidentCreate,
+    ResidentRead,
+    ResidentUpdate,
+    SpecialGroupRead,
+    SpecialGroupSet,
+)
+from grid_service.basicinfo.service import StaffDep, invalid, scope_paths
+from grid_service.basicinfo.specialgroups import SpecialGroup, validate_details
+from grid_service.privacy import service as privacy
+from grid_service.privacy.crypto import normalise
+from grid_service.privacy.deps import CipherDep, RevealDep, SettingsDep, example_response
+from grid_service.privacy.models import AuditAction
+from shared.db import SessionDep, utcnow
+from shared.pagination import Page, PageDep, paginate
+from shared.problem import Conflict, NotFound, ValidationFailed, problem_responses
+
+router = APIRouter(prefix="/api/v1", tags=["basic information"])
+
+AreaPathQuery = Annotated[
+    str | None,
+    Query(
+        max_length=400,
+        description="only rows in this area or below (default: all of the caller's areas)",
+        examples=["330100.330106.330106001.330106001001.330106001001001"],
+    ),
+]
+RID = "5d1c3f0a-0c0e-4f51-8f7e-2a4c6b8d0e12"
+GRID = "3e1f6a52-1f7e-4b53-9c2b-52d8c1a0f001"
+PATH = "330100.330106.330106001.330106001001.330106001001001"
+RESIDENT_EXAMPLE = {
+    "id": RID,
+    "area_id": GRID,
+    "area_path": PATH,
+    "name": "张伟",
+    "gender": "female",
+    "birth_on": "1949-12-31",
+    "id_number": "110***********002X",
+    "phone": "138****5678",
+    "revealed": False,
+    "ethnicity": "汉族",
+    "registered_address": "浙江省杭州市西湖区文三路90号",
+    "current_address_id": "6a2d4e1b-1d1f-4062-9f8f-3b5d7c9e1f23",
+    "migrant_status": "registered",
+    "household_id": "7b3e5f2c-2e2f-4173-8a9a-4c6e8d0f2a34",
+    "relationship_to_head": "head",
+    "special_groups": [],
+    "created_at": "2026-11-23T12:00:00Z",
+    "updated_at": "2026-11-23T12:00:00Z",
+}
+
+
+def _ok(example: Any, status: int = 200) -> dict[int | str, dict[str, Any]]:
+    return example_response(example, status)
+
+
+def _table(model: Any) -> Any:
+    return model.__table__
+
+
+async def _unique(session: SessionDep, what: str) -> None:
+    """Flush, turning a unique violation into a 409."""
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"This {what} is already registered", code=f"{what}_exists") from exc
+
+
+# ------------------------------------------------------------------ standard addresses
+
+
+@router.post(
+    "/addresses",
+    status_code=201,
+    response_model=AddressRead,
+    summary="Register a standard address (标准地址)",
+    description="Grid workers, leaders and admins whose areas cover the grid. Building, unit "
+    "and room are unique within a grid.",
+    responses=_ok(
+        {
+            "id": RID,
+            "area_id": GRID,
+            "area_path": PATH,
+            "street_address": "文三路90号",
+            "building_no": "3",
+            "unit_no": "2",
+            "room_no": "301",
+            "created_at": "2026-11-23T12:00:00Z",
+        },
+        201,
+    )
+    | problem_responses(401, 403, 409, 422),
+)
+async def create_address(
+    session: SessionDep, principal: StaffDep, body: AddressCreate
+) -> AddressRead:
+    area = await service.area_in_scope(session, principal, body.area_id)
+    address = StandardAddress(**body.model_dump(), area_path=area.path)
+    session.add(address)
+    await _unique(session, "address")
+    return AddressRead.model_validate(address)
+
+
+@router.get(
+    "/addresses",
+    response_model=Page[AddressRead],
+    summary="List standard addresses",
+    description="Staff, inside their areas; oldest first.",
+    responses=problem_responses(401, 403, 422),
+)
+async def list_addresses(
+    session: SessionDep, principal: StaffDep, page: PageDep, area_path: AreaPathQuery = None
+) -> Page[AddressRead]:
+    t = _table(StandardAddress)
+    return await paginate(
+        session,
+        repository.list_statement(StandardAddress, scope_paths(principal, area_path)),
+        order_by=[t.c.created_at, t.c.id],
+        params=page,
+        descending=False,
+        to_item=AddressRead.model_validate,
+    )
+
+
+# ------------------------------------------------------------------ buildings and houses
+
+
+@router.post(
+    "/buildings",
+    status_code=201,
+    response_model=BuildingRead,
+    summary="Register a building (建筑物)",
+    description="Staff whose areas cover the grid; the building number is unique in a grid.",
+    responses=problem_responses(401, 403, 409, 422),
+)
+async def create_building(
+    session: SessionDep, principal: StaffDep, body: BuildingCreate
+) -> BuildingRead:
+    area = await service.area_in_scope(session, principal, body.area_id)
+    building = Building(**body.model_dump(), area_path=area.path)
+    session.add(building)
+    await _unique(session, "building")
+    return BuildingRead.model_validate(building)
+
+
+@router.get(
+    "/buildings",
+    response_model=Page[BuildingRead],
+    summary="List buildings",
+    description="Staff, inside their areas; oldest first.",
+    responses=problem_responses(401, 403, 422),
+)
+async def list_buildings(
+    session: SessionDep, principal: StaffDep, page: PageDep, area_path: AreaPathQuery = None
+) -> Page[BuildingRead]:
+    t = _table(Building)
+    return await paginate(
+        session,
+        repository.list_statement(Building, scope_paths(principal, area_path)),
+        order_by=[t.c.created_at, t.c.id],
+        params=page,
+        descending=False,
+        to_item=BuildingRead.model_validate,
+    )
+
+
+@router.post(
+    "/houses",
+    status_code=201,
+    response_model=HouseRead,
+    summary="Register a house (实有房屋) at a standard address",
+    description="Use, ownership (产权) and whether it is rented out (出租屋). One house per "
+    "address.",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def create_house(session: SessionDep, principal: StaffDep, body: HouseCreate) -> HouseRead:
+    address = await repository.get(session, StandardAddress, body.address_id)
+    if address is None:
+        raise invalid("address_id", "no such standard address", code="address_not_found")
+    area = await service.area_in_scope(session, principal, address.area_id, field="address_id")
+    if body.building_id is not None:
+        building = await repository.get(session, Building, body.building_id)
+        if building is None or building.area_id != area.id:
+            raise invalid("building_id", "no such building in this grid", code="building_not_found")
+    house = House(**body.model_dump(), area_path=area.path)
+    session.add(house)
+    await _unique(session, "house")
+    return HouseRead.model_validate(house)
+
+
+@router.get(
+    "/houses",
+    response_model=Page[HouseRead],
+    summary="List houses",
+    description="Staff, inside their areas; `rented=true` lists rented houses (出租屋).",
+    responses=problem_responses(401, 403, 422),
+)
+async def list_houses(
+    session: SessionDep,
+    principal: StaffDep,
+    page: PageDep,
+    area_path: AreaPathQuery = None,
+    rented: Annotated[bool | None, Query(description="only rented (or not rented) houses")] = None,
+) -> Page[HouseRead]:
+    t = _table(House)
+    return await paginate(
+        session,
+        repository.list_statement(House, scope_paths(principal, area_path), rented=rented),
+        order_by=[t.c.created_at, t.c.id],
+        params=page,
+        descending=False,
+        to_item=HouseRead.model_validate,
+    )
+
+
+# ------------------------------------------------------------------ households
+
+
+@router.post(
+    "/households",
+    status_code=201,
+    response_model=HouseholdRead,
+    summary="Register a household (户)",
+    description="Staff whose areas cover the grid. Flags: key household (重点户), hardship "
+    "household (困难户); they set the visit cadence. The household number is unique in a grid.",
+    responses=problem_responses(401, 403, 409, 422),
+)
+async def create_household(
+    session: SessionDep, principal: StaffDep, settings: SettingsDep, body: HouseholdCreate
+) -> HouseholdRead:
+    area = await service.area_in_scope(session, principal, body.area_id)
+    await service.address_in_area(session, body.address_id, area, field="address_id")
+    now = utcnow()
+    household = Household(
+        **body.model_dump(), area_path=area.path, created_at=now, next_visit_due_at=now
+    )
+    household.next_visit_due_at = service.next_visit_due(settings, household)
+    session.add(household)
+    await _unique(session, "household")
+    return HouseholdRead.model_validate(household)
+
+
+@router.get(
+    "/households",
+    response_model=Page[HouseholdRead],
+    summary="List households",
+    description="Staff, inside their areas; filter key (重点户) or hardship (困难户) households.",
+    responses=problem_responses(401, 403, 422),
+)
+async def list_households(
+    session: SessionDep,
+    principal: StaffDep,
+    page: PageDep,
+    area_path: AreaPathQuery = None,
+    is_key: Annotated[bool | None, Query(description="key households only")] = None,
+    is_hardship: Annotated[bool | None, Query(description="hardship households only")] = None,
+) -> Page[HouseholdRead]:
+    t = _table(Household)
+    return await paginate(
+        session,
+        repository.list_statement(
+            Household, scope_paths(principal, area_path), is_key=is_key, is_hardship=is_hardship
+        ),
+        order_by=[t.c.created_at, t.c.id],
+        params=page,
+        descending=False,
+        to_item=HouseholdRead.model_validate,
+    )
+
+
+@router.get(
+    "/households/{household_id}",
+    response_model=HouseholdDetail,
+    summary="Get a household with its members",
+    description="Members' ID and phone numbers are masked unless `reveal=true` (allowed roles, "
+    "with a `reason`; audited).",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def get_household(
+    session: SessionDep,
+    principal: StaffDep,
+    settings: SettingsDep,
+    cipher: CipherDep,
+    reveal: RevealDep,
+    household_id: uuid.UUID,
+) -> HouseholdDetail:
+    household = await service.in_scope(
+        session, principal, Household, household_id, what="household"
+    )
+    show = privacy.check_reveal(principal, settings, reveal=reveal.reveal, reason=reveal.reason)
+    members = await service.residents_read(
+        session,
+        cipher,
+        principal,
+        await repository.members(session, household.id),
+        reveal=show,
+        reason=reveal.reason,
+    )
+    return HouseholdDetail(**HouseholdRead.model_validate(household).model_dump(), members=members)
+
+
+@router.patch(
+    "/households/{household_id}",
+    response_model=HouseholdRead,
+    summary="Change a household's flags, head, address or responsible worker",
+    description="Staff inside the household's grid. Changing the key/hardship flags recomputes "
+    "when the next visit is due.",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def update_household(
+    session: SessionDep,
+    principal: StaffDep,
+    settings: SettingsDep,
+    household_id: uuid.UUID,
+    body: HouseholdUpdate,
+) -> HouseholdRead:
+    household = await service.in_scope(
+        session, principal, Household, household_id, what="household", lock=True
+    )
+    changes = body.model_dump(exclude_unset=True)
+    for name in ("is_key", "is_hardship"):
+        if name in changes and changes[name] is None:
+            raise invalid(name, "cannot be null")
+    if changes.get("head_resident_id") is not None:
+        head = await repository.get(session, Resident, changes["head_resident_id"])
+        if head is None or head.household_id != household.id:
+            raise invalid("head_resident_id", "not a member of this household")
+    if changes.get("address_id") is not None:
+        address = await repository.get(session, StandardAddress, changes["address_id"])
+        if address is None or address.area_id != household.area_id:
+            raise invalid("address_id", "no such standard address in this grid")
+    for key, value in changes.items():
+        setattr(household, key, value)
+    household.next_visit_due_at = service.next_visit_due(settings, household)
+    session.add(household)
+    await session.flush()
+    return HouseholdRead.model_validate(household)
+
+
+# ------------------------------------------------------------------ residents
+
+
+@router.post(
+    "/residents",
+    status_code=201,
+    response_model=ResidentRead,
+    summary="Register a resident (实有人口)",
+    description="Staff whose areas cover the grid. The ID number must pass the GB 11643 "
+    "check; gender and birth date default to what it encodes. ID and phone numbers are stored "
+    "encrypted and answered masked.",
+    responses=_ok(RESIDENT_EXAMPLE, 201) | problem_responses(401, 403, 409, 422),
+)
+async def create_resident(
+    session: SessionDep, principal: StaffDep, cipher: CipherDep, body: ResidentCreate
+) -> ResidentRead:
+    resident = await service.create_resident(session, cipher, principal, body)
+    return service.resident_read(resident, cipher, reveal=False, tags=[])
+
+
+@router.get(
+    "/residents",
+    response_model=Page[ResidentRead],
+    summary="List or look up residents",
+    description="Staff, inside their areas. `id_number` and `phone` find residents by the exact "
+    "number (through a keyed hash; the stored numbers are encrypted). Numbers are masked "
+    "unless `reveal=true` (allowed roles, with a `reason`; one audit record per page).",
+    responses=_ok({"items": [RESIDENT_EXAMPLE], "next_cursor": None})
+    | problem_responses(401, 403, 422),
+)
+async def list_residents(
+    session: SessionDep,
+    principal: StaffDep,
+    settings: SettingsDep,
+    cipher: CipherDep,
+    reveal: RevealDep,
+    page: PageDep,
+    area_path: AreaPathQuery = None,
+    id_number: Annotated[
+        str | None,
+        Query(max_length=18, description="exact ID number", examples=["11010519491231002X"]),
+    ] = None,
+    phone: Annotated[str | None, Query(max_length=20, description="exact phone number")] = None,
+    household_id: Annotated[uuid.UUID | None, Query(description="members of a household")] = None,
+) -> Page[ResidentRead]:
+    show = privacy.check_reveal(principal, settings, reveal=reveal.reveal, reason=reveal.reason)
+    stmt = repository.list_statement(
+        Resident, scope_paths(principal, area_path), household_id=household_id
+    )
+    if id_number is not None:
+        stmt = stmt.where(col(Resident.id_number_hash) == cipher.lookup_hash(normalise(id_number)))
+    if phone is not None:
+        stmt = stmt.where(col(Resident.phone_hash) == cipher.lookup_hash(phone))
+    t = _table(Resident)
+    rows = await paginate(
+        session,
+        stmt,
+        order_by=[t.c.created_at, t.c.id],
+        params=page,
+        descending=False,
+        to_item=lambda r: r,
+    )
+    items = await service.residents_read(
+        session, cipher, principal, rows.items, reveal=show, reason=reveal.reason
+    )
+    return Page[ResidentRead](items=items, next_cursor=rows.next_cursor)
+
+
+EXPORT_HEADER = [
+    "姓名",
+    "公民身份号码",
+    "联系电话",
+    "性别",
+    "出生日期",
+    "民族",
+    "户籍地详址",
+    "人口类型",
+    "户号",
+    "与户主关系",
+]
+
+
+@router.get(
+    "/residents/export",
+    response_class=Response,
+    summary="Export residents as CSV",
+    description="Staff, inside their areas; `reason` is required for every export and is "
+    "recorded in the audit trail with the number of rows. Numbers are masked unless "
+    "`reveal=true` (allowed roles only). At most 50 000 rows.",
+    responses={
+        200: {
+            "content": {
+                "text/csv": {
+                    "example": "姓名,公民身份号码,联系电话\n张伟,110***********002X,138****5678\n"
+                }
+            }
+        },
+        **problem_responses(401, 403, 422),
+    },
+)
+async def export_residents(
+    session: SessionDep,
+    principal: StaffDep,
+    settings: SettingsDep,
+    cipher: CipherDep,
+    reason: Annotated[
+        str, Query(min_length=2, max_length=500, description="why", examples=["季度报表"])
+    ],
+    reveal: Annotated[bool, Query(description="full numbers (allowed roles only)")] = False,
+    area_path: AreaPathQuery = None,
+) -> Response:
+    show = privacy.check_reveal(principal, settings, reveal=reveal, reason=reason)
+    paths = scope_paths(principal, area_path)
+    t = _table(Resident)
+    result = await session.execute(
+        repository.list_statement(Resident, paths).order_by(t.c.created_at, t.c.id).limit(50_000)
+    )
+    residents = list(result.scalars().all())
+    households = {
+        h.id: h.household_no
+        for h in (await session.execute(repository.list_statement(Household, paths))).scalars()
+    }
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_HEADER)
+    labels = {"male": "男", "female": "女"}
+    kinds = {"registered": "户籍人口", "migrant": "流动人口", "overseas": "境外人员"}
+    rels = {
+        v: k
+        for k, v in imports.RELATIONSHIPS.items()
+        if k in {"户主", "配偶", "子女", "父母", "孙子", "祖父", "兄", "其他"}
+    }
+    for r in residents:
+        read = service.resident_read(r, cipher, reveal=show, tags=[])
+        writer.writerow(
+            [
+                r.name,
+                read.id_number,
+                read.phone or "",
+                labels.get(r.gender, ""),
+                r.birth_on.isoformat(),
+                r.ethnicity or "",
+                r.registered_address or "",
+                kinds.get(r.migrant_status, ""),
+                households.get(r.household_id, "") if r.household_id else "",
+                rels.get(r.relationship_to_head or "", ""),
+            ]
+        )
+    await privacy.record(
+        session,
+        principal,
+        action=AuditAction.export,
+        subject_kind="resident",
+        subject_ids=[str(r.id) for r in residents],
+        fields=["name", "id_number", "phone"] if show else ["name"],
+        reason=reason,
+        detail={"area_paths": paths, "revealed": show, "format": "csv"},
+    )
+    return Response(
+        content=("\ufeff" + out.getvalue()).encode(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="residents.csv"'},
+    )
+
+
+@router.get(
+    "/residents/{resident_id}",
+    response_model=ResidentRead,
+    summary="Get a resident",
+    description="Staff, inside their areas. Masked unless `reveal=true` (allowed roles, with a "
+    "`reason`; audited). Special-group tags appear only when the caller was granted them.",
+    responses=_ok(RESIDENT_EXAMPLE) | problem_responses(401, 403, 404, 422),
+)
+async def get_resident(
+    session: SessionDep,
+    principal: StaffDep,
+    settings: SettingsDep,
+    cipher: CipherDep,
+    reveal: RevealDep,
+    resident_id: uuid.UUID,
+) -> ResidentRead:
+    resident = await service.in_scope(session, principal, Resident, resident_id, what="resident")
+    show = privacy.check_reveal(principal, settings, reveal=reveal.reveal, reason=reveal.reason)
+    (read,) = await service.residents_read(
+        session, cipher, principal, [resident], reveal=show, reason=reveal.reason
+    )
+    return read
+
+
+@router.patch(
+    "/residents/{resident_id}",
+    response_model=ResidentRead,
+    summary="Change a resident's details",
+    description="Staff inside the resident's grid. The ID number cannot be changed (register "
+    "the person again if it was wrong).",
+    responses=_ok(RESIDENT_EXAMPLE) | problem_responses(401, 403, 404, 422),
+)
+async def update_resident(
+    session: SessionDep,
+    principal: StaffDep,
+    cipher: CipherDep,
+    resident_id: uuid.UUID,
+    body: ResidentUpdate,
+) -> ResidentRead:
+    resident = await service.in_scope(
+        session, principal, Resident, resident_id, what="resident", lock=True
+    )
+    area = await service.area_in_scope(session, principal, resident.area_id)
+    changes = body.model_dump(exclude_unset=True)
+    if "name" in changes and changes["name"] is None:
+        raise invalid("name", "cannot be null")
+    if "migrant_status" in changes and changes["migrant_status"] is None:
+        raise invalid("migrant_status", "cannot be null")
+    if "phone" in changes:
+        phone = changes.pop("phone")
+        resident.phone_enc = cipher.encrypt(phone, field=service.PHONE_FIELD) if phone else None
+        resident.phone_hash = cipher.lookup_hash(phone) if phone else None
+    if changes.get("current_address_id") is not None:
+        await service.address_in_area(
+            session, changes["current_address_id"], area, field="current_address_id"
+        )
+    if changes.get("household_id") is not None:
+        await service.household_in_area(
+            session, changes["household_id"], area, field="household_id"
+        )
+    for key, value in changes.items():
+        setattr(resident, key, value.value if hasattr(value, "value") else value)
+    resident.updated_at = utcnow()
+    session.add(resident)
+    await session.flush()
+    (read,) = await service.residents_read(
+        session, cipher, principal, [resident], reveal=False, reason=None
+    )
+    return read
+
+
+# ------------------------------------------------------------------ special groups
+
+
+def _tag_read(row: SpecialGroupTag) -> SpecialGroupRead:
+    return SpecialGroupRead.model_validate(row)
+
+
+@router.get(
+    "/residents/{resident_id}/special-groups",
+    response_model=list[SpecialGroupRead],
+    summary="A resident's special-group tags the caller may see",
+    description="Staff inside the resident's grid; only tags the caller was granted are listed "
+    "— the others are not shown at all.",
+    responses=problem_responses(401, 403, 404),
+)
+async def list_resident_tags(
+    session: SessionDep, principal: StaffDep, resident_id: uuid.UUID
+) -> list[SpecialGroupRead]:
+    resident = await service.in_scope(session, principal, Resident, resident_id, what="resident")
+    granted = await privacy.granted_tags(session, principal)
+    return [_tag_read(t) for t in await repository.tags_of(session, [resident.id], granted)]
+
+
+@router.put(
+    "/residents/{resident_id}/special-groups/{tag}",
+    response_model=SpecialGroupRead,
+    summary="Tag a resident with a special group, or change the tag's follow-up fields",
+    description="Only accounts granted this tag (see `/api/v1/privacy/special-group-grants`), "
+    "inside the resident's grid. `details` holds the group's own follow-up fields.",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def set_tag(
+    session: SessionDep,
+    principal: StaffDep,
+    resident_id: uuid.UUID,
+    tag: SpecialGroup,
+    body: SpecialGroupSet,
+) -> SpecialGroupRead:
+    resident = await service.in_scope(session, principal, Resident, resident_id, what="resident")
+    await service.require_grant(session, principal, tag)
+    details, problems = validate_details(tag, body.details)
+    if problems:
+        raise ValidationFailed("Invalid follow-up fields", errors=problems)
+    row = await repository.tag(session, resident.id, tag.value)
+    fields = body.model_dump(exclude={"details"})
+    if row is None:
+        row = SpecialGroupTag(
+            resident_id=resident.id,
+            area_path=resident.area_path,
+            tag=tag.value,
+            details=details,
+            created_by=principal.subject,
+            **fields,
+        )
+    else:
+        for key, value in fields.items():
+            setattr(row, key, value)
+        row.details = details
+        row.updated_at = utcnow()
+    session.add(row)
+    await session.flush()
+    return _tag_read(row)
+
+
+@router.delete(
+    "/residents/{resident_id}/special-groups/{tag}",
+    status_code=204,
+    summary="Remove a special-group tag from a resident",
+    description="Only accounts granted this tag, inside the resident's grid.",
+    responses=problem_responses(401, 403, 404),
+)
+async def remove_tag(
+    session: SessionDep, principal: StaffDep, resident_id: uuid.UUID, tag: SpecialGroup
+) -> Response:
+    resident = await service.in_scope(session, principal, Resident, resident_id, what="resident")
+    await service.require_grant(session, principal, tag)
+    row = await repository.tag(session, resident.id, tag.value)
+    if row is None:
+        raise NotFound("The resident has no such tag", code="special_group_tag_not_found")
+    await session.delete(row)
+    await session.flush()
+    return Response(status_code=204)
+
+
+@router.get(
+    "/special-groups/{tag}/residents",
+    response_model=Page[SpecialGroupRead],
+    summary="Residents tagged with one special group",
+    description="Only accounts granted this tag, inside their areas.",
+    responses=problem_responses(401, 403, 422),
+)
+async def list_tagged(
+    session: SessionDep,
+    principal: StaffDep,
+    page: PageDep,
+    tag: SpecialGroup,
+    area_path: AreaPathQuery = None,
+) -> Page[SpecialGroupRead]:
+    await service.require_grant(session, principal, tag)
+    t = _table(SpecialGroupTag)
+    return await paginate(
+        session,
+        repository.tag_list_statement(tag.value, scope_paths(principal, area_path)),
+        order_by=[t.c.area_path, t.c.id],
+        params=page,
+        descending=False,
+        to_item=_tag_read,
+    )
+
+
+# ------------------------------------------------------------------ organisations, key places
+
+
+@router.post(
+    "/organisations",
+    status_code=201,
+    response_model=OrganisationRead,
+    summary="Register an organisation or business (单位/组织)",
+    description="Staff whose areas cover the grid. The contact phone is stored encrypted.",
+    responses=problem_responses(401, 403, 409, 422),
+)
+async def create_organisation(
+    session: SessionDep, principal: StaffDep, cipher: CipherDep, body: OrganisationCreate
+) -> OrganisationRead:
+    area = await service.area_in_scope(session, principal, body.area_id)
+    await service.address_in_area(session, body.address_id, area, field="address_id")
+    data = body.model_dump(exclude={"contact_phone"})
+    org = Organisation(
+        **data,
+        area_path=area.path,
+        contact_phone_enc=cipher.encrypt(body.contact_phone, field=service.ORG_PHONE_FIELD)
+        if body.contact_phone
+        else None,
+    )
+    session.add(org)
+    await _unique(session, "organisation")
+    return service.organisation_read(org, cipher, reveal=False)
+
+
+@router.get(
+    "/organisations",
+    response_model=Page[OrganisationRead],
+    summary="List organisations and businesses",
+    description="Staff, inside their areas; contact phones masked.",
+    responses=problem_responses(401, 403, 422),
+)
+async def list_organisations(
+    session: SessionDep,
+    principal: StaffDep,
+    cipher: CipherDep,
+    page: PageDep,
+    area_path: AreaPathQuery = None,
+) -> Page[OrganisationRead]:
+    t = _table(Organisation)
+    return await paginate(
+        session,
+        repository.list_statement(Organisation, scope_paths(principal, area_path)),
+        order_by=[t.c.created_at, t.c.id],
+        params=page,
+        descending=False,
+        to_item=lambda o: service.organisation_read(o, cipher, reveal=False),
+    )
+
+
+@router.post(
+    "/key-places",
+    status_code=201,
+    response_model=KeyPlaceRead,
+    summary="Register a key place (重点部位) with its responsible person",
+    description="Staff whose areas cover the grid. Patrols check in at key places.",
+    responses=problem_responses(401, 403, 422),
+)
+async def create_key_place(
+    session: SessionDep, principal: StaffDep, cipher: CipherDep, body: KeyPlaceCreate
+) -> KeyPlaceRead:
+    area = await service.area_in_scope(session, principal, body.area_id)
+    place = KeyPlace(
+        **body.model_dump(exclude={"responsible_phone"}),
+        area_path=area.path,
+        responsible_phone_enc=cipher.encrypt(
+            body.responsible_phone, field=service.PLACE_PHONE_FIELD
+        )
+        if body.responsible_phone
+        else None,
+    )
+    session.add(place)
+    await session.flush()
+    return service.key_place_read(place, cipher, reveal=False)
+
+
+@router.get(
+    "/key-places",
+    response_model=Page[KeyPlaceRead],
+    summary="List key places",
+    description="Staff, inside their areas; responsible persons' phones masked.",
+    responses=problem_responses(401, 403, 422),
+)
+async def list_key_places(
+    session: SessionDep,
+    principal: StaffDep,
+    cipher: CipherDep,
+    page: PageDep,
+    area_path: AreaPathQuery = None,
+) -> Page[KeyPlaceRead]:
+    t = _table(KeyPlace)
+    return await paginate(
+        session,
+        repository.list_statement(KeyPlace, scope_paths(principal, area_path)),
+        order_by=[t.c.created_at, t.c.id],
+        params=page,
+        descending=False,
+        to_item=lambda p: service.key_place_read(p, cipher, reveal=False),
+    )
+
+
+# ------------------------------------------------------------------ import
+
+
+IMPORT_DESCRIPTION = (
+    "Upload the sheet grid workers fill, as XLSX or CSV (UTF-8 or GB18030) with Chinese "
+    "headers, into one grid (`area_id`). Every row is checked first; if any row is bad nothing "
+    "is imported and the 422 lists every bad row (`row_errors`: row number as the spreadsheet "
+    "shows it, column, reason)."
+)
+REJECTED_EXAMPLE = {
+    "type": "https://gridgov.org/problems/import_rejected",
+    "title": "The spreadsheet was not imported",
+    "status": 422,
+    "detail": "1 of 3 rows are invalid; nothing was imported",
+    "code": "import_rejected",
+    "errors": [
+        {
+            "field": "rows.3.公民身份号码",
+            "reason": "the check digit does not match (GB 11643)",
+            "type": "invalid",
+        }
+    ],
+    "row_errors": [
+        {"row": 3, "column": "公民身份号码", "reason": "the check digit does not match (GB 11643)"}
+    ],
+}
+
+
+async def _read_sheet(file: UploadFile, settings: SettingsDep) -> imports.Sheet:
+    data = await file.read()
+    return await asyncio.to_thread(
+        imports.parse, data, file.filename, max_rows=settings.basic_info_import_max_rows
+    )
+
+
+@router.post(
+    "/basic-info/imports/residents",
+    response_model=ImportResult,
+    summary="Import residents from a spreadsheet",
+    description=IMPORT_DESCRIPTION
+    + " Columns: 姓名, 公民身份号码 (or 身份证号), 联系电话, 性别, 出生日期, 民族, 户籍地详址, "
+    "人口类型 (户籍人口/流动人口/境外人员), 楼栋, 单元, 室 (a standard address of the grid), "
+    "户号 (a household, created when new), 与户主关系 (户主, 配偶, 子女 …).",
+    responses=example_response(REJECTED_EXAMPLE, 422, "application/problem+json")
+    | problem_responses(401, 403, 413),
+)
+async def import_residents(
+    session: SessionDep,
+    principal: StaffDep,
+    settings: SettingsDep,
+    cipher: CipherDep,
+    area_id: Annotated[uuid.UUID, Query(description="the grid the rows belong to")],
+    file: Annotated[UploadFile, File(description="XLSX or CSV")],
+) -> ImportResult:
+    area = await service.area_in_scope(session, principal, area_id, field="query.area_id")
+    sheet = await _read_sheet(file, settings)
+    return await imports.import_residents(session, settings, cipher, area, sheet)
+
+
+@router.post(
+    "/basic-info/imports/addresses",
+    response_model=ImportResult,
+    summary="Import standard addresses from a spreadsheet",
+    description=IMPORT_DESCRIPTION + " Columns: 街路巷门牌, 楼栋, 单元, 室.",
+    responses=problem_responses(401, 403, 413, 422),
+)
+async def import_addresses(
+    session: SessionDep,
+    principal: StaffDep,
+    settings: SettingsDep,
+    area_id: Annotated[uuid.UUID, Query(description="the grid the rows belong to")],
+    file: Annotated[UploadFile, File(description="XLSX or CSV")],
+) -> ImportResult:
+    area = await service.area_in_scope(session, principal, area_id, field="query.area_id")
+    sheet = await _read_sheet(file, settings)
+    return await imports.import_addresses(session, area, sheet)

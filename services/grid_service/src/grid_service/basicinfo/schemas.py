@@ -1,0 +1,435 @@
+"""Wire schemas of basic information. ID and phone numbers leave the service masked unless the
+caller may and did ask for them (``reveal=true`` with a ``reason``)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from grid_service.basicinfo.models import (
+    BuildingUse,
+    Gender,
+    MigrantStatus,
+    OrganisationKind,
+    Ownership,
+    Relationship,
+)
+from grid_service.basicinfo.specialgroups import SpecialGroup
+from grid_service.phones import PHONE_PATTERN
+
+AREA_ID_EXAMPLE = "3e1f6a52-1f7e-4b53-9c2b-52d8c1a0f001"
+ID_NUMBER_PATTERN = r"^[0-9]{17}[0-9Xx]$"
+CREDIT_CODE_PATTERN = r"^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$"
+
+
+class _Create(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ------------------------------------------------------------------ addresses, buildings, houses
+
+
+class AddressCreate(_Create):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "area_id": AREA_ID_EXAMPLE,
+                    "street_address": "文三路90号东部软件园",
+                    "building_no": "3",
+                    "unit_no": "2",
+                    "room_no": "301",
+                }
+            ]
+        },
+    )
+
+    area_id: uuid.UUID = Field(description="the grid the address lies in")
+    street_address: str = Field(min_length=1, max_length=200, title="街路巷及门牌号")
+    building_no: str = Field(min_length=1, max_length=20, title="楼栋号")
+    unit_no: str = Field("", max_length=20, title="单元号")
+    room_no: str = Field("", max_length=20, title="室号")
+
+
+class AddressRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    area_id: uuid.UUID
+    area_path: str
+    street_address: str
+    building_no: str
+    unit_no: str
+    room_no: str
+    created_at: datetime
+
+
+class BuildingCreate(_Create):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "area_id": AREA_ID_EXAMPLE,
+                    "building_no": "3",
+                    "name": "3幢",
+                    "use": "residential",
+                    "floors": 6,
+                }
+            ]
+        },
+    )
+
+    area_id: uuid.UUID
+    building_no: str = Field(min_length=1, max_length=20)
+    name: str | None = Field(None, max_length=100)
+    use: BuildingUse
+    floors: int | None = Field(None, ge=1, le=200)
+
+
+class BuildingRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    area_id: uuid.UUID
+    area_path: str
+    building_no: str
+    name: str | None
+    use: BuildingUse
+    floors: int | None
+    created_at: datetime
+
+
+class HouseCreate(_Create):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "address_id": "5d1c3f0a-0c0e-4f51-8f7e-2a4c6b8d0e12",
+                    "use": "residential",
+                    "ownership": "private",
+                    "rented": True,
+                    "floor_area_m2": 89.5,
+                }
+            ]
+        },
+    )
+
+    address_id: uuid.UUID
+    building_id: uuid.UUID | None = None
+    use: BuildingUse
+    ownership: Ownership
+    rented: bool = False
+    floor_area_m2: float | None = Field(None, ge=0, le=100_000)
+
+
+class HouseRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    address_id: uuid.UUID
+    building_id: uuid.UUID | None
+    area_path: str
+    use: BuildingUse
+    ownership: Ownership
+    rented: bool
+    floor_area_m2: float | None
+    created_at: datetime
+
+
+# ------------------------------------------------------------------ households and residents
+
+
+class HouseholdCreate(_Create):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "area_id": AREA_ID_EXAMPLE,
+                    "household_no": "HZ-0301",
+                    "address_id": "5d1c3f0a-0c0e-4f51-8f7e-2a4c6b8d0e12",
+                    "is_key": False,
+                    "is_hardship": True,
+                    "responsible_worker_id": "8a0c7f0e-2b1d-4d7e-9b0a-1f0e2d3c4b5a",
+                }
+            ]
+        },
+    )
+
+    area_id: uuid.UUID
+    household_no: str = Field(min_length=1, max_length=40, title="户号")
+    address_id: uuid.UUID | None = None
+    is_key: bool = Field(False, title="重点户")
+    is_hardship: bool = Field(False, title="困难户")
+    responsible_worker_id: str | None = Field(None, max_length=64, title="包户网格员")
+
+
+class HouseholdUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"is_key": True}]})
+
+    is_key: bool | None = None
+    is_hardship: bool | None = None
+    head_resident_id: uuid.UUID | None = None
+    responsible_worker_id: str | None = Field(None, max_length=64)
+    address_id: uuid.UUID | None = None
+
+
+class HouseholdRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    area_id: uuid.UUID
+    area_path: str
+    household_no: str
+    address_id: uuid.UUID | None
+    head_resident_id: uuid.UUID | None
+    is_key: bool
+    is_hardship: bool
+    responsible_worker_id: str | None
+    last_visited_at: datetime | None
+    next_visit_due_at: datetime
+    created_at: datetime
+
+
+class ResidentCreate(_Create):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "area_id": AREA_ID_EXAMPLE,
+                    "name": "张伟",
+                    "id_number": "11010519491231002X",
+                    "phone": "13812345678",
+                    "ethnicity": "汉族",
+                    "registered_address": "浙江省杭州市西湖区文三路90号",
+                    "current_address_id": "5d1c3f0a-0c0e-4f51-8f7e-2a4c6b8d0e12",
+                    "migrant_status": "registered",
+                    "household_id": "6a2d4e1b-1d1f-4062-9f8f-3b5d7c9e1f23",
+                    "relationship_to_head": "head",
+                }
+            ]
+        },
+    )
+
+    area_id: uuid.UUID
+    name: str = Field(min_length=1, max_length=100, title="姓名")
+    id_number: str = Field(pattern=ID_NUMBER_PATTERN, title="公民身份号码")
+    phone: str | None = Field(None, pattern=PHONE_PATTERN, title="联系电话")
+    gender: Gender | None = Field(None, description="defaults to the one the ID number encodes")
+    birth_on: date | None = Field(None, description="defaults to the ID number's birth date")
+    ethnicity: str | None = Field(None, max_length=20, title="民族")
+    registered_address: str | None = Field(None, max_length=200, title="户籍地详址")
+    current_address_id: uuid.UUID | None = None
+    migrant_status: MigrantStatus = MigrantStatus.registered
+    household_id: uuid.UUID | None = None
+    relationship_to_head: Relationship | None = None
+
+
+class ResidentUpdate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"phone": "13912345678"}]}
+    )
+
+    name: str | None = Field(None, min_length=1, max_length=100)
+    phone: str | None = Field(None, pattern=PHONE_PATTERN)
+    ethnicity: str | None = Field(None, max_length=20)
+    registered_address: str | None = Field(None, max_length=200)
+    current_address_id: uuid.UUID | None = None
+    migrant_status: MigrantStatus | None = None
+    household_id: uuid.UUID | None = None
+    relationship_to_head: Relationship | None = None
+
+
+class ResidentRead(BaseModel):
+    id: uuid.UUID
+    area_id: uuid.UUID
+    area_path: str
+    name: str
+    gender: Gender
+    birth_on: date
+    id_number: str = Field(description="masked (110***********1234) unless revealed")
+    phone: str | None = Field(description="masked (138****5678) unless revealed")
+    revealed: bool = Field(description="true when id_number and phone are the full values")
+    ethnicity: str | None
+    registered_address: str | None
+    current_address_id: uuid.UUID | None
+    migrant_status: MigrantStatus
+    household_id: uuid.UUID | None
+    relationship_to_head: Relationship | None
+    special_groups: list[SpecialGroup] = Field(
+        description="only the tags the caller was granted; others are not shown"
+    )
+    created_at: datetime
+    updated_at: datetime
+
+
+class HouseholdDetail(HouseholdRead):
+    members: list[ResidentRead]
+
+
+# ------------------------------------------------------------------ organisations, key places
+
+
+class OrganisationCreate(_Create):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "area_id": AREA_ID_EXAMPLE,
+                    "kind": "individual_business",
+                    "name": "西湖区好邻居便利店",
+                    "credit_code": "92330106MA2H0X0X0X",
+                    "legal_representative": "李娜",
+                    "address_text": "文三路92号",
+                    "contact_phone": "13812345678",
+                    "employee_count": 3,
+                }
+            ]
+        },
+    )
+
+    area_id: uuid.UUID
+    kind: OrganisationKind
+    name: str = Field(min_length=1, max_length=200)
+    credit_code: str | None = Field(None, pattern=CREDIT_CODE_PATTERN, title="统一社会信用代码")
+    legal_representative: str | None = Field(None, max_length=100)
+    address_id: uuid.UUID | None = None
+    address_text: str | None = Field(None, max_length=200)
+    contact_phone: str | None = Field(None, pattern=PHONE_PATTERN)
+    employee_count: int | None = Field(None, ge=0, le=10_000_000)
+
+
+class OrganisationRead(BaseModel):
+    id: uuid.UUID
+    area_id: uuid.UUID
+    area_path: str
+    kind: OrganisationKind
+    name: str
+    credit_code: str | None
+    legal_representative: str | None
+    address_id: uuid.UUID | None
+    address_text: str | None
+    contact_phone: str | None = Field(description="masked unless revealed")
+    employee_count: int | None
+    created_at: datetime
+
+
+class KeyPlaceCreate(_Create):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "area_id": AREA_ID_EXAMPLE,
+                    "name": "文三路加油站",
+                    "kind": "gas_station",
+                    "address_text": "文三路100号",
+                    "lat": 30.2741,
+                    "lng": 120.1303,
+                    "responsible_name": "赵强",
+                    "responsible_phone": "13812345678",
+                }
+            ]
+        },
+    )
+
+    area_id: uuid.UUID
+    name: str = Field(min_length=1, max_length=200)
+    kind: str = Field(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_]*$")
+    address_text: str | None = Field(None, max_length=200)
+    lat: float | None = Field(None, ge=-90, le=90)
+    lng: float | None = Field(None, ge=-180, le=180)
+    responsible_name: str = Field(min_length=1, max_length=100, title="责任人")
+    responsible_phone: str | None = Field(None, pattern=PHONE_PATTERN)
+
+
+class KeyPlaceRead(BaseModel):
+    id: uuid.UUID
+    area_id: uuid.UUID
+    area_path: str
+    name: str
+    kind: str
+    address_text: str | None
+    lat: float | None
+    lng: float | None
+    responsible_name: str
+    responsible_phone: str | None = Field(description="masked unless revealed")
+    created_at: datetime
+
+
+# ------------------------------------------------------------------ special groups
+
+
+class SpecialGroupSet(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "attention_level": "key",
+                    "helper_name": "王芳",
+                    "follow_up_interval_days": 30,
+                    "last_followed_up_on": "2026-11-20",
+                    "details": {
+                        "correction_kind": "probation",
+                        "term_starts_on": "2026-01-01",
+                        "term_ends_on": "2027-12-31",
+                    },
+                }
+            ]
+        },
+    )
+
+    attention_level: str = Field("normal", pattern="^(normal|attention|key)$", title="关注程度")
+    helper_name: str | None = Field(None, max_length=100, title="帮扶责任人")
+    follow_up_interval_days: int | None = Field(None, ge=1, le=366, title="随访周期")
+    last_followed_up_on: date | None = None
+    details: dict[str, Any] = Field(
+        default_factory=dict, description="the group's own follow-up fields"
+    )
+
+
+class SpecialGroupRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    resident_id: uuid.UUID
+    area_path: str
+    tag: SpecialGroup
+    attention_level: str
+    helper_name: str | None
+    follow_up_interval_days: int | None
+    last_followed_up_on: date | None
+    details: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+# ------------------------------------------------------------------ import
+
+
+class RowError(BaseModel):
+    row: int = Field(description="row number as the spreadsheet shows it (the header is row 1)")
+    column: str | None = Field(description="the column header, or null for the whole row")
+    reason: str
+
+
+class ImportResult(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"kind": "residents", "rows": 120, "created": 120, "households": 41}]
+        }
+    )
+
+    kind: str
+    rows: int
+    created: int
+    households: int = 0
