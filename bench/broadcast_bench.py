@@ -178,7 +178,7 @@ async def run(recipients: int, workers: int, batch: int, phase_recipients: int) 
             install_test_keys(app, keys)
             async with app.state.sessionmaker() as session, session.begin():
                 await load_demo(session, settings)
-            token = keys.mint(sub="admin-1", roles=["admin"])
+            token = keys.mint(sub="admin-1", roles=["admin"], expires_in=3 * 3600)
             client = httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url="http://notify"
             )
@@ -200,12 +200,12 @@ async def run(recipients: int, workers: int, batch: int, phase_recipients: int) 
             fanned_at = None
             while True:
                 await asyncio.sleep(0.25)
-                state = (
-                    await client.get(
-                        f"/api/v1/broadcasts/{broadcast_id}",
-                        headers={"Authorization": f"Bearer {token}"},
-                    )
-                ).json()
+                answer = await client.get(
+                    f"/api/v1/broadcasts/{broadcast_id}",
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                assert answer.status_code == 200, answer.text
+                state = answer.json()
                 if fanned_at is None and state["status"] == "fanned_out":
                     fanned_at = time.perf_counter()
                 if (
