@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -163,11 +163,8 @@ async def test_transient_errors_retry_with_backoff_then_dead_letter(
     assert body["status"] == "retrying"
     assert body["attempts"] == 1
     assert body["last_error_code"] == "isp.SYSTEM_ERROR"
-    wait = CLOCK.now - CLOCK.now  # delay is jittered within [base/2, base]
-    next_at = body["next_attempt_at"]
-    from datetime import datetime
-
-    wait = datetime.fromisoformat(next_at) - CLOCK.now
+    # exponential backoff with jitter: the first delay lies within [base/2, base]
+    wait = datetime.fromisoformat(body["next_attempt_at"]) - CLOCK.now
     assert timedelta(seconds=settings.backoff_base_seconds / 2) <= wait
     assert wait <= timedelta(seconds=settings.backoff_base_seconds)
 
