@@ -271,7 +271,7 @@ async def test_return_visits_for_hotline_reporters(
     r = await api.get(DISPATCHER_C1, "/api/v1/return-visits", status="pending")
     items = r.json()["items"]
     assert [(v["case_id"], v["reason"]) for v in items] == [(visited["id"], "sampled")]
-    assert skipped["id"] != visited["id"] and app_user["id"] != visited["id"]
+    assert visited["id"] not in {skipped["id"], app_user["id"]}
     assert (await api.get(DISPATCHER_S2, "/api/v1/return-visits")).json()["items"] == []
     r = await api.get(RESIDENT, "/api/v1/return-visits")
     assert r.status_code == 403

@@ -215,9 +215,11 @@ async def get_ranking(
     format: FormatQuery = Format.json,
 ) -> Any:
     if by not in {GroupBy.area, GroupBy.department}:
-        raise invalid("by", "area or department", "invalid_ranking")
+        raise invalid("query.by", "area or department", "invalid_ranking")
     if indicator not in RATE_INDICATORS:
-        raise invalid("indicator", f"one of {', '.join(RATE_INDICATORS)}", "unknown_indicator")
+        raise invalid(
+            "query.indicator", f"one of {', '.join(RATE_INDICATORS)}", "unknown_indicator"
+        )
     result = await service.ranking(
         session,
         principal,
@@ -356,7 +358,7 @@ async def export_cases(
     status: Annotated[list[Status] | None, Query(description="any of these statuses")] = None,
 ) -> StreamingResponse:
     if format is Format.json:
-        raise invalid("format", "csv or xlsx", "invalid_format")
+        raise invalid("query.format", "csv or xlsx", "invalid_format")
     stmt = _cases_statement(principal, f, status)
     return exports.cases_response(request.app.state.sessionmaker, stmt, format)
 

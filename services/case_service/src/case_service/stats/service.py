@@ -55,9 +55,9 @@ def invalid(field: str, reason: str, code: str) -> ValidationFailed:
 
 def check_period(date_from: date, date_to: date) -> None:
     if date_to < date_from:
-        raise invalid("to", "before from", "invalid_period")
+        raise invalid("query.to", "before from", "invalid_period")
     if (date_to - date_from).days > MAX_DAYS:
-        raise invalid("to", f"a period spans at most {MAX_DAYS} days", "period_too_long")
+        raise invalid("query.to", f"a period spans at most {MAX_DAYS} days", "period_too_long")
 
 
 def base_area(principal: Principal, area_path: str | None) -> str | None:
@@ -161,9 +161,11 @@ def group_key(group_by: GroupBy, base: str | None) -> sa.ColumnElement[Any] | No
         category: sa.ColumnElement[Any] = c.category_code
         return category
     if group_by is GroupBy.area:
+        # the first ``depth`` codes of the path: the child area the case lies in (a case filed
+        # at the base area itself keeps its own path)
         depth = len(base.split(".")) + 1 if base else 1
-        parts = sa.func.string_to_array(c.area_path, ".")
-        return sa.func.array_to_string(sa.type_coerce(parts, sa.ARRAY(sa.Text))[1:depth], ".")
+        pattern = r"^[^.]+(?:\.[^.]+){" + str(depth - 1) + "}"
+        return sa.func.coalesce(sa.func.substring(c.area_path, pattern), c.area_path)
     return None
 
 
