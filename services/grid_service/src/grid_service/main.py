@@ -18,8 +18,11 @@ from grid_service.keys.service import ensure_active_key
 from grid_service.locate.index import Locator
 from grid_service.locate.routes import router as locate_router
 from grid_service.members.routes import router as members_router
+from grid_service.patrols.routes import router as patrols_router
+from grid_service.points.routes import router as points_router
 from grid_service.privacy.routes import router as privacy_router
 from grid_service.recipients.routes import router as recipients_router
+from grid_service.visits.routes import router as visits_router
 from shared.app import ServiceSpec, create_service_app
 from shared.auth import JWKSVerifier
 from shared.http import ServiceClient
@@ -105,6 +108,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 recipients_router,
                 basicinfo_router,
                 privacy_router,
+                patrols_router,
+                visits_router,
+                points_router,
             ],
             on_startup=_startup,
             on_shutdown=_shutdown,
@@ -126,6 +132,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     "organisations, key places, special groups, import and export",
                 },
                 {"name": "privacy", "description": "personal-data audit trail and grants"},
+                {"name": "patrols", "description": "巡查: tracks, check-ins, findings, coverage"},
+                {"name": "visits", "description": "走访: visit records, due and overdue lists"},
+                {"name": "points", "description": "积分: rules, ledger, points shop"},
                 {"name": "operations", "description": "health, readiness and metrics"},
             ],
         )

@@ -17,7 +17,10 @@ from grid_service.basicinfo.models import (
 from grid_service.departments.models import Department
 from grid_service.keys.models import SigningKey
 from grid_service.members.models import Member
+from grid_service.patrols.models import Patrol, PatrolCheckIn, PatrolFinding, PatrolTrackPoint
+from grid_service.points.models import PointsBalance, PointsEntry, PointsRule, ShopItem
 from grid_service.privacy.models import PiiAuditRecord, SpecialGroupGrant
+from grid_service.visits.models import Visit
 from shared.idempotency import IdempotencyRecord
 
 metadata = SQLModel.metadata
@@ -34,13 +37,22 @@ __all__ = [
     "KeyPlace",
     "Member",
     "Organisation",
+    "Patrol",
+    "PatrolCheckIn",
+    "PatrolFinding",
+    "PatrolTrackPoint",
     "PiiAuditRecord",
     "PlatformClient",
+    "PointsBalance",
+    "PointsEntry",
+    "PointsRule",
     "RefreshToken",
     "Resident",
+    "ShopItem",
     "SigningKey",
     "SpecialGroupGrant",
     "SpecialGroupTag",
     "StandardAddress",
+    "Visit",
     "metadata",
 ]
