@@ -4,6 +4,7 @@ revealed and exported with an audit record, and found by exact number."""
 from __future__ import annotations
 
 import base64
+import logging
 import os
 from datetime import date
 from typing import Any
@@ -199,20 +200,40 @@ async def test_numbers_are_encrypted_at_rest_and_found_by_exact_number(
     assert row.id_number_enc.startswith("dev1:")  # the key id travels with the ciphertext
     assert len(row.id_number_hash) == 64
 
-    found = await client.get(
-        "/api/v1/residents", headers=worker(test_keys), params={"id_number": "11010519491231002x"}
-    )
-    assert [r["id"] for r in found.json()["items"]] == [resident["id"]]
-    by_phone = await client.get(
-        "/api/v1/residents", headers=worker(test_keys), params={"phone": "13900000000"}
-    )
-    assert [r["id"] for r in by_phone.json()["items"]] == [other["id"]]
-    none = await client.get(
-        "/api/v1/residents",
+    found = await client.post(
+        "/api/v1/residents/lookup",
         headers=worker(test_keys),
-        params={"id_number": id_number("11010519491231003")},
+        json={"id_number": "11010519491231002x"},
     )
-    assert none.json()["items"] == []
+    assert found.status_code == 200, found.text
+    assert [(r["id"], r["id_number"]) for r in found.json()] == [
+        (resident["id"], "110***********002X")
+    ]
+    by_phone = await client.post(
+        "/api/v1/residents/lookup", headers=worker(test_keys), json={"phone": "13900000000"}
+    )
+    assert [r["id"] for r in by_phone.json()] == [other["id"]]
+    none = await client.post(
+        "/api/v1/residents/lookup",
+        headers=worker(test_keys),
+        json={"id_number": id_number("11010519491231003")},
+    )
+    assert none.json() == []
+    revealed = await client.post(
+        "/api/v1/residents/lookup",
+        headers=leader(test_keys),
+        params={"reveal": "true", "reason": "核实身份"},
+        json={"id_number": "11010519491231002X"},
+    )
+    assert revealed.json()[0]["phone"] == "13812345678"
+    empty = await client.post("/api/v1/residents/lookup", headers=worker(test_keys), json={})
+    assert empty.status_code == 422
+    elsewhere = await client.post(
+        "/api/v1/residents/lookup",
+        headers=headers(test_keys, sub=WORKER, roles=["grid_worker"], areas=[GRID2]),
+        json={"id_number": "11010519491231002X"},
+    )
+    assert elsewhere.json() == []  # outside the caller's areas nothing is found
 
 
 async def test_a_new_key_encrypts_and_old_values_still_read(
@@ -252,7 +273,38 @@ async def test_a_new_key_encrypts_and_old_values_still_read(
         assert sorted(r["id_number"] for r in both.json()["items"]) == sorted(
             ["11010519491231002X", id_number("33010619900202002")]
         )
-        assert app.state.pii_cipher.needs_rotation(f"dev1:{'x'}")
+        # re-encrypt what the old key sealed; then the old key can go
+        rotated = await client.post(
+            "/api/v1/privacy/re-encryption", headers=admin(), params={"limit": 1}
+        )
+        assert rotated.json() == {"re_encrypted": 1, "remaining": 1, "key_id": "k2"}  # the phone
+        rotated = await client.post("/api/v1/privacy/re-encryption", headers=admin())
+        assert rotated.json() == {"re_encrypted": 1, "remaining": 0, "key_id": "k2"}
+        app.state.pii_cipher = PiiCipher([("k2", new_key)], settings.pii_hash_key.encode())
+        async with app.state.engine.connect() as conn:
+            prefixes = (
+                await conn.execute(
+                    sa.text(
+                        "SELECT DISTINCT split_part(id_number_enc, ':', 1), "
+                        "split_part(phone_enc, ':', 1) FROM resident"
+                    )
+                )
+            ).all()
+        assert prefixes == [("k2", "k2")]
+        read = await client.get(
+            f"/api/v1/residents/{old['id']}",
+            headers=leader(test_keys),
+            params={"reveal": "true", "reason": "核对"},
+        )
+        assert (read.json()["id_number"], read.json()["phone"]) == (
+            "11010519491231002X",
+            "13812345678",
+        )
+        street_admin = await client.post(
+            "/api/v1/privacy/re-encryption",
+            headers=admin("330100.330106"),
+        )
+        assert street_admin.status_code == 403
     finally:
         app.state.pii_cipher = previous
 
@@ -296,3 +348,66 @@ async def test_export_is_audited_and_masked_unless_revealed(
         (LEADER, "移交民政", 1, True),
         (WORKER, "季度报表", 1, False),
     ]
+
+
+def test_production_refuses_a_development_pii_key() -> None:
+    from pydantic import ValidationError
+
+    from grid_service.config import Settings
+
+    with pytest.raises(ValidationError, match="pii_keys must be keys of your own"):
+        Settings(environment="production", database_url="postgresql://db/grid")
+    with pytest.raises(ValidationError, match="pii_hash_key must be set"):
+        Settings(environment="production", database_url="postgresql://db/grid")
+    with pytest.raises(ValidationError, match="32 bytes"):
+        Settings(pii_keys=[{"id": "k1", "key": base64.b64encode(b"short").decode()}])
+    key = base64.b64encode(os.urandom(32)).decode()
+    with pytest.raises(ValidationError, match="distinct"):
+        Settings(pii_keys=[{"id": "k1", "key": key}, {"id": "k1", "key": key}])
+
+
+async def test_logs_never_carry_id_or_phone_numbers(
+    client: httpx.AsyncClient,
+    admin: Any,
+    test_keys: TestKeys,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    s = await setup_grid(client, admin())
+    caplog.set_level(logging.DEBUG)
+    resident = await make_resident(client, worker(test_keys), s["grid"])
+    await client.post(
+        "/api/v1/residents/lookup",
+        headers=worker(test_keys),
+        json={"id_number": "11010519491231002X", "phone": "13812345678"},
+    )
+    await client.get(
+        f"/api/v1/residents/{resident['id']}",
+        headers=leader(test_keys),
+        params={"reveal": "true", "reason": "核实"},
+    )
+    await client.get(
+        "/api/v1/residents/export",
+        headers=leader(test_keys),
+        params={"reveal": "true", "reason": "报表"},
+    )
+    await client.post(
+        "/api/v1/residents",
+        headers=worker(test_keys),
+        json={"area_id": s["grid"], "name": "张伟", "id_number": "11010519491231002X"},
+    )  # a conflict
+    await client.post(
+        "/api/v1/basic-info/imports/residents",
+        headers=worker(test_keys),
+        params={"area_id": s["grid"]},
+        files={
+            "file": (
+                "s.csv",
+                "姓名,公民身份号码,联系电话,楼栋\n李四,110105194912310021,13700000000,9\n".encode(),
+                "text/csv",
+            )
+        },
+    )
+    logged = caplog.text
+    assert "/api/v1/residents" in logged  # the requests were logged …
+    for secret in ("11010519491231002X", "110105194912310021", "13812345678", "13700000000"):
+        assert secret not in logged  # … without the numbers

@@ -40,6 +40,7 @@ from grid_service.basicinfo.schemas import (
     OrganisationCreate,
     OrganisationRead,
     ResidentCreate,
+    ResidentLookup,
     ResidentRead,
     ResidentUpdate,
     SpecialGroupRead,
@@ -403,10 +404,11 @@ async def create_resident(
 @router.get(
     "/residents",
     response_model=Page[ResidentRead],
-    summary="List or look up residents",
-    description="Staff, inside their areas. `id_number` and `phone` find residents by the exact "
-    "number (through a keyed hash; the stored numbers are encrypted). Numbers are masked "
-    "unless `reveal=true` (allowed roles, with a `reason`; one audit record per page).",
+    summary="List residents",
+    description="Staff, inside their areas; oldest first. Numbers are masked unless "
+    "`reveal=true` (allowed roles, with a `reason`; one audit record per page). To find a "
+    "resident by ID or phone number use `POST /api/v1/residents/lookup` (numbers never travel "
+    "in a URL).",
     responses=_ok({"items": [RESIDENT_EXAMPLE], "next_cursor": None})
     | problem_responses(401, 403, 422),
 )
@@ -418,21 +420,12 @@ async def list_residents(
     reveal: RevealDep,
     page: PageDep,
     area_path: AreaPathQuery = None,
-    id_number: Annotated[
-        str | None,
-        Query(max_length=18, description="exact ID number", examples=["11010519491231002X"]),
-    ] = None,
-    phone: Annotated[str | None, Query(max_length=20, description="exact phone number")] = None,
     household_id: Annotated[uuid.UUID | None, Query(description="members of a household")] = None,
 ) -> Page[ResidentRead]:
     show = privacy.check_reveal(principal, settings, reveal=reveal.reveal, reason=reveal.reason)
     stmt = repository.list_statement(
         Resident, scope_paths(principal, area_path), household_id=household_id
     )
-    if id_number is not None:
-        stmt = stmt.where(col(Resident.id_number_hash) == cipher.lookup_hash(normalise(id_number)))
-    if phone is not None:
-        stmt = stmt.where(col(Resident.phone_hash) == cipher.lookup_hash(phone))
     t = _table(Resident)
     rows = await paginate(
         session,
@@ -446,6 +439,44 @@ async def list_residents(
         session, cipher, principal, rows.items, reveal=show, reason=reveal.reason
     )
     return Page[ResidentRead](items=items, next_cursor=rows.next_cursor)
+
+
+@router.post(
+    "/residents/lookup",
+    response_model=list[ResidentRead],
+    summary="Find residents by exact ID or phone number",
+    description="Staff, inside their areas. The numbers are stored encrypted; the lookup goes "
+    "through their keyed hash, so only an exact number matches. The number is sent in the body, "
+    "never in a URL (URLs end up in logs and browser history). Answers are masked unless "
+    "`reveal=true` (allowed roles, with a `reason`; audited). At most 100 matches.",
+    responses=_ok([RESIDENT_EXAMPLE]) | problem_responses(401, 403, 422),
+)
+async def lookup_residents(
+    session: SessionDep,
+    principal: StaffDep,
+    settings: SettingsDep,
+    cipher: CipherDep,
+    reveal: RevealDep,
+    body: ResidentLookup,
+) -> list[ResidentRead]:
+    show = privacy.check_reveal(principal, settings, reveal=reveal.reveal, reason=reveal.reason)
+    stmt = repository.list_statement(Resident, list(principal.area_paths))
+    if body.id_number is not None:
+        stmt = stmt.where(
+            col(Resident.id_number_hash) == cipher.lookup_hash(normalise(body.id_number))
+        )
+    if body.phone is not None:
+        stmt = stmt.where(col(Resident.phone_hash) == cipher.lookup_hash(body.phone))
+    t = _table(Resident)
+    result = await session.execute(stmt.order_by(t.c.created_at, t.c.id).limit(100))
+    return await service.residents_read(
+        session,
+        cipher,
+        principal,
+        list(result.scalars().all()),
+        reveal=show,
+        reason=reveal.reason,
+    )
 
 
 EXPORT_HEADER = [

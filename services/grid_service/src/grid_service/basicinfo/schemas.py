@@ -7,7 +7,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from grid_service.basicinfo.models import (
     BuildingUse,
@@ -245,6 +245,21 @@ class ResidentUpdate(BaseModel):
     migrant_status: MigrantStatus | None = None
     household_id: uuid.UUID | None = None
     relationship_to_head: Relationship | None = None
+
+
+class ResidentLookup(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"id_number": "11010519491231002X"}]}
+    )
+
+    id_number: str | None = Field(None, pattern=ID_NUMBER_PATTERN)
+    phone: str | None = Field(None, pattern=PHONE_PATTERN)
+
+    @model_validator(mode="after")
+    def _one_number(self) -> ResidentLookup:
+        if self.id_number is None and self.phone is None:
+            raise ValueError("give id_number or phone")
+        return self
 
 
 class ResidentRead(BaseModel):

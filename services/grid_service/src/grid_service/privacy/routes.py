@@ -6,14 +6,15 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, Field
 
 from grid_service.accounts import repository as accounts_repository
 from grid_service.basicinfo.specialgroups import SpecialGroup
-from grid_service.privacy import repository, service
-from grid_service.privacy.deps import example_response
+from grid_service.privacy import repository, rotation, service
+from grid_service.privacy.deps import CipherDep, example_response
 from grid_service.privacy.models import AuditAction, PiiAuditRecord
 from grid_service.privacy.schemas import AuditRecordRead, GrantCreate, GrantRead
-from grid_service.scope import AdminDep, ensure_covers
+from grid_service.scope import AdminDep, ensure_covers, ensure_top_level
 from shared.db import SessionDep
 from shared.pagination import Page, PageDep, paginate
 from shared.problem import NotFound, problem_responses
@@ -163,3 +164,29 @@ async def revoke(
         reason=reason,
     )
     return Response(status_code=204)
+
+
+class ReEncryption(BaseModel):
+    re_encrypted: int = Field(description="values re-encrypted by this call")
+    remaining: int = Field(description="values still under an older key")
+    key_id: str = Field(description="the key that encrypts now")
+
+
+@router.post(
+    "/re-encryption",
+    response_model=ReEncryption,
+    summary="Re-encrypt personal numbers under the current key (after a rotation)",
+    description="Admins of a whole tree. Put the new key first in `GRID_PII_KEYS`, keep the old "
+    "ones listed, then call this until `remaining` is 0; the old key may then be removed.",
+    responses=example_response({"re_encrypted": 500, "remaining": 1200, "key_id": "k2"})
+    | problem_responses(401, 403, 422),
+)
+async def re_encryption(
+    session: SessionDep,
+    principal: AdminDep,
+    cipher: CipherDep,
+    limit: Annotated[int, Query(ge=1, le=5000, description="values per call")] = 500,
+) -> ReEncryption:
+    ensure_top_level(principal)
+    done, remaining = await rotation.re_encrypt(session, cipher, limit=limit)
+    return ReEncryption(re_encrypted=done, remaining=remaining, key_id=cipher.primary_id)
