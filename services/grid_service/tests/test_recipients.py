@@ -164,3 +164,77 @@ async def test_list_a_subtree_in_pages(
         "/api/v1/recipients", headers=notify, params={"area_path": "330100", "cursor": "garbage"}
     )
     assert cursor.status_code == 422
+
+
+async def test_responsible_staff_by_role_covering_or_exact(
+    client: httpx.AsyncClient, app: Any, bearer: Any
+) -> None:
+    from grid_service.accounts.models import Account
+
+    district, street = "330100.330106", "330100.330106.330106001"
+    community = f"{street}.330106001001"
+    people = {
+        "sup-district": (["supervisor"], [district], False),
+        "sup-street": (["supervisor"], [street], False),
+        "sup-other": (["supervisor"], ["330100.330106.330106002"], False),
+        "sup-prefix-twin": (["supervisor"], ["330100.3301060"], False),
+        "leader-community": (["grid_leader"], [community], False),
+        "worker-community": (["grid_worker"], [community], False),
+        "sup-gone": (["supervisor"], [district], True),
+        "disp-district": (["dispatcher"], [district], False),
+        "disp-street": (["dispatcher"], [street], False),
+    }
+    ids = {}
+    async with app.state.sessionmaker() as s, s.begin():
+        for username, (roles, paths, disabled) in people.items():
+            account = Account(
+                kind="staff",
+                username=username,
+                name=username,
+                password_hash="x",
+                roles=roles,
+                area_paths=paths,
+                department_ids=[],
+                home_area_path=paths[0],
+                disabled=disabled,
+            )
+            s.add(account)
+            await s.flush()
+            ids[username] = str(account.id)
+    case_service = {
+        "roles": ["platform"],
+        "scope": "responsible:read",
+        "cid": "case_service",
+        "sub": "client:case_service",
+    }
+    r = await client.get(
+        "/api/v1/recipients/responsible",
+        headers=bearer(**case_service),
+        params={
+            "area_path": f"{community}.330106001001001",
+            "roles": ["supervisor", "grid_leader"],
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert sorted(r.json()["account_ids"]) == sorted(
+        [ids["sup-district"], ids["sup-street"], ids["leader-community"]]
+    )
+    r = await client.get(
+        "/api/v1/recipients/responsible",
+        headers=bearer(**case_service),
+        params={"area_path": ["330100", district, street], "roles": "dispatcher", "match": "exact"},
+    )
+    assert sorted(r.json()["account_ids"]) == sorted([ids["disp-district"], ids["disp-street"]])
+    r = await client.get(
+        "/api/v1/recipients/responsible",
+        headers=bearer(**NOTIFY),
+        params={"area_path": district, "roles": "supervisor"},
+    )
+    assert (r.status_code, r.json()["code"]) == (403, "missing_scope")
+    r = await client.get(
+        "/api/v1/recipients/responsible",
+        headers=bearer(**case_service),
+        params={"roles": "supervisor"},
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "query.area_path"

@@ -113,7 +113,7 @@ PLATFORM_CLIENTS = [
     (
         "case_service",
         "case_service",
-        ["api_keys:verify", "departments:read", "events:write"],
+        ["api_keys:verify", "departments:read", "events:write", "responsible:read"],
         "case-dev-secret",
         None,
     ),

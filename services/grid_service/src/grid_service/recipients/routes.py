@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from grid_service.accounts import repository as accounts_repository
 from grid_service.accounts.models import Account, AccountKind
@@ -121,3 +125,57 @@ async def list_recipients(
         to_item=_recipient,
     )
     return RecipientList(items=listed.items, next_cursor=listed.next_cursor)
+
+
+RESPONSIBLE_SCOPE = "responsible:read"
+
+
+class ResponsibleIds(BaseModel):
+    account_ids: list[uuid.UUID] = Field(
+        description="staff accounts holding one of the roles for the area(s)",
+        examples=[["5e8f29a2-2940-4a94-a32c-b138e3085841"]],
+    )
+
+
+@router.get(
+    "/responsible",
+    response_model=ResponsibleIds,
+    summary="Who answers for an area, by role (ids only)",
+    description="For case_service's outbox relay: the staff who must hear of a case event. "
+    "`match=covering` (default): accounts with one of `roles` whose scope covers `area_path` "
+    "(the area itself or any area above it) — e.g. the grid leader and supervisors of an "
+    "overdue case. `match=exact`: accounts scoped exactly to one of the given `area_path`s — "
+    "e.g. the dispatchers of each level above a major incident. Needs scope "
+    f"`{RESPONSIBLE_SCOPE}` (or admin). Only ids are returned; contact details stay here.",
+    responses=problem_responses(403, 422),
+)
+async def responsible(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    area_path: Annotated[list[str], Query(min_length=1, max_length=20)],
+    roles: Annotated[list[str], Query(min_length=1, max_length=10)],
+    match: Annotated[str, Query(pattern="^(covering|exact)$")] = "covering",
+) -> ResponsibleIds:
+    if not (RESPONSIBLE_SCOPE in principal.scopes or principal.has_role(Role.admin)):
+        raise Forbidden(f"This call needs the scope {RESPONSIBLE_SCOPE}", code="missing_scope")
+    table = Account.__table__  # type: ignore[attr-defined]
+    paths = sa.func.unnest(table.c.area_paths).table_valued("p").render_derived(name="scope_path")
+    if match == "exact":
+        where = table.c.area_paths.overlap(sa.cast(area_path, ARRAY(sa.String)))
+    else:
+        covers = sa.or_(
+            *[sa.or_(paths.c.p == p, sa.literal(p).like(paths.c.p + ".%")) for p in area_path]
+        )
+        where = sa.exists(sa.select(1).select_from(paths).where(covers))
+    rows = await session.execute(
+        sa.select(table.c.id)
+        .where(
+            table.c.kind == AccountKind.staff.value,
+            table.c.disabled.is_(False),
+            table.c.roles.overlap(sa.cast(roles, ARRAY(sa.String))),
+            where,
+        )
+        .order_by(table.c.id)
+        .limit(500)
+    )
+    return ResponsibleIds(account_ids=list(rows.scalars().all()))
