@@ -159,3 +159,50 @@ async def test_reversal_is_a_new_entry_and_the_ledger_is_append_only(
     async with app.state.engine.connect() as conn:
         with pytest.raises(sa.exc.IntegrityError, match="balance_not_negative"):
             await conn.execute(sa.text("UPDATE points_balance SET balance = -1"))
+
+
+async def test_out_of_stock_spends_nothing_and_bad_input_is_named(
+    client: httpx.AsyncClient, admin: Any, test_keys: TestKeys
+) -> None:
+    s = await ready(client, admin, test_keys)
+    hdrs, rid = s["hdrs"], s["resident"]
+    await earn(client, hdrs, resident_id=rid, rule_code="volunteer_hour", quantity=3)  # 30
+    empty = await client.post(
+        "/api/v1/points/shop-items",
+        headers=admin(),
+        json={"area_id": s["tree"]["community"]["id"], "name": "大米", "cost": 10, "stock": 0},
+    )
+    sold_out = await client.post(
+        "/api/v1/points/redemptions",
+        headers=hdrs,
+        json={"resident_id": rid, "item_id": empty.json()["id"]},
+    )
+    assert sold_out.status_code == 409
+    assert sold_out.json()["code"] == "out_of_stock"
+    assert await balance(client, hdrs, rid) == 30  # the debit was rolled back with the request
+    unknown = await client.post(
+        "/api/v1/points/redemptions",
+        headers=hdrs,
+        json={"resident_id": rid, "item_id": "00000000-0000-0000-0000-000000000000"},
+    )
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"][0]["field"] == "item_id"
+    zero = await client.post(
+        "/api/v1/points/redemptions",
+        headers=hdrs,
+        json={"resident_id": rid, "item_id": s["item"], "quantity": 0},
+    )
+    assert zero.status_code == 422
+    assert zero.json()["errors"][0]["field"] == "quantity"
+    not_admin = await client.post(
+        "/api/v1/points/rules",
+        headers=hdrs,
+        json={"code": "free_points", "name": "x", "points": 1000},
+    )
+    assert not_admin.status_code == 403
+    duplicate = await client.post(
+        "/api/v1/points/rules",
+        headers=admin(),
+        json={"code": "valid_report", "name": "again", "points": 1},
+    )
+    assert duplicate.status_code == 409
