@@ -583,3 +583,64 @@ def test_working_hours_setting_is_validated_and_applied() -> None:
     summer = WorkingCalendar(periods=parse_periods("08:30-12:00,14:30-18:00"))
     # 11:00 + 2 working hours with a long summer lunch: 1 h to noon, 1 h from 14:30.
     assert summer.deadline(sh(2026, 7, 1, 11), 2, LimitUnit.working_hours) == sh(2026, 7, 1, 15, 30)
+
+
+async def test_relay_names_who_hears_of_overdue_and_major_incidents(api: Api, app: Any) -> None:
+    """The relay asks grid_service who answers for the area (outside any transaction), stores
+    the answer on the event, and sends the same body on every retry."""
+    import json
+
+    import httpx
+
+    from case_service.clients.notify import NotifyClient
+    from case_service.outbox.relay import relay_once
+    from shared.http import ServiceClient
+
+    asked: list[tuple[tuple[str, ...], tuple[str, ...], str]] = []
+
+    async def resolve(paths: list[str], roles: tuple[str, ...], match: str) -> list[str]:
+        asked.append((tuple(paths), roles, match))
+        return (
+            ["11111111-1111-1111-1111-111111111111"]
+            if match == "covering"
+            else ["22222222-2222-2222-2222-222222222222"]
+        )
+
+    posted: list[dict[str, Any]] = []
+    answers = iter([503] * 3 + [202] * 1000)
+
+    def notify(request: httpx.Request) -> httpx.Response:
+        posted.append(json.loads(request.content))
+        return httpx.Response(next(answers))
+
+    client = NotifyClient(
+        ServiceClient(
+            "http://notify.test", name="notify", retries=0, transport=httpx.MockTransport(notify)
+        )
+    )
+    c = await new_case(api, app)
+    await accepted_and_claimed(c, sh(2026, 11, 23, 9))
+    await c.fire(sh(2026, 11, 25, 9))  # resolve deadline passed: case.overdue
+    major = await new_case(api, app, category_code="0901", description="仓库起火")
+    maker = app.state.sessionmaker
+    for _ in range(3):  # notify refuses the first posts: retried later with the same body
+        await relay_once(maker, client, batch=500, resolve=resolve)
+        async with maker() as s, s.begin():
+            await s.execute(sa.update(OutboxEvent).values(next_attempt_at=sh(2026, 1, 1)))
+    overdue = [p for p in posted if p["type"] == "case.overdue"]
+    assert overdue
+    assert {json.dumps(p, sort_keys=True) for p in overdue} == {
+        json.dumps(overdue[0], sort_keys=True)
+    }
+    assert overdue[0]["payload"]["supervisor_account_ids"] == [
+        "11111111-1111-1111-1111-111111111111"
+    ]
+    majors = [p for p in posted if p["type"] == "case.major_incident"]
+    assert majors[-1]["payload"]["leader_account_ids"] == ["22222222-2222-2222-2222-222222222222"]
+    assert majors[-1]["case_id"] == str(major.case_id)
+    covering = [a for a in asked if a[2] == "covering"]
+    exact = [a for a in asked if a[2] == "exact"]
+    assert len(covering) == 1  # asked once, then stored on the row
+    assert covering[0][1] == ("supervisor", "grid_leader")
+    assert covering[0][0] == ("330100.330106.330106001.330106001001",)
+    assert exact[0][0][:2] == ("330100", "330100.330106")

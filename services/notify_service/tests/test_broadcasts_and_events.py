@@ -161,7 +161,7 @@ async def test_events_become_messages_for_who_should_hear(
     expectations = [
         ("case.accepted", ["13800000001"]),
         ("case.dispatched", ["13800000002", "13800000003"]),
-        ("case.overdue", ["13800000004"]),
+        ("case.overdue", ["13800000002", "13800000003", "13800000004"]),
         ("case.commented", []),
     ]
     for kind, phones in expectations:

@@ -19,11 +19,13 @@ from case_service.open311.formats import Open311Error, open311_error_handler
 from case_service.open311.routes import router as open311_router
 from case_service.open311.service import ApiKeys
 from case_service.outbox.relay import OutboxRelay
+from case_service.outbox.responsible import grid_resolver
 from case_service.sla.calendar import parse_periods
 from case_service.sla.flows import escalator
 from case_service.sla.routes import router as sla_router
 from case_service.sla.service import configure_working_hours
 from case_service.sla.timers import TimerWorker
+from case_service.stats.rollup import RollupWorker
 from case_service.stats.routes import router as stats_router
 from case_service.system.routes import router as system_router
 from case_service.webhooks.routes import router as webhooks_router
@@ -52,7 +54,20 @@ def _startup(settings: Settings):  # type: ignore[no-untyped-def]
                 retries=settings.http_retries,
             )
         )
-        credentials = None
+        # This service's own platform client at grid_service: its tokens verify Open311
+        # api_keys, ask who is responsible for overdue cases, and post events to notify_service
+        # (unless CASE_NOTIFY_CLIENT_ID names another client for that).
+        app.state.grid_credentials = ClientCredentials(
+            ServiceClient(
+                settings.grid_service_url,
+                name="grid_service_auth",
+                timeout=settings.http_timeout_seconds,
+                retries=settings.http_retries,
+            ),
+            client_id=settings.grid_client_id,
+            client_secret=settings.grid_client_secret.get_secret_value(),
+        )
+        credentials = app.state.grid_credentials
         if settings.notify_client_id and settings.notify_client_secret:
             credentials = ClientCredentials(
                 ServiceClient(
@@ -65,6 +80,8 @@ def _startup(settings: Settings):  # type: ignore[no-untyped-def]
                 client_secret=settings.notify_client_secret.get_secret_value(),
                 scope="events:write",
             )
+        elif settings.notify_token:
+            credentials = None
         app.state.notify_client = NotifyClient(
             ServiceClient(
                 settings.notify_service_url,
@@ -77,25 +94,14 @@ def _startup(settings: Settings):  # type: ignore[no-untyped-def]
                 settings.notify_token.get_secret_value() if settings.notify_token else None
             ),
         )
-        app.state.open311_keys = ApiKeys(
-            ClientCredentials(
-                ServiceClient(
-                    settings.grid_service_url,
-                    name="grid_service",
-                    timeout=settings.http_timeout_seconds,
-                    retries=settings.http_retries,
-                ),
-                client_id=settings.grid_client_id,
-                client_secret=settings.grid_client_secret.get_secret_value(),
-                scope="api_keys:verify",
-            )
-        )
+        app.state.open311_keys = ApiKeys(app.state.grid_credentials)
         app.state.storage = build_storage(settings)
         app.state.relay = OutboxRelay(
             app.state.sessionmaker,
             app.state.notify_client,
             poll_seconds=settings.relay_poll_seconds,
             batch=settings.relay_batch,
+            resolve=grid_resolver(app.state.grid_credentials),
         )
         if settings.relay_enabled:
             app.state.relay.start()
@@ -117,6 +123,11 @@ def _startup(settings: Settings):  # type: ignore[no-untyped-def]
         )
         if settings.timer_enabled:
             app.state.timer_worker.start()
+        app.state.stats_rollup = RollupWorker(
+            app.state.sessionmaker, settings, poll_seconds=settings.stats_rollup_poll_seconds
+        )
+        if settings.stats_rollup_enabled:
+            app.state.stats_rollup.start()
 
     return on_startup
 
@@ -125,16 +136,16 @@ async def _shutdown(app: FastAPI) -> None:
     hooks: WebhookWorker | None = getattr(app.state, "webhook_worker", None)
     if hooks is not None:
         await hooks.stop()
+    rollup: RollupWorker | None = getattr(app.state, "stats_rollup", None)
+    if rollup is not None:
+        await rollup.stop()
     timers: TimerWorker | None = getattr(app.state, "timer_worker", None)
     if timers is not None:
         await timers.stop()
     relay: OutboxRelay | None = getattr(app.state, "relay", None)
     if relay is not None:
         await relay.stop()
-    keys: ApiKeys | None = getattr(app.state, "open311_keys", None)
-    if keys is not None:
-        await keys.credentials.aclose()
-    for name in ("grid_client", "notify_client"):
+    for name in ("grid_client", "notify_client", "grid_credentials"):
         client = getattr(app.state, name, None)
         if client is not None:
             await client.aclose()

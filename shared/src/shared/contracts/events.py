@@ -19,10 +19,16 @@ Who hears what (notify_service maps ``type`` → recipients → template):
 ``case.deadline_set`` ``case.extended``        ``reporter_account_id``         case_deadline
 ``case.deadline_approaching`` ``case.urged``   ``assignee_account_ids``        case_reminder
 ``case.overdue``                               ``supervisor_account_ids``      case_overdue
+                                               and ``assignee_account_ids``
+``case.supervision_lapsed``                    ``supervisor_account_ids``      case_overdue
 ``case.resolved``                              ``reporter_account_id``         case_result
 ``case.closed``                                ``reporter_account_id``         case_rating_request
 any type with ``payload.major`` true           ``leader_account_ids``          case_major_incident
 =============================================  ==============================  ==============
+
+case_service's outbox relay fills ``supervisor_account_ids`` (supervisors and grid leaders
+covering the handling level) and ``leader_account_ids`` (dispatchers and supervisors of every
+level above) from grid_service before posting, outside any transaction.
 
 Major incidents go to the leaders of the levels above (critical priority: no quiet hours, no
 caps), once per case and leader, whichever event first carries ``major: true``. Other types are

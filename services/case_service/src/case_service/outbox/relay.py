@@ -21,6 +21,7 @@ from sqlmodel import col
 
 from case_service.clients.notify import NotifyClient
 from case_service.outbox.models import OutboxEvent
+from case_service.outbox.responsible import NEEDS, Resolver
 from shared.contracts.events import CaseEvent
 from shared.db import utcnow
 from shared.logging import get_logger
@@ -90,14 +91,36 @@ async def _settle(
             row.next_attempt_at = now + backoff(row.attempts)
 
 
+async def _complete(
+    maker: async_sessionmaker[AsyncSession], event: CaseEvent, resolve: Resolver | None
+) -> CaseEvent:
+    """Fill in who is responsible (see outbox.responsible), once, stored on the row."""
+    need = NEEDS.get(event.type)
+    if need is None or resolve is None or need.key in event.payload:
+        return event
+    paths = need.paths(event.area_path, event.payload)
+    ids = await resolve(paths, need.roles, need.match) if paths else []
+    payload = {**event.payload, need.key: ids}
+    async with maker() as session, session.begin():
+        await session.execute(
+            sa.update(OutboxEvent).where(col(OutboxEvent.id) == event.id).values(payload=payload)
+        )
+    return event.model_copy(update={"payload": payload})
+
+
 async def relay_once(
-    maker: async_sessionmaker[AsyncSession], notify: NotifyClient, *, batch: int = 50
+    maker: async_sessionmaker[AsyncSession],
+    notify: NotifyClient,
+    *,
+    batch: int = 50,
+    resolve: Resolver | None = None,
 ) -> int:
     """Relay one batch; return how many events notify_service accepted."""
     events = await _claim(maker, batch)
     accepted = 0
     for event in events:
         try:
+            event = await _complete(maker, event, resolve)
             status = await notify.post_event(event)
         except AppError as exc:
             await _settle(maker, event.id, error=exc.instance_code)
@@ -121,9 +144,11 @@ class OutboxRelay:
         *,
         poll_seconds: float = 1.0,
         batch: int = 50,
+        resolve: Resolver | None = None,
     ) -> None:
         self.maker = maker
         self.notify = notify
+        self.resolve = resolve
         self.poll_seconds = poll_seconds
         self.batch = batch
         self._task: asyncio.Task[None] | None = None
@@ -147,7 +172,9 @@ class OutboxRelay:
     async def _run(self) -> None:
         while not self._stopping.is_set():
             try:
-                sent = await relay_once(self.maker, self.notify, batch=self.batch)
+                sent = await relay_once(
+                    self.maker, self.notify, batch=self.batch, resolve=self.resolve
+                )
             except Exception as exc:  # keep relaying after a database hiccup
                 log.error("outbox_relay_failed", exc_info=exc)
                 sent = 0

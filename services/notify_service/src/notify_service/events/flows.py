@@ -49,7 +49,10 @@ RULES: dict[str, list[Rule]] = {
     "case.extended": [Rule(REPORTER, "case_deadline")],
     "case.deadline_approaching": [Rule(ASSIGNEES, "case_reminder")],
     "case.urged": [Rule(ASSIGNEES, "case_reminder")],
-    "case.overdue": [Rule(SUPERVISORS, "case_overdue")],
+    # the handler, and the grid leader and supervisors covering the level (the relay fills
+    # supervisor_account_ids from grid_service)
+    "case.overdue": [Rule(SUPERVISORS, "case_overdue"), Rule(ASSIGNEES, "case_overdue")],
+    "case.supervision_lapsed": [Rule(SUPERVISORS, "case_overdue")],
     "case.resolved": [Rule(REPORTER, "case_result")],
     "case.closed": [Rule(REPORTER, "case_rating_request")],
 }
