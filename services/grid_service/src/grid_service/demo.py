@@ -58,47 +58,21 @@ GIVEN = [
     "杰",
     "娟",
 ]
+# (code, name, the case categories it owns, phone). Codes are the department ids every
+# service uses (tokens' `depts`, case_service's category owners).
 DEPARTMENTS = [
-    (
-        "xh_urban_management",
-        "西湖区城市管理局",
-        [
-            "city_appearance.stall",
-            "city_appearance.litter",
-            "city_appearance.advertising",
-            "street_order.parking",
-        ],
-        "057112319",
-    ),
-    (
-        "xh_housing",
-        "西湖区住房和城乡建设局",
-        [
-            "construction.noise",
-            "construction.site_safety",
-            "public_facilities.road_defect",
-            "public_facilities.manhole",
-        ],
-        "057187000001",
-    ),
-    (
-        "xh_public_security",
-        "杭州市公安局西湖区分局",
-        ["public_order.hot_spot", "safety_hazard.fire", "dispute.neighbour"],
-        "057187000002",
-    ),
-    (
-        "xh_civil_affairs",
-        "西湖区民政局",
-        ["livelihood.subsidy", "livelihood.elderly_care", "proxy_service.certificate"],
-        "057187000003",
-    ),
-    (
-        "xh_market_regulation",
-        "西湖区市场监督管理局",
-        ["market.food_safety", "market.price", "dispute.consumer"],
-        "057187000004",
-    ),
+    ("dept-urban", "西湖区城市管理局", ["0501", "0602", "0701"], "057112319"),
+    ("dept-roads", "西湖区市政设施管理中心", ["0801", "0802"], "057187000001"),
+    ("dept-lighting", "西湖区城市照明管理所", ["0803"], "057187000005"),
+    ("dept-housing", "西湖区住房和城乡建设局", ["0203"], "057187000006"),
+    ("dept-police", "杭州市公安局西湖区分局", ["0301", "0302"], "057187000002"),
+    ("dept-traffic", "西湖交警大队", ["0603"], "057187000007"),
+    ("dept-fire", "西湖区消防救援大队", ["0201"], "057187000008"),
+    ("dept-gas", "杭州天然气西湖服务站", ["0202"], "057187000009"),
+    ("dept-eco", "杭州市生态环境局西湖分局", ["0702"], "057187000010"),
+    ("dept-civil-affairs", "西湖区民政局", ["1001", "1003"], "057187000003"),
+    ("dept-hrss", "西湖区人力资源和社会保障局", ["0103", "0105", "1002"], "057187000004"),
+    ("dept-natural-resources", "西湖区自然资源规划分局", ["0104"], "057187000011"),
 ]
 # (client_id, name, scopes, secret, api_key)
 PLATFORM_CLIENTS = [
@@ -236,9 +210,12 @@ async def load_demo(session: AsyncSession, settings: BaseServiceSettings) -> Non
     members = build_members(areas)
     session.add_all(members)
 
-    departments = []
+    departments: dict[str, Department] = {}
     for code, name, categories, phone in DEPARTMENTS:
-        if await departments_repository.get_by_code(session, code) is None:
+        existing = await departments_repository.get_by_code(session, code)
+        if existing is not None:
+            departments[code] = existing
+        else:
             dept = Department(
                 code=code,
                 name=name,
@@ -247,7 +224,7 @@ async def load_demo(session: AsyncSession, settings: BaseServiceSettings) -> Non
                 phone=phone,
             )
             session.add(dept)
-            departments.append(dept)
+            departments[code] = dept
     await session.flush()
 
     home = next(
@@ -262,10 +239,10 @@ async def load_demo(session: AsyncSession, settings: BaseServiceSettings) -> Non
         ("worker", "网格员 王芳", ["grid_worker"], [home.path], []),
         (
             "handler",
-            "城管处置员 李强",
+            "市政处置员 李强",
             ["department_handler"],
             [district_path],
-            [str(departments[0].id)] if departments else [],
+            [str(departments["dept-roads"].id)],
         ),
         ("supervisor", "督查员 赵敏", ["supervisor"], [district_path], []),
     ]

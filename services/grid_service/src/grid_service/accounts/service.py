@@ -8,7 +8,9 @@ import secrets
 import uuid
 from datetime import timedelta
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from grid_service.accounts import repository
 from grid_service.accounts.models import Account, AccountKind, PlatformClient, RefreshToken
@@ -27,6 +29,7 @@ from grid_service.accounts.tokens import sign_access_token
 from grid_service.areas import repository as areas_repository
 from grid_service.config import Settings
 from grid_service.departments import repository as departments_repository
+from grid_service.departments.models import Department
 from grid_service.phones import mask_phone
 from grid_service.scope import ensure_covers
 from shared.auth import Principal, Role
@@ -78,6 +81,15 @@ def to_read(account: Account) -> AccountRead:
 # ---------------------------------------------------------------- tokens
 
 
+async def department_codes(session: AsyncSession, ids: list[str]) -> list[str]:
+    if not ids:
+        return []
+    rows = await session.execute(
+        sa.select(col(Department.code)).where(col(Department.id).in_([uuid.UUID(i) for i in ids]))
+    )
+    return sorted(rows.scalars().all())
+
+
 async def _issue(
     session: AsyncSession,
     settings: Settings,
@@ -92,7 +104,9 @@ async def _issue(
             "sub": str(account.id),
             "roles": list(account.roles),
             "areas": list(account.area_paths),
-            "depts": list(account.department_ids),
+            # Departments travel as their codes: the id every service shares (case
+            # categories name their owner department by code).
+            "depts": await department_codes(session, account.department_ids),
             "name": account.name,
         },
     )
