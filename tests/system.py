@@ -99,7 +99,17 @@ class System:
         return self.services[key]
 
 
-async def start_system(tmp: Path, extra_env: dict[str, str] | None = None) -> System:
+async def run_module(svc: ServiceProcess, command: str) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", svc.module, command, env=svc.env, cwd=REPO_ROOT
+    )
+    if await proc.wait() != 0:
+        raise RuntimeError(f"{svc.module} {command} failed")
+
+
+async def start_system(
+    tmp: Path, extra_env: dict[str, str] | None = None, *, demo: bool = False
+) -> System:
     ports = {key: free_port() for key in SERVICES}
     urls = {key: await create_database(f"sys_{key}") for key in SERVICES}
     base = {k: v for k, v in os.environ.items() if not k.startswith(("CASE_", "GRID_", "NOTIFY_"))}
@@ -123,15 +133,9 @@ async def start_system(tmp: Path, extra_env: dict[str, str] | None = None) -> Sy
         env[prefix + "NOTIFY_SERVICE_URL"] = f"http://127.0.0.1:{ports['notify']}"
         env.update(extra_env or {})
         services[key] = ServiceProcess(key, module, ports[key], env, tmp / f"{module}.log")
-    migrations = [
-        await asyncio.create_subprocess_exec(
-            sys.executable, "-m", svc.module, "migrate", env=svc.env, cwd=REPO_ROOT
-        )
-        for svc in services.values()
-    ]
-    for proc in migrations:
-        if await proc.wait() != 0:
-            raise RuntimeError("migration failed")
+    await asyncio.gather(*(run_module(svc, "migrate") for svc in services.values()))
+    if demo:
+        await asyncio.gather(*(run_module(svc, "load-demo") for svc in services.values()))
     for svc in services.values():
         svc.start()
     await asyncio.gather(*(svc.wait_ready() for svc in services.values()))

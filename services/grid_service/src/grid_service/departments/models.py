@@ -26,7 +26,7 @@ class Department(SQLModel, table=True):
     categories: list[str] = Field(
         default_factory=list,
         sa_column=sa.Column(ARRAY(sa.String(100)), nullable=False),
-        description="case category codes it owns, e.g. city_appearance.stall",
+        description="case category codes it owns, e.g. 0802",
     )
     area_paths: list[str] = Field(
         default_factory=list,
