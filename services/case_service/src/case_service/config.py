@@ -117,6 +117,19 @@ class Settings(BaseServiceSettings):
         description="share of closed hotline/代办 cases given a return visit (all dissatisfied)",
     )
     # statistics
+    stats_rollup_enabled: bool = Field(
+        True, description="keep the statistics facts current in the background, in-process"
+    )
+    stats_rollup_poll_seconds: float = Field(
+        2.0, gt=0, le=300, description="idle wait of the statistics rollup between batches"
+    )
+    stats_refresh_limit: int = Field(
+        5000,
+        ge=0,
+        le=1_000_000,
+        description="changed cases an indicator request recomputes itself before reading "
+        "(the background rollup does the rest)",
+    )
     stats_red_threshold: float = Field(
         0.8, ge=0, le=1, description="ranking: a rate below this puts the unit on the red list"
     )

@@ -28,6 +28,8 @@ Definitions (one case, as of its latest state):
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -35,7 +37,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from case_service.cases.models import Case, CaseAssignment, TimelineEntry
@@ -44,7 +46,8 @@ from case_service.evaluations.models import Evaluation
 from case_service.sla.calendar import LimitUnit, WorkingCalendar
 from case_service.sla.models import CaseDeadline
 from case_service.sla.service import calendar_for
-from case_service.stats.models import CaseFact, StatsDirty, fact_columns
+from case_service.stats.models import CaseFact, StatsDirty, fact_columns, pack
+from shared.logging import get_logger
 
 OPEN_LIKE = frozenset(
     {
@@ -60,6 +63,7 @@ OPEN_LIKE = frozenset(
 )
 RESOLVED_LIKE = frozenset({"resolved", "closed"})
 BATCH = 500
+log = get_logger(__name__)
 
 
 def _late(d: CaseDeadline) -> bool:
@@ -101,7 +105,7 @@ def compute_fact(
     on_spot = False
     if resolved and case.resolved_at is not None:
         worked = cal.working_time_between(case.created_at, case.resolved_at)
-        handling_hours = round(worked.total_seconds() / 3600, 4)
+        handling_hours = round(worked.total_seconds() / 3600, 1)
         on_spot = (
             case.resolved_at - case.created_at <= timedelta(minutes=settings.stats_on_spot_minutes)
             and "rework" not in actions
@@ -120,29 +124,31 @@ def compute_fact(
         "handler_id": handler,
         "status": status,
         "handling_hours": handling_hours,
-        "accepted": int(accepted),
-        "accepted_on_time": int(accepted and not any(_late(d) for d in accept_limits)),
-        "dispatched": int("dispatch" in actions),
-        "resolved": int(resolved),
-        "resolved_on_time": int(resolved and not any(_late(d) for d in resolve_limits)),
-        "resolved_ahead": int(ahead),
-        "overdue_open": int(status in OPEN_LIKE and any_late),
-        "overdue_closed": int(status in RESOLVED_LIKE and any_late),
-        "self_handled": int(case.self_handled),
-        "on_spot": int(on_spot),
-        "escalated": int("escalate" in actions),
-        "returned": int("return" in actions),
-        "rework": int("rework" in actions),
-        "reopened": int("reopen" in actions),
-        "closed": int(status == "closed"),
-        "rated": int(rated),
-        "satisfied": int(
-            rated
-            and evaluation is not None
-            and evaluation.satisfaction in {"satisfied", "basically_satisfied"}
-        ),
-        "dissatisfied": int(
-            rated and evaluation is not None and evaluation.satisfaction == "dissatisfied"
+        "flags": pack(
+            {
+                "accepted": accepted,
+                "accepted_on_time": accepted and not any(_late(d) for d in accept_limits),
+                "dispatched": "dispatch" in actions,
+                "resolved": resolved,
+                "resolved_on_time": resolved and not any(_late(d) for d in resolve_limits),
+                "resolved_ahead": ahead,
+                "overdue_open": status in OPEN_LIKE and any_late,
+                "overdue_closed": status in RESOLVED_LIKE and any_late,
+                "self_handled": case.self_handled,
+                "on_spot": on_spot,
+                "escalated": "escalate" in actions,
+                "returned": "return" in actions,
+                "rework": "rework" in actions,
+                "reopened": "reopen" in actions,
+                "closed": status == "closed",
+                "rated": rated,
+                "satisfied": rated
+                and evaluation is not None
+                and evaluation.satisfaction in {"satisfied", "basically_satisfied"},
+                "dissatisfied": rated
+                and evaluation is not None
+                and evaluation.satisfaction == "dissatisfied",
+            }
         ),
     }
 
@@ -238,3 +244,69 @@ async def refresh(session: AsyncSession, settings: Settings, *, limit: int | Non
         if len(ids) < batch:
             break
     return done
+
+
+#: ``pg_advisory_xact_lock`` key serialising rollups (workers and requests, all replicas).
+LOCK_KEY = 0x57415453
+
+
+async def refresh_now(
+    maker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    *,
+    limit: int | None,
+    wait: bool = True,
+) -> int:
+    """One rollup in a short transaction of its own, committed before the caller reads.
+
+    Rollups take a transaction-level advisory lock: a request waits for a batch in progress
+    (its facts are then committed and visible) instead of skipping its markers and reading
+    stale facts; the background worker does not wait (``wait=False``)."""
+    async with maker() as session, session.begin():
+        if wait:
+            await session.execute(sa.select(sa.func.pg_advisory_xact_lock(LOCK_KEY)))
+        else:
+            got = await session.execute(sa.select(sa.func.pg_try_advisory_xact_lock(LOCK_KEY)))
+            if not got.scalar_one():
+                return 0
+        return await refresh(session, settings, limit=limit)
+
+
+class RollupWorker:
+    """Keeps ``case_fact`` current in the background, so that an indicator request finds
+    little or nothing left to recompute. Several replicas may run one: markers are claimed
+    with SKIP LOCKED."""
+
+    def __init__(
+        self,
+        maker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        *,
+        poll_seconds: float = 2.0,
+        batch: int = BATCH,
+    ) -> None:
+        self.maker = maker
+        self.settings = settings
+        self.poll_seconds = poll_seconds
+        self.batch = batch
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="stats-rollup-worker")
+
+    async def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                done = await refresh_now(self.maker, self.settings, limit=self.batch, wait=False)
+            except Exception as exc:  # the database may be briefly away; keep going
+                log.warning("stats_rollup_failed", error=type(exc).__name__)
+                done = 0
+            if done < self.batch:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), self.poll_seconds)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task

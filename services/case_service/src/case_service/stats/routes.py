@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from case_service.cases import access
 from case_service.cases.lifecycle import Status
 from case_service.sla.calendar import SHANGHAI
-from case_service.stats import exports, service
+from case_service.stats import exports, rollup, service
 from case_service.stats.schemas import (
     BY_NAME,
     INDICATORS,
@@ -110,6 +110,14 @@ FormatQuery = Annotated[
 ]
 
 
+async def fresh(request: Request) -> None:
+    """Bring the facts up to date with every committed change (see ``stats.rollup``)."""
+    settings = request.app.state.settings
+    await rollup.refresh_now(
+        request.app.state.sessionmaker, settings, limit=settings.stats_refresh_limit
+    )
+
+
 def _table(rows: list[Any], fmt: Format, name: str) -> StreamingResponse:
     return exports.table_response(
         exports.indicator_header(), [exports.indicator_cells(r) for r in rows], fmt, name
@@ -139,6 +147,7 @@ async def get_indicators(
     ] = GroupBy.none,
     format: FormatQuery = Format.json,
 ) -> Any:
+    await fresh(request)
     rows = await service.indicators(
         session, principal, f, group_by=group_by, settings=request.app.state.settings
     )
@@ -171,6 +180,7 @@ async def get_series(
     interval: Annotated[Interval, Query(examples=["week"])] = Interval.day,
     format: FormatQuery = Format.json,
 ) -> Any:
+    await fresh(request)
     rows = await service.series(
         session, principal, f, interval=interval, settings=request.app.state.settings
     )
@@ -220,6 +230,7 @@ async def get_ranking(
         raise invalid(
             "query.indicator", f"one of {', '.join(RATE_INDICATORS)}", "unknown_indicator"
         )
+    await fresh(request)
     result = await service.ranking(
         session,
         principal,
@@ -266,6 +277,7 @@ async def get_negative_list(
         date_to=date(year, 12, 31),
         area_path=service.base_area(principal, area_path),
     )
+    await fresh(request)
     rows = await service.negative_list(session, principal, f, settings=request.app.state.settings)
     if format is not Format.json:
         cells = [[getattr(r, h) for h in NEGATIVE_HEADER] for r in rows]
@@ -315,6 +327,7 @@ async def get_heatmap(
     request: Request, session: SessionDep, principal: CurrentPrincipal, f: FilterDep
 ) -> JSONResponse:
     features = await _grid_features(request, f.area_path)  # before the transaction reads
+    await fresh(request)
     counts = await service.grid_counts(session, principal, f, settings=request.app.state.settings)
     paths = [str(feat.get("properties", {}).get("path", "")) for feat in features]
     parents = {p.rsplit(".", 1)[0] for p in paths if "." in p}

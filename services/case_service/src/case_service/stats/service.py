@@ -8,8 +8,9 @@ department and a category (a 2-digit 大类 code takes its 小类).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
@@ -19,8 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from case_service.cases.access import AREA_ROLES, subtree
 from case_service.config import Settings
-from case_service.stats import rollup
-from case_service.stats.models import FLAGS, CaseFact, fact_columns
+from case_service.stats.models import FLAG_BITS, FLAGS, CaseFact, fact_columns
 from case_service.stats.schemas import (
     BY_NAME,
     INDICATORS,
@@ -113,43 +113,93 @@ def where(principal: Principal, f: StatsFilter) -> list[sa.ColumnElement[bool]]:
     return conds
 
 
-def _sums() -> list[sa.ColumnElement[Any]]:
-    c = fact_columns()
-    cols: list[sa.ColumnElement[Any]] = [sa.func.count().label("received")]
-    cols += [sa.func.coalesce(sa.func.sum(c[f]), 0).label(f) for f in FLAGS]
-    resolved_hours = sa.and_(c.resolved == 1, c.handling_hours.is_not(None))
-    cols.append(sa.func.avg(c.handling_hours).filter(resolved_hours).label("avg_hours"))
-    cols.append(
-        sa.func.percentile_cont(0.9)
-        .within_group(c.handling_hours)
-        .filter(resolved_hours)
-        .label("p90_hours")
-    )
-    cols.append(sa.func.count().filter(resolved_hours).label("timed"))
-    return cols
+@dataclass
+class Tally:
+    """The counts of one group: cases, cases per flag, and resolved cases per handling time."""
+
+    received: int = 0
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FLAGS, 0))
+    hours: dict[float, int] = field(default_factory=dict)
+
+    def add_flags(self, flags: int, n: int) -> None:
+        self.received += n
+        for name, bit in FLAG_BITS.items():
+            if flags & bit:
+                self.counts[name] += n
+
+    def count(self, name: str) -> int:
+        if name == "received":
+            return self.received
+        if name == "overdue":
+            return self.counts["overdue_open"] + self.counts["overdue_closed"]
+        return self.counts[name]
+
+    def handling(self) -> dict[str, Any]:
+        """Average and p90 (``percentile_cont``: linear between the two nearest values)."""
+        total = sum(self.hours.values())
+        if not total:
+            return {"resolved": 0, "average": None, "p90": None}
+        values = sorted(self.hours.items())
+        average = sum(v * n for v, n in values) / total
+        position = 0.9 * (total - 1)
+        low, high = math.floor(position), math.ceil(position)
+
+        def nth(i: int) -> float:
+            seen = 0
+            for v, n in values:
+                seen += n
+                if i < seen:
+                    return v
+            return values[-1][0]
+
+        p90 = nth(low) + (position - low) * (nth(high) - nth(low))
+        return {"resolved": total, "average": round(average, 2), "p90": round(p90, 2)}
 
 
-def _figure(row: Any, numerator: str, denominator: str | None) -> Figure:
-    if numerator == "overdue":
-        num = int(row.overdue_open) + int(row.overdue_closed)
-    else:
-        num = int(getattr(row, numerator))
+def _figure(t: Tally, numerator: str, denominator: str | None) -> Figure:
+    num = t.count(numerator)
     if denominator is None:
         return Figure(numerator=num, denominator=None, rate=None)
-    den = int(getattr(row, denominator))
+    den = t.count(denominator)
     return Figure(numerator=num, denominator=den, rate=round(num / den, 4) if den else None)
 
 
-def to_row(key: str | None, row: Any) -> IndicatorRow:
+def to_row(key: str | None, t: Tally) -> IndicatorRow:
     return IndicatorRow(
         key=key,
-        indicators={i.name: _figure(row, i.numerator, i.denominator) for i in INDICATORS},
-        handling_hours={
-            "resolved": int(row.timed),
-            "average": round(float(row.avg_hours), 2) if row.avg_hours is not None else None,
-            "p90": round(float(row.p90_hours), 2) if row.p90_hours is not None else None,
-        },
+        indicators={i.name: _figure(t, i.numerator, i.denominator) for i in INDICATORS},
+        handling_hours=t.handling(),
     )
+
+
+async def tallies(
+    session: AsyncSession,
+    principal: Principal,
+    f: StatsFilter,
+    key: sa.ColumnElement[Any] | None,
+) -> dict[Any, Tally]:
+    """Two grouped counts over the facts: by ``flags`` and by handling time (per ``key``)."""
+    c = fact_columns()
+    conds = where(principal, f)
+    keys: list[sa.ColumnElement[Any]] = [key.label("key")] if key is not None else []
+    by_flags = (
+        sa.select(*keys, c.flags, sa.func.count().label("n"))
+        .where(*conds)
+        .group_by(*([key] if key is not None else []), c.flags)
+    )
+    by_hours = (
+        sa.select(*keys, c.handling_hours, sa.func.count().label("n"))
+        .where(*conds, c.handling_hours.is_not(None))
+        .group_by(*([key] if key is not None else []), c.handling_hours)
+    )
+    out: dict[Any, Tally] = {}
+    for r in (await session.execute(by_flags)).all():
+        k = r.key if key is not None else None
+        out.setdefault(k, Tally()).add_flags(int(r.flags), int(r.n))
+    for r in (await session.execute(by_hours)).all():
+        k = r.key if key is not None else None
+        out.setdefault(k, Tally()).hours[float(r.handling_hours)] = int(r.n)
+    return out
 
 
 def group_key(group_by: GroupBy, base: str | None) -> sa.ColumnElement[Any] | None:
@@ -161,11 +211,10 @@ def group_key(group_by: GroupBy, base: str | None) -> sa.ColumnElement[Any] | No
         category: sa.ColumnElement[Any] = c.category_code
         return category
     if group_by is GroupBy.area:
-        # the first ``depth`` codes of the path: the child area the case lies in (a case filed
-        # at the base area itself keeps its own path)
+        # the code at the child level (split_part is far cheaper than a regex or an array
+        # slice per row); the route turns it back into a path. '' = filed at the base itself.
         depth = len(base.split(".")) + 1 if base else 1
-        pattern = r"^[^.]+(?:\.[^.]+){" + str(depth - 1) + "}"
-        return sa.func.coalesce(sa.func.substring(c.area_path, pattern), c.area_path)
+        return sa.func.split_part(c.area_path, ".", depth)
     return None
 
 
@@ -177,14 +226,20 @@ async def indicators(
     group_by: GroupBy,
     settings: Settings,
 ) -> list[IndicatorRow]:
-    await rollup.refresh(session, settings)
     key = group_key(group_by, f.area_path)
-    stmt = sa.select(*_sums()).select_from(FACT).where(*where(principal, f))
+    found = await tallies(session, principal, f, key)
     if key is None:
-        row = (await session.execute(stmt)).one()
-        return [to_row("all", row)]
-    stmt = stmt.add_columns(key.label("key")).group_by(key).order_by(key)
-    return [to_row(r.key, r) for r in (await session.execute(stmt)).all()]
+        return [to_row("all", found.get(None, Tally()))]
+    keys = sorted(found, key=lambda k: (k is None, k or ""))
+    if group_by is GroupBy.area:
+        return [to_row(child_path(f.area_path, k), found[k]) for k in keys]
+    return [to_row(k, found[k]) for k in keys]
+
+
+def child_path(base: str | None, code: str) -> str | None:
+    if not code:
+        return base
+    return f"{base}.{code}" if base else code
 
 
 def buckets(date_from: date, date_to: date, interval: Interval) -> Iterator[date]:
@@ -212,23 +267,15 @@ async def series(
     settings: Settings,
 ) -> list[IndicatorRow]:
     """One row per day/week/month of the period (empty periods included, all zero)."""
-    await rollup.refresh(session, settings)
     c = fact_columns()
     if interval is Interval.day:
         bucket: sa.ColumnElement[Any] = c.received_on
     else:
         bucket = sa.cast(sa.func.date_trunc(interval.value, c.received_on), sa.Date)
-    stmt = (
-        sa.select(*_sums(), bucket.label("bucket"))
-        .select_from(FACT)
-        .where(*where(principal, f))
-        .group_by(bucket)
-    )
-    found = {r.bucket: r for r in (await session.execute(stmt)).all()}
-    empty = sa.select(*_sums()).select_from(FACT).where(sa.false())
-    zero = (await session.execute(empty)).one()
+    found = await tallies(session, principal, f, bucket)
     return [
-        to_row(b.isoformat(), found.get(b, zero)) for b in buckets(f.date_from, f.date_to, interval)
+        to_row(b.isoformat(), found.get(b, Tally()))
+        for b in buckets(f.date_from, f.date_to, interval)
     ]
 
 
@@ -293,10 +340,10 @@ async def negative_list(
 ) -> list[NegativeRow]:
     """负面清单: per lead handler (department, or grid worker), the cases of the period that ran
     overdue or were rated dissatisfied, worst first."""
-    await rollup.refresh(session, settings)
     c = fact_columns()
-    overdue = (c.overdue_open + c.overdue_closed) > 0
-    bad = c.dissatisfied == 1
+    overdue_bits = FLAG_BITS["overdue_open"] | FLAG_BITS["overdue_closed"]
+    overdue = c.flags.op("&")(overdue_bits) != 0
+    bad = c.flags.op("&")(FLAG_BITS["dissatisfied"]) != 0
     ids = sa.cast(c.case_id, sa.Text)
     stmt = (
         sa.select(
@@ -332,7 +379,6 @@ async def grid_counts(
     session: AsyncSession, principal: Principal, f: StatsFilter, *, settings: Settings
 ) -> dict[str, int]:
     """Cases per lowest-level area (the heat map's figures)."""
-    await rollup.refresh(session, settings)
     c = fact_columns()
     stmt = sa.select(c.area_path, sa.func.count()).where(*where(principal, f)).group_by(c.area_path)
     return {path: int(n) for path, n in (await session.execute(stmt)).all()}
