@@ -53,8 +53,21 @@ def main() -> int:
     for suite in SUITES:
         if not (ROOT / suite).exists():
             continue
+        # Each suite gets its own temporary folder: pytest prunes old ones under the shared
+        # default, which would pull files from under a concurrent run.
+        basetemp = ROOT / "var" / "pytest" / suite.replace("/", "-")
         proc = run(
-            [sys.executable, "-m", "pytest", suite, "-q", "-p", "no:cacheprovider", *extra],
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                suite,
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                f"--basetemp={basetemp}",
+                *extra,
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
