@@ -56,6 +56,98 @@ from shared.db import SessionDep, utcnow
 from shared.pagination import Page, PageDep, paginate
 from shared.problem import Conflict, NotFound, ValidationFailed, problem_responses
 
+ADDRESS_EXAMPLE = {
+    "id": "5d1c3f0a-0c0e-4f51-8f7e-2a4c6b8d0e12",
+    "area_id": "3e1f6a52-1f7e-4b53-9c2b-52d8c1a0f001",
+    "area_path": "330100.330106.330106001.330106001001.330106001001001",
+    "street_address": "文三路90号",
+    "building_no": "3",
+    "unit_no": "2",
+    "room_no": "301",
+    "created_at": "2026-11-23T12:00:00Z",
+}
+BUILDING_EXAMPLE = {
+    "id": "5d1c3f0a-0c0e-4f51-8f7e-2a4c6b8d0e12",
+    "area_id": "3e1f6a52-1f7e-4b53-9c2b-52d8c1a0f001",
+    "area_path": "330100.330106.330106001.330106001001.330106001001001",
+    "building_no": "3",
+    "name": "3幢",
+    "use": "residential",
+    "floors": 6,
+    "created_at": "2026-11-23T12:00:00Z",
+}
+HOUSE_EXAMPLE = {
+    "id": "5d1c3f0a-0c0e-4f51-8f7e-2a4c6b8d0e12",
+    "address_id": "5d1c3f0a-0c0e-4f51-8f7e-2a4c6b8d0e12",
+    "building_id": "5d1c3f0a-0c0e-4f51-8f7e-2a4c6b8d0e12",
+    "area_path": "330100.330106.330106001.330106001001.330106001001001",
+    "use": "residential",
+    "ownership": "private",
+    "rented": True,
+    "floor_area_m2": 89.5,
+    "created_at": "2026-11-23T12:00:00Z",
+}
+HOUSEHOLD_EXAMPLE = {
+    "id": "5d1c3f0a-0c0e-4f51-8f7e-2a4c6b8d0e12",
+    "area_id": "3e1f6a52-1f7e-4b53-9c2b-52d8c1a0f001",
+    "area_path": "330100.330106.330106001.330106001001.330106001001001",
+    "household_no": "H-301",
+    "address_id": "5d1c3f0a-0c0e-4f51-8f7e-2a4c6b8d0e12",
+    "head_resident_id": "5d1c3f0a-0c0e-4f51-8f7e-2a4c6b8d0e12",
+    "is_key": False,
+    "is_hardship": True,
+    "responsible_worker_id": "8a0c7f0e-2b1d-4d7e-9b0a-1f0e2d3c4b5a",
+    "last_visited_at": "2026-11-01T02:00:00Z",
+    "next_visit_due_at": "2026-12-01T02:00:00Z",
+    "created_at": "2026-11-23T12:00:00Z",
+}
+TAG_EXAMPLE = {
+    "id": "5d1c3f0a-0c0e-4f51-8f7e-2a4c6b8d0e12",
+    "resident_id": "5d1c3f0a-0c0e-4f51-8f7e-2a4c6b8d0e12",
+    "area_path": "330100.330106.330106001.330106001001.330106001001001",
+    "tag": "community_correction",
+    "attention_level": "key",
+    "helper_name": "王芳",
+    "follow_up_interval_days": 30,
+    "last_followed_up_on": "2026-11-20",
+    "details": {"correction_kind": "probation", "term_starts_on": "2026-01-01"},
+    "created_at": "2026-11-23T12:00:00Z",
+    "updated_at": "2026-11-23T12:00:00Z",
+}
+ORG_EXAMPLE = {
+    "id": "5d1c3f0a-0c0e-4f51-8f7e-2a4c6b8d0e12",
+    "area_id": "3e1f6a52-1f7e-4b53-9c2b-52d8c1a0f001",
+    "area_path": "330100.330106.330106001.330106001001.330106001001001",
+    "kind": "individual_business",
+    "name": "好邻居便利店",
+    "credit_code": "92330106MA2H0X0X0X",
+    "legal_representative": "李娜",
+    "address_id": None,
+    "address_text": "文三路92号",
+    "contact_phone": "138****5678",
+    "employee_count": 3,
+    "created_at": "2026-11-23T12:00:00Z",
+}
+PLACE_EXAMPLE = {
+    "id": "5d1c3f0a-0c0e-4f51-8f7e-2a4c6b8d0e12",
+    "area_id": "3e1f6a52-1f7e-4b53-9c2b-52d8c1a0f001",
+    "area_path": "330100.330106.330106001.330106001001.330106001001001",
+    "name": "文三路加油站",
+    "kind": "gas_station",
+    "address_text": "文三路100号",
+    "lat": 30.2741,
+    "lng": 120.1303,
+    "responsible_name": "赵强",
+    "responsible_phone": "138****5678",
+    "created_at": "2026-11-23T12:00:00Z",
+}
+IMPORT_EXAMPLE = {"kind": "residents", "rows": 120, "created": 120, "households": 41}
+
+
+def _page(item: dict[str, Any]) -> dict[str, Any]:
+    return {"items": [item], "next_cursor": None}
+
+
 router = APIRouter(prefix="/api/v1", tags=["basic information"])
 
 AreaPathQuery = Annotated[
@@ -150,7 +242,7 @@ async def create_address(
     response_model=Page[AddressRead],
     summary="List standard addresses",
     description="Staff, inside their areas; oldest first.",
-    responses=problem_responses(401, 403, 422),
+    responses=example_response(_page(ADDRESS_EXAMPLE), 200) | problem_responses(401, 403, 422),
 )
 async def list_addresses(
     session: SessionDep, principal: StaffDep, page: PageDep, area_path: AreaPathQuery = None
@@ -175,7 +267,7 @@ async def list_addresses(
     response_model=BuildingRead,
     summary="Register a building (建筑物)",
     description="Staff whose areas cover the grid; the building number is unique in a grid.",
-    responses=problem_responses(401, 403, 409, 422),
+    responses=example_response(BUILDING_EXAMPLE, 201) | problem_responses(401, 403, 409, 422),
 )
 async def create_building(
     session: SessionDep, principal: StaffDep, body: BuildingCreate
@@ -192,7 +284,7 @@ async def create_building(
     response_model=Page[BuildingRead],
     summary="List buildings",
     description="Staff, inside their areas; oldest first.",
-    responses=problem_responses(401, 403, 422),
+    responses=example_response(_page(BUILDING_EXAMPLE), 200) | problem_responses(401, 403, 422),
 )
 async def list_buildings(
     session: SessionDep, principal: StaffDep, page: PageDep, area_path: AreaPathQuery = None
@@ -215,7 +307,7 @@ async def list_buildings(
     summary="Register a house (实有房屋) at a standard address",
     description="Use, ownership (产权) and whether it is rented out (出租屋). One house per "
     "address.",
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=example_response(HOUSE_EXAMPLE, 201) | problem_responses(401, 403, 404, 409, 422),
 )
 async def create_house(session: SessionDep, principal: StaffDep, body: HouseCreate) -> HouseRead:
     address = await repository.get(session, StandardAddress, body.address_id)
@@ -237,7 +329,7 @@ async def create_house(session: SessionDep, principal: StaffDep, body: HouseCrea
     response_model=Page[HouseRead],
     summary="List houses",
     description="Staff, inside their areas; `rented=true` lists rented houses (出租屋).",
-    responses=problem_responses(401, 403, 422),
+    responses=example_response(_page(HOUSE_EXAMPLE), 200) | problem_responses(401, 403, 422),
 )
 async def list_houses(
     session: SessionDep,
@@ -267,7 +359,7 @@ async def list_houses(
     summary="Register a household (户)",
     description="Staff whose areas cover the grid. Flags: key household (重点户), hardship "
     "household (困难户); they set the visit cadence. The household number is unique in a grid.",
-    responses=problem_responses(401, 403, 409, 422),
+    responses=example_response(HOUSEHOLD_EXAMPLE, 201) | problem_responses(401, 403, 409, 422),
 )
 async def create_household(
     session: SessionDep, principal: StaffDep, settings: SettingsDep, body: HouseholdCreate
@@ -289,7 +381,7 @@ async def create_household(
     response_model=Page[HouseholdRead],
     summary="List households",
     description="Staff, inside their areas; filter key (重点户) or hardship (困难户) households.",
-    responses=problem_responses(401, 403, 422),
+    responses=example_response(_page(HOUSEHOLD_EXAMPLE), 200) | problem_responses(401, 403, 422),
 )
 async def list_households(
     session: SessionDep,
@@ -318,7 +410,8 @@ async def list_households(
     summary="Get a household with its members",
     description="Members' ID and phone numbers are masked unless `reveal=true` (allowed roles, "
     "with a `reason`; audited).",
-    responses=problem_responses(401, 403, 404, 422),
+    responses=example_response({**HOUSEHOLD_EXAMPLE, "members": [RESIDENT_EXAMPLE]}, 200)
+    | problem_responses(401, 403, 404, 422),
 )
 async def get_household(
     session: SessionDep,
@@ -349,7 +442,7 @@ async def get_household(
     summary="Change a household's flags, head, address or responsible worker",
     description="Staff inside the household's grid. Changing the key/hardship flags recomputes "
     "when the next visit is due.",
-    responses=problem_responses(401, 403, 404, 422),
+    responses=example_response(HOUSEHOLD_EXAMPLE, 200) | problem_responses(401, 403, 404, 422),
 )
 async def update_household(
     session: SessionDep,
@@ -660,7 +753,7 @@ def _tag_read(row: SpecialGroupTag) -> SpecialGroupRead:
     summary="A resident's special-group tags the caller may see",
     description="Staff inside the resident's grid; only tags the caller was granted are listed "
     "— the others are not shown at all.",
-    responses=problem_responses(401, 403, 404),
+    responses=example_response([TAG_EXAMPLE], 200) | problem_responses(401, 403, 404),
 )
 async def list_resident_tags(
     session: SessionDep, principal: StaffDep, resident_id: uuid.UUID
@@ -676,7 +769,7 @@ async def list_resident_tags(
     summary="Tag a resident with a special group, or change the tag's follow-up fields",
     description="Only accounts granted this tag (see `/api/v1/privacy/special-group-grants`), "
     "inside the resident's grid. `details` holds the group's own follow-up fields.",
-    responses=problem_responses(401, 403, 404, 422),
+    responses=example_response(TAG_EXAMPLE, 200) | problem_responses(401, 403, 404, 422),
 )
 async def set_tag(
     session: SessionDep,
@@ -736,7 +829,7 @@ async def remove_tag(
     response_model=Page[SpecialGroupRead],
     summary="Residents tagged with one special group",
     description="Only accounts granted this tag, inside their areas.",
-    responses=problem_responses(401, 403, 422),
+    responses=example_response(_page(TAG_EXAMPLE), 200) | problem_responses(401, 403, 422),
 )
 async def list_tagged(
     session: SessionDep,
@@ -766,7 +859,7 @@ async def list_tagged(
     response_model=OrganisationRead,
     summary="Register an organisation or business (单位/组织)",
     description="Staff whose areas cover the grid. The contact phone is stored encrypted.",
-    responses=problem_responses(401, 403, 409, 422),
+    responses=example_response(ORG_EXAMPLE, 201) | problem_responses(401, 403, 409, 422),
 )
 async def create_organisation(
     session: SessionDep, principal: StaffDep, cipher: CipherDep, body: OrganisationCreate
@@ -791,7 +884,7 @@ async def create_organisation(
     response_model=Page[OrganisationRead],
     summary="List organisations and businesses",
     description="Staff, inside their areas; contact phones masked.",
-    responses=problem_responses(401, 403, 422),
+    responses=example_response(_page(ORG_EXAMPLE), 200) | problem_responses(401, 403, 422),
 )
 async def list_organisations(
     session: SessionDep,
@@ -817,7 +910,7 @@ async def list_organisations(
     response_model=KeyPlaceRead,
     summary="Register a key place (重点部位) with its responsible person",
     description="Staff whose areas cover the grid. Patrols check in at key places.",
-    responses=problem_responses(401, 403, 422),
+    responses=example_response(PLACE_EXAMPLE, 201) | problem_responses(401, 403, 422),
 )
 async def create_key_place(
     session: SessionDep, principal: StaffDep, cipher: CipherDep, body: KeyPlaceCreate
@@ -842,7 +935,7 @@ async def create_key_place(
     response_model=Page[KeyPlaceRead],
     summary="List key places",
     description="Staff, inside their areas; responsible persons' phones masked.",
-    responses=problem_responses(401, 403, 422),
+    responses=example_response(_page(PLACE_EXAMPLE), 200) | problem_responses(401, 403, 422),
 )
 async def list_key_places(
     session: SessionDep,
@@ -905,7 +998,8 @@ async def _read_sheet(file: UploadFile, settings: SettingsDep) -> imports.Sheet:
     + " Columns: 姓名, 公民身份号码 (or 身份证号), 联系电话, 性别, 出生日期, 民族, 户籍地详址, "
     "人口类型 (户籍人口/流动人口/境外人员), 楼栋, 单元, 室 (a standard address of the grid), "
     "户号 (a household, created when new), 与户主关系 (户主, 配偶, 子女 …).",
-    responses=example_response(REJECTED_EXAMPLE, 422, "application/problem+json")
+    responses=example_response(IMPORT_EXAMPLE)
+    | example_response(REJECTED_EXAMPLE, 422, "application/problem+json")
     | problem_responses(401, 403, 413),
 )
 async def import_residents(
@@ -926,7 +1020,8 @@ async def import_residents(
     response_model=ImportResult,
     summary="Import standard addresses from a spreadsheet",
     description=IMPORT_DESCRIPTION + " Columns: 街路巷门牌, 楼栋, 单元, 室.",
-    responses=problem_responses(401, 403, 413, 422),
+    responses=example_response({**IMPORT_EXAMPLE, "kind": "addresses", "households": 0}, 200)
+    | problem_responses(401, 403, 413, 422),
 )
 async def import_addresses(
     session: SessionDep,

@@ -15,6 +15,7 @@ from grid_service.basicinfo.service import scope_paths
 from grid_service.patrols import repository, service
 from grid_service.patrols.models import Patrol
 from grid_service.patrols.schemas import (
+    COVERAGE_EXAMPLE,
     PATROL_ID,
     Coverage,
     FindingCaseLink,
@@ -33,6 +34,19 @@ from shared.db import SessionDep
 from shared.pagination import Page, PageDep, paginate
 from shared.problem import problem_responses
 
+FINDING_EXAMPLE = {
+    "id": "6c1f0e7a-3b3e-4b8e-8a51-0d6f0b1e2a03",
+    "found_at": "2026-11-23T00:50:00Z",
+    "lat": 30.2741,
+    "lng": 120.1303,
+    "description": "井盖破损",
+    "photos": ["patrol/2026/11/23/manhole.jpg"],
+    "outcome": "reported",
+    "resolution": None,
+    "case_id": "c-2026-000123",
+}
+
+
 router = APIRouter(prefix="/api/v1/patrols", tags=["patrols"])
 
 PatrollerDep = Annotated[Principal, require_roles("grid_worker", "grid_leader")]
@@ -48,6 +62,8 @@ PATROL_EXAMPLE = {
     "distance_m": 0.0,
     "track_point_count": 0,
 }
+
+DETAIL_EXAMPLE = {**PATROL_EXAMPLE, "check_in_count": 3, "findings": [FINDING_EXAMPLE]}
 
 
 def _read(p: Patrol) -> PatrolRead:
@@ -116,7 +132,7 @@ async def end_patrol(
     summary="Link a reported finding to its case in case_service",
     description="The patrol's own worker, after the app reported the finding to case_service. "
     "The same case again is harmless; another case is a 409.",
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=example_response(FINDING_EXAMPLE, 200) | problem_responses(401, 403, 404, 409, 422),
 )
 async def link_case(
     session: SessionDep,
@@ -135,7 +151,7 @@ async def link_case(
     summary="Daily coverage: which grids were patrolled, by whom, how far and how long",
     description="Staff whose areas cover `area_path`. Days are local (`GRID_LOCAL_TIMEZONE`). "
     "Every grid under the area is listed; `patrolled=false` marks the ones nobody patrolled.",
-    responses=problem_responses(401, 403, 422),
+    responses=example_response(COVERAGE_EXAMPLE, 200) | problem_responses(401, 403, 422),
 )
 async def coverage(
     session: SessionDep,
@@ -156,7 +172,8 @@ async def coverage(
     response_model=Page[PatrolRead],
     summary="List patrols",
     description="Staff, inside their areas; newest first; filter by worker and day.",
-    responses=problem_responses(401, 403, 422),
+    responses=example_response({"items": [PATROL_EXAMPLE], "next_cursor": None}, 200)
+    | problem_responses(401, 403, 422),
 )
 async def list_patrols(
     session: SessionDep,
@@ -186,7 +203,7 @@ async def list_patrols(
     response_model=PatrolDetail,
     summary="Get a patrol with its findings",
     description="Its worker, or staff whose areas cover the grid.",
-    responses=problem_responses(401, 403, 404),
+    responses=example_response(DETAIL_EXAMPLE, 200) | problem_responses(401, 403, 404),
 )
 async def get_patrol(
     session: SessionDep, principal: ViewerDep, patrol_id: uuid.UUID

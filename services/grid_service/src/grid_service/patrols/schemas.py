@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -204,37 +205,34 @@ class GridCoverage(BaseModel):
     workers: list[WorkerCoverage]
 
 
-class Coverage(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
+COVERAGE_EXAMPLE: dict[str, Any] = {
+    "on": "2026-11-23",
+    "area_path": "330100.330106.330106001.330106001001",
+    "patrolled": 1,
+    "not_patrolled": 1,
+    "grids": [
+        {
+            "area_id": "3e1f6a52-1f7e-4b53-9c2b-52d8c1a0f001",
+            "code": "330106001001001",
+            "name": "一网格",
+            "path": "330100.330106.330106001.330106001001.330106001001001",
+            "patrolled": True,
+            "workers": [
                 {
-                    "on": "2026-11-23",
-                    "area_path": "330100.330106.330106001.330106001001",
-                    "patrolled": 1,
-                    "not_patrolled": 1,
-                    "grids": [
-                        {
-                            "area_id": "3e1f6a52-1f7e-4b53-9c2b-52d8c1a0f001",
-                            "code": "330106001001001",
-                            "name": "一网格",
-                            "path": "330100.330106.330106001.330106001001.330106001001001",
-                            "patrolled": True,
-                            "workers": [
-                                {
-                                    "worker_id": "8a0c7f0e-2b1d-4d7e-9b0a-1f0e2d3c4b5a",
-                                    "worker_name": "王芳",
-                                    "patrols": 1,
-                                    "distance_m": 2350.5,
-                                    "duration_s": 5700,
-                                }
-                            ],
-                        }
-                    ],
+                    "worker_id": "8a0c7f0e-2b1d-4d7e-9b0a-1f0e2d3c4b5a",
+                    "worker_name": "王芳",
+                    "patrols": 1,
+                    "distance_m": 2350.5,
+                    "duration_s": 5700,
                 }
-            ]
+            ],
         }
-    )
+    ],
+}
+
+
+class Coverage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [COVERAGE_EXAMPLE]})
 
     on: date
     area_path: str

@@ -35,6 +35,27 @@ from shared.db import SessionDep
 from shared.pagination import Page, PageDep, paginate
 from shared.problem import Conflict, FieldProblem, NotFound, ValidationFailed, problem_responses
 
+RULE_EXAMPLE = {
+    "id": "1a2b3c4d-5e6f-4a8b-9c0d-1e2f3a4b5c6d",
+    "code": "volunteer_hour",
+    "name": "志愿服务(每小时)",
+    "points": 10,
+    "daily_cap": 40,
+    "active": True,
+    "created_at": "2026-11-23T12:00:00Z",
+}
+ITEM_EXAMPLE = {
+    "id": "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b",
+    "area_id": "3e1f6a52-1f7e-4b53-9c2b-52d8c1a0f001",
+    "area_path": "330100.330106.330106001.330106001001",
+    "name": "洗衣液 2kg",
+    "cost": 200,
+    "stock": 30,
+    "active": True,
+    "created_at": "2026-11-23T12:00:00Z",
+}
+
+
 router = APIRouter(prefix="/api/v1/points", tags=["points"])
 
 ENTRY_EXAMPLE = {
@@ -62,7 +83,7 @@ ENTRY_EXAMPLE = {
     response_model=RuleRead,
     summary="Create an earning rule",
     description="Admins of a whole tree. Points per unit and an optional daily cap per resident.",
-    responses=problem_responses(401, 403, 409, 422),
+    responses=example_response(RULE_EXAMPLE, 201) | problem_responses(401, 403, 409, 422),
 )
 async def create_rule(session: SessionDep, principal: AdminDep, body: RuleCreate) -> RuleRead:
     ensure_top_level(principal)
@@ -81,7 +102,7 @@ async def create_rule(session: SessionDep, principal: AdminDep, body: RuleCreate
     response_model=list[RuleRead],
     summary="List earning rules",
     description="Staff.",
-    responses=problem_responses(401, 403),
+    responses=example_response([RULE_EXAMPLE], 200) | problem_responses(401, 403),
 )
 async def list_rules(session: SessionDep, principal: StaffDep) -> list[RuleRead]:
     result = await session.execute(sa.select(PointsRule).order_by(col(PointsRule.code)))
@@ -93,7 +114,7 @@ async def list_rules(session: SessionDep, principal: StaffDep) -> list[RuleRead]
     response_model=RuleRead,
     summary="Change a rule's points, cap or activity",
     description="Admins of a whole tree. Entries already earned are not changed.",
-    responses=problem_responses(401, 403, 404, 422),
+    responses=example_response(RULE_EXAMPLE, 200) | problem_responses(401, 403, 404, 422),
 )
 async def update_rule(
     session: SessionDep, principal: AdminDep, code: str, body: RuleUpdate
@@ -160,7 +181,16 @@ async def redeem(
     description="Staff inside the resident's area. Writes a new entry with the opposite amount "
     "(a reversed redemption also restocks the item); the original is never edited. Each entry "
     "can be reversed once; reversing earned points already spent is a 409.",
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=example_response(
+        {
+            **ENTRY_EXAMPLE,
+            "kind": "reversal",
+            "points": -20,
+            "reverses_id": "4f3e2d1c-0b9a-4887-a665-544332211000",
+        },
+        201,
+    )
+    | problem_responses(401, 403, 404, 409, 422),
 )
 async def reverse(
     session: SessionDep,
@@ -194,7 +224,14 @@ async def get_balance(
     response_model=Page[EntryRead],
     summary="A resident's ledger",
     description="Staff inside the resident's area; newest first.",
-    responses=problem_responses(401, 403, 404, 422),
+    responses=example_response(
+        {
+            "items": [{k: v for k, v in ENTRY_EXAMPLE.items() if k not in ("balance", "capped")}],
+            "next_cursor": None,
+        },
+        200,
+    )
+    | problem_responses(401, 403, 404, 422),
 )
 async def ledger(
     session: SessionDep, principal: StaffDep, resident_id: uuid.UUID, page: PageDep
@@ -217,7 +254,7 @@ async def ledger(
     response_model=ShopItemRead,
     summary="Offer an item in a community's points shop",
     description="Staff whose areas cover the area (usually a community).",
-    responses=problem_responses(401, 403, 422),
+    responses=example_response(ITEM_EXAMPLE, 201) | problem_responses(401, 403, 422),
 )
 async def create_item(
     session: SessionDep, principal: StaffDep, body: ShopItemCreate
@@ -234,7 +271,8 @@ async def create_item(
     response_model=Page[ShopItemRead],
     summary="List shop items",
     description="Staff, inside their areas.",
-    responses=problem_responses(401, 403, 422),
+    responses=example_response({"items": [ITEM_EXAMPLE], "next_cursor": None}, 200)
+    | problem_responses(401, 403, 422),
 )
 async def list_items(
     session: SessionDep,

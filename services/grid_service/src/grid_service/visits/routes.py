@@ -64,7 +64,8 @@ async def record_visit(
     response_model=Page[VisitRead],
     summary="List visits",
     description="Staff, inside their areas; newest first; filter by household or visitor.",
-    responses=problem_responses(401, 403, 422),
+    responses=example_response({"items": [VISIT_EXAMPLE], "next_cursor": None}, 200)
+    | problem_responses(401, 403, 422),
 )
 async def list_visits(
     session: SessionDep,
