@@ -411,3 +411,38 @@ async def test_logs_never_carry_id_or_phone_numbers(
     assert "/api/v1/residents" in logged  # the requests were logged …
     for secret in ("11010519491231002X", "110105194912310021", "13812345678", "13700000000"):
         assert secret not in logged  # … without the numbers
+
+
+async def test_changing_a_phone_re_encrypts_and_re_hashes_it(
+    client: httpx.AsyncClient, admin: Any, test_keys: TestKeys, app: Any
+) -> None:
+    s = await setup_grid(client, admin())
+    resident = await make_resident(client, worker(test_keys), s["grid"])
+    changed = await client.patch(
+        f"/api/v1/residents/{resident['id']}",
+        headers=worker(test_keys),
+        json={"phone": "13600000000", "migrant_status": "migrant"},
+    )
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["phone"], changed.json()["migrant_status"]) == ("136****0000", "migrant")
+    old = await client.post(
+        "/api/v1/residents/lookup", headers=worker(test_keys), json={"phone": "13812345678"}
+    )
+    new = await client.post(
+        "/api/v1/residents/lookup", headers=worker(test_keys), json={"phone": "13600000000"}
+    )
+    assert (old.json(), [r["id"] for r in new.json()]) == ([], [resident["id"]])
+    async with app.state.engine.connect() as conn:
+        stored = (await conn.execute(sa.text("SELECT phone_enc FROM resident"))).scalar_one()
+    assert "13600000000" not in stored
+    bad = await client.patch(
+        f"/api/v1/residents/{resident['id']}", headers=worker(test_keys), json={"phone": "abc"}
+    )
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "phone"
+    no_id_change = await client.patch(
+        f"/api/v1/residents/{resident['id']}",
+        headers=worker(test_keys),
+        json={"id_number": "11010519491231002X"},
+    )
+    assert no_id_change.status_code == 422

@@ -206,3 +206,15 @@ async def test_out_of_stock_spends_nothing_and_bad_input_is_named(
         json={"code": "valid_report", "name": "again", "points": 1},
     )
     assert duplicate.status_code == 409
+
+
+async def test_concurrent_earnings_stay_under_the_daily_cap(
+    client: httpx.AsyncClient, admin: Any, test_keys: TestKeys
+) -> None:
+    s = await ready(client, admin, test_keys)
+    hdrs, rid = s["hdrs"], s["resident"]
+    results = await asyncio.gather(
+        *(earn(client, hdrs, resident_id=rid, rule_code="volunteer_hour") for _ in range(5))
+    )
+    assert sorted(r.status_code for r in results) == [201, 201, 201, 409, 409]
+    assert await balance(client, hdrs, rid) == 30  # the cap, not 50
