@@ -34,7 +34,6 @@ from grid_service.privacy.masking import mask_id_number, mask_phone
 from grid_service.privacy.models import AuditAction
 from grid_service.scope import ensure_covers
 from shared.auth import Principal, require_roles
-from shared.db import utcnow
 from shared.problem import Conflict, FieldProblem, Forbidden, NotFound, ValidationFailed
 
 #: Who keeps basic information: grid workers, grid leaders and admins, inside their areas.
@@ -245,10 +244,6 @@ async def require_grant(session: AsyncSession, principal: Principal, tag: Specia
         raise Forbidden(
             "You were not granted this special-group tag", code="special_group_not_granted"
         )
-
-
-def now() -> datetime:
-    return utcnow()
 
 
 # ------------------------------------------------------------------ organisations, key places
