@@ -3,6 +3,7 @@ revealed and exported with an audit record, and found by exact number."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import os
@@ -446,3 +447,15 @@ async def test_changing_a_phone_re_encrypts_and_re_hashes_it(
         json={"id_number": "11010519491231002X"},
     )
     assert no_id_change.status_code == 422
+
+
+async def test_the_same_person_registered_twice_at_once_is_one_resident(
+    client: httpx.AsyncClient, admin: Any, test_keys: TestKeys
+) -> None:
+    s = await setup_grid(client, admin())
+    body = {"area_id": s["grid"], "name": "张伟", "id_number": "11010519491231002X"}
+    results = await asyncio.gather(
+        *(client.post("/api/v1/residents", headers=worker(test_keys), json=body) for _ in range(3))
+    )
+    assert sorted(r.status_code for r in results) == [201, 409, 409]
+    assert {r.json()["code"] for r in results if r.status_code == 409} == {"resident_exists"}

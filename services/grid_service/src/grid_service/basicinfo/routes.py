@@ -10,6 +10,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Query, Response, UploadFile
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from grid_service.basicinfo import imports, repository, service
@@ -193,8 +194,6 @@ def _table(model: Any) -> Any:
 
 async def _unique(session: SessionDep, what: str) -> None:
     """Flush, turning a unique violation into a 409."""
-    from sqlalchemy.exc import IntegrityError
-
     try:
         async with session.begin_nested():
             await session.flush()
@@ -1012,7 +1011,15 @@ async def import_residents(
 ) -> ImportResult:
     area = await service.area_in_scope(session, principal, area_id, field="query.area_id")
     sheet = await _read_sheet(file, settings)
-    return await imports.import_residents(session, settings, cipher, area, sheet)
+    try:
+        async with session.begin_nested():
+            return await imports.import_residents(session, settings, cipher, area, sheet)
+    except IntegrityError as exc:  # another import or registration won a race for a row
+        raise Conflict(
+            "Some of these residents or households were registered meanwhile; import again "
+            "to see which rows",
+            code="import_conflict",
+        ) from exc
 
 
 @router.post(
@@ -1032,4 +1039,11 @@ async def import_addresses(
 ) -> ImportResult:
     area = await service.area_in_scope(session, principal, area_id, field="query.area_id")
     sheet = await _read_sheet(file, settings)
-    return await imports.import_addresses(session, area, sheet)
+    try:
+        async with session.begin_nested():
+            return await imports.import_addresses(session, area, sheet)
+    except IntegrityError as exc:
+        raise Conflict(
+            "Some of these addresses were registered meanwhile; import again to see which rows",
+            code="import_conflict",
+        ) from exc

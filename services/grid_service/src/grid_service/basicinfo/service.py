@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, TypeVar
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from grid_service.areas import repository as areas_repository
@@ -176,7 +177,13 @@ async def create_resident(
         relationship_to_head=body.relationship_to_head.value if body.relationship_to_head else None,
     )
     session.add(resident)
-    await session.flush()
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:  # registered at the same moment by someone else
+        raise Conflict(
+            "A resident with this ID number is registered", code="resident_exists"
+        ) from exc
     if household is not None and body.relationship_to_head == "head":
         household.head_resident_id = resident.id
         session.add(household)
