@@ -147,7 +147,16 @@ class ResponsibleIds(BaseModel):
     "overdue case. `match=exact`: accounts scoped exactly to one of the given `area_path`s — "
     "e.g. the dispatchers of each level above a major incident. Needs scope "
     f"`{RESPONSIBLE_SCOPE}` (or admin). Only ids are returned; contact details stay here.",
-    responses=problem_responses(403, 422),
+    responses={
+        200: {
+            "content": {
+                "application/json": {
+                    "example": {"account_ids": ["5e8f29a2-2940-4a94-a32c-b138e3085841"]}
+                }
+            }
+        },
+        **problem_responses(403, 422),
+    },
 )
 async def responsible(
     session: SessionDep,
