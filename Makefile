@@ -14,7 +14,7 @@ run:
 	@uv_bin="$(UV)"; exec "$$uv_bin" run --frozen python scripts/run.py
 
 test:
-	@uv_bin="$(UV)"; "$$uv_bin" run --frozen python scripts/test.py
+	@uv_bin="$(UV)"; PATH="$$(dirname "$$uv_bin"):$$PATH" "$$uv_bin" run --frozen python scripts/test.py
 
 lint:
 	@uv_bin="$(UV)"; "$$uv_bin" run --frozen ruff check . && "$$uv_bin" run --frozen ruff format --check .
