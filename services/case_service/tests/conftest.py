@@ -43,6 +43,7 @@ database_url, test_keys, app, client = service_fixtures(
             environment="test",
             relay_enabled=False,
             timer_enabled=False,
+            webhook_enabled=False,
             storage_dir=STORAGE_DIR,
             http_retries=0,
         )
