@@ -153,6 +153,7 @@ async def _case_batches(
     maker: async_sessionmaker[AsyncSession], stmt: sa.Select[Any]
 ) -> AsyncIterator[list[Sequence[Any]]]:
     async with maker() as session, session.begin():
+        await session.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
         result = await session.stream(stmt.execution_options(yield_per=CASE_BATCH))
         async for part in result.partitions(CASE_BATCH):
             yield [tuple(r) for r in part]

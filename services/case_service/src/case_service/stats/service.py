@@ -172,6 +172,13 @@ def to_row(key: str | None, t: Tally) -> IndicatorRow:
     )
 
 
+async def custom_plans(session: AsyncSession) -> None:
+    """Plan each statistics query for its own parameters. A prepared statement's generic plan
+    guesses a small share for any area range and reads a whole district through the area
+    index, row by row — seconds instead of a parallel scan's few hundred milliseconds."""
+    await session.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
 async def tallies(
     session: AsyncSession,
     principal: Principal,
@@ -192,6 +199,7 @@ async def tallies(
         .where(*conds, c.handling_hours.is_not(None))
         .group_by(*([key] if key is not None else []), c.handling_hours)
     )
+    await custom_plans(session)
     out: dict[Any, Tally] = {}
     for r in (await session.execute(by_flags)).all():
         k = r.key if key is not None else None
@@ -360,6 +368,7 @@ async def negative_list(
         .group_by(c.handler_id)
         .having(sa.func.count().filter(sa.or_(overdue, bad)) > 0)
     )
+    await custom_plans(session)
     rows = [
         NegativeRow(
             handler_id=r.handler_id,
@@ -381,4 +390,5 @@ async def grid_counts(
     """Cases per lowest-level area (the heat map's figures)."""
     c = fact_columns()
     stmt = sa.select(c.area_path, sa.func.count()).where(*where(principal, f)).group_by(c.area_path)
+    await custom_plans(session)
     return {path: int(n) for path, n in (await session.execute(stmt)).all()}
