@@ -336,3 +336,23 @@ async def test_every_dissatisfied_rating_gets_a_return_visit(
         headers=api.headers(DISPATCHER_C1),
     )
     assert r2.status_code == 404
+
+
+async def test_closing_asks_the_reporter_to_rate(api: Api) -> None:
+    from datetime import datetime, timedelta
+
+    from case_service.outbox.models import OutboxEvent
+
+    case = await closed_case(api)
+    async with sessionmaker(api)() as s:
+        event = (
+            await s.execute(
+                sa.select(OutboxEvent).where(
+                    OutboxEvent.case_id == case["id"],  # type: ignore[arg-type]
+                    OutboxEvent.type == "case.closed",  # type: ignore[arg-type]
+                )
+            )
+        ).scalar_one()
+    assert event.payload["rating_page"] == f"pages/case/rate?case_id={case['id']}"
+    closed_at = datetime.fromisoformat(case["closed_at"])
+    assert datetime.fromisoformat(event.payload["rating_due_at"]) == closed_at + timedelta(days=7)
