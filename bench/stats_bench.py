@@ -142,11 +142,14 @@ FLAGS_SQL = " + ".join(
 )
 
 SEED_FACTS = f"""
-INSERT INTO case_fact (case_id, received_on, received_at, area_path, category_code,
-    department_id, department_ids, handler_id, status, handling_hours, flags)
+INSERT INTO case_fact (case_id, received_on, received_week, received_month, received_at,
+    area_path, category_code, department_id, department_ids, handler_id, status, handling_hours,
+    flags)
 SELECT
     c.id,
     (c.created_at AT TIME ZONE 'Asia/Shanghai')::date,
+    date_trunc('week', c.created_at AT TIME ZONE 'Asia/Shanghai')::date,
+    date_trunc('month', c.created_at AT TIME ZONE 'Asia/Shanghai')::date,
     c.created_at,
     c.area_path,
     c.category_code,

@@ -29,6 +29,8 @@ def upgrade() -> None:
         "case_fact",
         sa.Column("case_id", sa.Uuid(), nullable=False),
         sa.Column("received_on", sa.Date(), nullable=False),
+        sa.Column("received_week", sa.Date(), nullable=False),
+        sa.Column("received_month", sa.Date(), nullable=False),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("area_path", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
         sa.Column("category_code", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),

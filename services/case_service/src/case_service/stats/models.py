@@ -71,6 +71,8 @@ class CaseFact(SQLModel, table=True):
     #: has claimed — a deadlock. Facts are derived data; the rollup writes only existing cases.
     case_id: uuid.UUID = Field(primary_key=True)
     received_on: date = Field(title="day reported, Asia/Shanghai (受理量 counts by it)")
+    received_week: date = Field(title="Monday of the week reported (series by week)")
+    received_month: date = Field(title="first day of the month reported (series by month)")
     received_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
     area_path: str = Field(max_length=255)
     category_code: str = Field(max_length=32)

@@ -111,11 +111,14 @@ def compute_fact(
             and "rework" not in actions
         )
     rated = status == "closed" and evaluation is not None
+    day = case.created_at.astimezone(cal.tz).date()
     department = lead.department_id if lead is not None else None
     handler = (lead.department_id or lead.account_id) if lead is not None else None
     return {
         "case_id": case.id,
-        "received_on": case.created_at.astimezone(cal.tz).date(),
+        "received_on": day,
+        "received_week": day - timedelta(days=day.weekday()),
+        "received_month": day.replace(day=1),
         "received_at": case.created_at,
         "area_path": case.area_path,
         "category_code": case.category_code,
