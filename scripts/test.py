@@ -56,6 +56,7 @@ def main() -> int:
         # Each suite gets its own temporary folder: pytest prunes old ones under the shared
         # default, which would pull files from under a concurrent run.
         basetemp = ROOT / "var" / "pytest" / suite.replace("/", "-")
+        basetemp.parent.mkdir(parents=True, exist_ok=True)
         proc = run(
             [
                 sys.executable,
