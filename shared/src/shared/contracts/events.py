@@ -128,6 +128,9 @@ CASE_EVENT_TYPES: tuple[str, ...] = (
     "case.supervision_answered",
     "case.supervision_lapsed",
     "case.major_incident",
+    # evaluation (case_service.evaluations)
+    "case.reopen_requested",
+    "case.reopen_refused",
 )
 
 #: Payload keys case_service writes besides :class:`CaseEventPayload`'s (readers may ignore
@@ -168,4 +171,9 @@ CASE_SERVICE_PAYLOAD_KEYS: dict[str, str] = {
     "extension_id": "case.extension_requested / case.extended / case.extension_refused",
     "levels_above": "case.major_incident: area paths of every level above the case's area",
     "critical": "case.major_incident: true — deliver at once, whatever the hour",
+    "rating_page": "case.closed: the mini-program page where the reporter rates the case",
+    "rating_due_at": "case.closed: the end of the rating window",
+    "satisfaction": "case.rated: satisfied, basically_satisfied or dissatisfied",
+    "on_behalf": "case.rated: recorded by staff on a return visit (回访)",
+    "reopen_request_id": "case.reopen_requested / case.reopen_refused",
 }
