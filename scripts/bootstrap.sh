@@ -7,13 +7,13 @@ export UV_PYTHON_DOWNLOADS=never
 if command -v uv >/dev/null 2>&1; then
   UV=$(command -v uv)
 elif [ -x .tools/bin/uv ]; then
-  UV=.tools/bin/uv
+  UV="$PWD/.tools/bin/uv"
 else
   PY=$(command -v python3 || command -v python)
   echo "bootstrap: installing uv from PyPI into .tools/" >&2
   "$PY" -m venv .tools >&2
   .tools/bin/pip install --quiet --disable-pip-version-check uv >&2
-  UV=.tools/bin/uv
+  UV="$PWD/.tools/bin/uv"
 fi
 "$UV" sync --frozen --all-packages --quiet >&2
 echo "$UV"
