@@ -136,10 +136,15 @@ async def start_system(
     await asyncio.gather(*(run_module(svc, "migrate") for svc in services.values()))
     if demo:
         await asyncio.gather(*(run_module(svc, "load-demo") for svc in services.values()))
+    system = System(services, urls)
     for svc in services.values():
         svc.start()
-    await asyncio.gather(*(svc.wait_ready() for svc in services.values()))
-    return System(services, urls)
+    try:
+        await asyncio.gather(*(svc.wait_ready() for svc in services.values()))
+    except BaseException:
+        await stop_system(system)  # leave no process or database behind
+        raise
+    return system
 
 
 async def stop_system(system: System) -> None:
