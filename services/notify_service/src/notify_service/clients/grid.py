@@ -1,14 +1,12 @@
 """grid_service as notify_service sees it: recipients and their contact points.
 
-notify_service authenticates with OAuth2 client credentials (RFC 6749 §4.4):
-``POST /api/v1/auth/token`` with ``grant_type=client_credentials``, ``client_id``,
-``client_secret`` and ``scope=recipients:read``. The token is cached until ``refresh_margin``
-before it expires; a 401 answer drops it and the call is tried once more with a fresh one.
+notify_service authenticates with OAuth2 client credentials (RFC 6749 §4.4, scope
+``recipients:read``) through ``shared.oauth.ClientCredentials``: the token is cached until
+``refresh_margin`` before it expires; a 401 answer drops it and the call is tried once more.
 """
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -16,7 +14,6 @@ from typing import Any
 
 import httpx
 
-from shared.contracts.auth import TokenResponse
 from shared.contracts.recipients import (
     Audience,
     RecipientList,
@@ -24,6 +21,7 @@ from shared.contracts.recipients import (
     RecipientResolveRequest,
 )
 from shared.http import ServiceClient
+from shared.oauth import ClientCredentials
 from shared.problem import UpstreamError
 
 SCOPE = "recipients:read"
@@ -40,68 +38,27 @@ class GridClient:
         clock: Callable[[], datetime],
         refresh_margin: timedelta = timedelta(seconds=60),
     ) -> None:
-        self._client = client
-        self._client_id = client_id
-        self._client_secret = client_secret
-        self._clock = clock
-        self._margin = refresh_margin
-        self._token: str | None = None
-        self._expires_at: datetime | None = None
-        self._lock = asyncio.Lock()
-        self.token_fetches = 0
+        self._credentials = ClientCredentials(
+            client,
+            client_id=client_id,
+            client_secret=client_secret,
+            scope=SCOPE,
+            clock=clock,
+            refresh_margin=refresh_margin,
+        )
 
     async def aclose(self) -> None:
-        await self._client.aclose()
-
-    async def _access_token(self, *, force: bool = False) -> str:
-        async with self._lock:
-            if (
-                not force
-                and self._token is not None
-                and self._expires_at is not None
-                and self._expires_at - self._margin > self._clock()
-            ):
-                return self._token
-            self.token_fetches += 1
-            response = await self._client.post(
-                "/api/v1/auth/token",
-                data={
-                    "grant_type": "client_credentials",
-                    "client_id": self._client_id,
-                    "client_secret": self._client_secret,
-                    "scope": SCOPE,
-                },
-                retry=True,  # asking for a token changes nothing
-            )
-            if response.status_code != 200:
-                raise UpstreamError(
-                    f"grid_service refused our client credentials ({response.status_code})",
-                    code="grid_auth_failed",
-                )
-            token = TokenResponse.model_validate(response.json())
-            self._token = token.access_token
-            self._expires_at = self._clock() + timedelta(seconds=token.expires_in)
-            return self._token
+        await self._credentials.aclose()
 
     async def _call(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        for attempt in (1, 2):
-            token = await self._access_token(force=attempt == 2)
-            response = await self._client.request(
-                method,
-                url,
-                headers={"Authorization": f"Bearer {token}"},
-                retry=True,  # reads only
-                **kwargs,
+        # reads only: safe to retry
+        response = await self._credentials.request(method, url, retry=True, **kwargs)
+        if response.status_code >= 400:
+            raise UpstreamError(
+                f"grid_service answered {response.status_code} to {url}",
+                code="grid_request_failed",
             )
-            if response.status_code == 401 and attempt == 1:
-                continue
-            if response.status_code >= 400:
-                raise UpstreamError(
-                    f"grid_service answered {response.status_code} to {url}",
-                    code="grid_request_failed",
-                )
-            return response
-        raise AssertionError("unreachable")
+        return response
 
     async def resolve(self, account_ids: list[uuid.UUID]) -> dict[uuid.UUID, RecipientRead]:
         """Contact points of the given accounts; unknown accounts are absent."""
