@@ -118,6 +118,14 @@ class Idempotency:
         return JSONResponse(body, status_code=status_code)
 
 
+async def request_hash(request: Request) -> str:
+    """What a replay must match: method, path and the raw body."""
+    body = await request.body()
+    return hashlib.sha256(
+        request.method.encode() + b" " + request.url.path.encode() + b"\n" + body
+    ).hexdigest()
+
+
 async def get_idempotency(
     request: Request,
     session: SessionDep,
@@ -131,15 +139,11 @@ async def get_idempotency(
         ),
     ] = None,
 ) -> Idempotency:
-    body = await request.body()
-    digest = hashlib.sha256(
-        request.method.encode() + b" " + request.url.path.encode() + b"\n" + body
-    ).hexdigest()
     return Idempotency(
         session=session,
         request=request,
         key=idempotency_key or None,
-        request_hash=digest,
+        request_hash=await request_hash(request),
     )
 
 

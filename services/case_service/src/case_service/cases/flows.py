@@ -9,7 +9,6 @@ idempotency record, case, timeline, outbox — committed together or not at all.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -21,7 +20,7 @@ from case_service.cases.schemas import CaseCreate, CaseIntakeResult, CaseRead, C
 from case_service.cases.service import Located
 from case_service.clients.grid import GridClient
 from shared.auth import Principal
-from shared.idempotency import Idempotency
+from shared.idempotency import Idempotency, request_hash
 from shared.problem import FieldProblem, ValidationFailed
 
 
@@ -98,10 +97,7 @@ async def intake(
     # 2. Locate with no transaction open.
     located = await locate(grid, principal, data)
     # 3. One short transaction for every write.
-    raw = await request.body()
-    digest = hashlib.sha256(
-        request.method.encode() + b" " + request.url.path.encode() + b"\n" + raw
-    ).hexdigest()
+    digest = await request_hash(request)
     try:
         async with maker() as session, session.begin():
             idem = Idempotency(
