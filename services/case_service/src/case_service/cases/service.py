@@ -102,7 +102,7 @@ def _invalid(field_name: str, reason: str, detail: str, code: str) -> Validation
     )
 
 
-def _add_timeline(
+def add_timeline(
     session: AsyncSession,
     case: Case,
     principal: Principal | None,
@@ -266,7 +266,7 @@ async def create_case(
     await attachments.claim(
         session, data.attachment_ids, case_id=case.id, actor_id=principal.subject
     )
-    _add_timeline(
+    add_timeline(
         session,
         case,
         principal,
@@ -308,7 +308,7 @@ async def create_case(
         case.resolved_at = now
         case.assignee_account_ids = [principal.subject]
         case.version += 1
-        _add_timeline(
+        add_timeline(
             session,
             case,
             principal,
@@ -591,7 +591,7 @@ async def apply_action(
     session.add(case)
     for a in rows:
         session.add(a)
-    _add_timeline(
+    add_timeline(
         session,
         case,
         principal,
@@ -643,7 +643,7 @@ async def _merge(
     master.updated_at = now
     session.add(master)
     await session.flush()
-    _add_timeline(
+    add_timeline(
         session,
         master,
         principal,
@@ -684,7 +684,7 @@ async def add_comment(
     await attachments.claim(
         session, body.attachment_ids, case_id=case.id, actor_id=principal.subject
     )
-    entry = _add_timeline(
+    entry = add_timeline(
         session,
         case,
         principal,
@@ -718,7 +718,7 @@ async def record_notification(
     case = await repository.get(session, case_id)
     if case is None:
         raise _not_found()
-    entry = _add_timeline(
+    entry = add_timeline(
         session,
         case,
         principal,

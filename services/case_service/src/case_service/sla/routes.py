@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from case_service.cases import access
 from case_service.cases import repository as case_repository
 from case_service.cases.models import Case
-from case_service.cases.service import get_visible
+from case_service.cases.service import add_timeline, get_visible
 from case_service.outbox.service import record_event
 from case_service.sla import service
 from case_service.sla.calendar import LimitUnit
@@ -39,7 +39,6 @@ from case_service.sla.schemas import (
     SupervisionRead,
     SupervisionResponse,
 )
-from case_service.sla.timers import add_timeline
 from shared.auth import CurrentPrincipal, Principal, Role
 from shared.db import SessionDep, utcnow
 from shared.pagination import Page, PageDep, paginate
@@ -340,9 +339,10 @@ async def request_extension(
     add_timeline(
         session,
         case,
+        principal,
         kind="extension_requested",
         reason=body.reason,
-        now=utcnow(),
+        at=utcnow(),
         data={"extension_id": str(ext.id), "amount": body.amount, "unit": body.unit.value},
     )
     await record_event(
@@ -406,9 +406,10 @@ async def decide_extension(
     add_timeline(
         session,
         case,
+        principal,
         kind=f"extension_{ext.status}",
         reason=body.reason,
-        now=now,
+        at=now,
         data={
             "extension_id": str(ext.id),
             "new_due_at": ext.new_due_at.isoformat() if ext.new_due_at else None,
@@ -462,9 +463,10 @@ async def open_supervision(
     add_timeline(
         session,
         case,
+        principal,
         kind="supervision_opened",
         reason=body.reason,
-        now=now,
+        at=now,
         data={
             "supervision_id": str(sup.id),
             "supervision_kind": sup.kind,
@@ -519,9 +521,10 @@ async def respond_supervision(
     add_timeline(
         session,
         case,
+        principal,
         kind="supervision_response",
         reason=body.response,
-        now=now,
+        at=now,
         data={
             "supervision_id": str(sup.id),
             "late": bool(sup.response_due_at and now > sup.response_due_at),

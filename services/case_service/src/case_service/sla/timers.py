@@ -21,13 +21,13 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from case_service.cases.models import Case, TimelineEntry
+from case_service.cases.models import Case
+from case_service.cases.service import add_timeline
 from case_service.outbox.service import record_event
 from case_service.sla.models import CaseDeadline, SlaTimer, Supervision
 from shared.db import utcnow
@@ -38,28 +38,6 @@ log = get_logger(__name__)
 Clock = Callable[[], datetime]
 #: Escalates a case as the system; returns False when the case cannot go up now.
 Escalator = Callable[[AsyncSession, Case, str, datetime], Awaitable[bool]]
-
-
-def add_timeline(
-    session: AsyncSession,
-    case: Case,
-    *,
-    kind: str,
-    reason: str | None,
-    data: dict[str, Any],
-    now: datetime,
-) -> None:
-    session.add(
-        TimelineEntry(
-            case_id=case.id,
-            kind=kind,
-            reason=reason,
-            visibility="internal",
-            data=data,
-            case_version=case.version,
-            created_at=now,
-        )
-    )
 
 
 async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[SlaTimer]:
@@ -88,8 +66,9 @@ async def _fire(
         add_timeline(
             session,
             case,
+            None,
             kind="supervision_lapsed",
-            now=now,
+            at=now,
             reason=f"No response to the {sup.kind} order in time",
             data={"supervision_id": str(sup.id)},
         )
@@ -115,8 +94,9 @@ async def _fire(
         add_timeline(
             session,
             case,
+            None,
             kind="deadline_reminder",
-            now=now,
+            at=now,
             data=info,
             reason=f"{int(deadline.reminder_ratio * 100)}% of the {deadline.kind} limit used",
         )
@@ -139,8 +119,9 @@ async def _fire(
     add_timeline(
         session,
         case,
+        None,
         kind="overdue",
-        now=now,
+        at=now,
         reason=supervision.reason,
         data={**info, "supervision_id": str(supervision.id)},
     )
