@@ -10,8 +10,8 @@ from pathlib import Path
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.app import resolve_database_url
 from shared.db import make_engine, make_sessionmaker
-from shared.embedded_pg import ensure_database, start_embedded
 from shared.migrate import upgrade_head
 from shared.settings import BaseServiceSettings, Environment
 
@@ -19,10 +19,7 @@ DemoLoader = Callable[[AsyncSession, BaseServiceSettings], Awaitable[None]]
 
 
 def _database_url(settings: BaseServiceSettings, database_name: str) -> str:
-    if settings.database_url:
-        return settings.database_url
-    server = start_embedded(settings.embedded_pg_dir)
-    return asyncio.run(ensure_database(server, database_name))
+    return asyncio.run(resolve_database_url(settings, database_name))
 
 
 async def _load_demo(url: str, loader: DemoLoader, settings: BaseServiceSettings) -> None:
