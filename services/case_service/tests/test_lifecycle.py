@@ -14,6 +14,7 @@ from conftest import (
     DISPATCHER_S1,
     HOUSING,
     RESIDENT,
+    RESIDENT2,
     ROADS,
     STREET1,
     URBAN,
@@ -44,7 +45,7 @@ PATHS[Status.closed] = [*PATHS[Status.resolved], (DISPATCHER_C1, "verify", {})]
 PATHS[Status.suspended] = [*PATHS[Status.accepted], (DISPATCHER_C1, "suspend", {"reason": "待查"})]
 PATHS[Status.reopened] = [
     *PATHS[Status.closed],
-    (RESIDENT, "reopen", {"reason": "井盖又坏了", "rating": 1}),
+    (DISPATCHER_C1, "reopen", {"reason": "井盖又坏了"}),
 ]
 
 # Who takes each action (by the status it starts from, where it matters) and with what body.
@@ -62,7 +63,7 @@ ACTORS: dict[Action, tuple[Person, dict[str, Any]]] = {
     Action.rework: (DISPATCHER_C1, {"reason": "没修好"}),
     Action.suspend: (DISPATCHER_C1, {"reason": "等待天气"}),
     Action.resume: (DISPATCHER_C1, {}),
-    Action.reopen: (RESIDENT, {"reason": "不满意", "rating": 2}),
+    Action.reopen: (DISPATCHER_C1, {"reason": "群众来电反映未修好"}),
     Action.rate: (RESIDENT, {"rating": 5, "reason": "满意"}),
     Action.merge: (DISPATCHER_C1, {}),
 }
@@ -392,15 +393,20 @@ async def test_suspend_and_resume_return_to_the_previous_status(api: Api) -> Non
 
 
 async def test_reopen_rules(api: Api) -> None:
+    """Reopening is a staff action; the reporter asks through a reopen request."""
     case = await bring_to(api, Status.closed)
     cid = case["id"]
-    r = await api.act(RESIDENT, cid, "reopen", reason="不满意", expect=409)
-    assert r.json()["code"] == "not_dissatisfied"
-    await api.act(RESIDENT, cid, "rate", rating=4)
-    r = await api.act(RESIDENT, cid, "rate", rating=1, expect=409)
-    assert r.json()["code"] == "already_rated"
-    r = await api.act(RESIDENT, cid, "reopen", reason="不满意", rating=3, expect=409)
-    assert r.json()["code"] == "not_dissatisfied"
+    await api.act(RESIDENT, cid, "rate", rating=1)
+    r = await api.act(RESIDENT, cid, "reopen", reason="不满意", expect=403)
+    assert r.json()["code"] == "reopen_by_request"
+    assert r.json()["reopen_request_url"] == f"/api/v1/cases/{cid}/reopen-requests"
+    assert f"POST /api/v1/cases/{cid}/reopen-requests" in r.json()["detail"]
+    r = await api.act(RESIDENT2, cid, "reopen", reason="不满意", expect=404)  # not theirs
+    r = await api.act(WORKER_A, cid, "reopen", reason="不满意", expect=403)
+    assert r.json()["code"] == "action_not_permitted"
+    r = await api.get(RESIDENT, f"/api/v1/cases/{cid}")
+    assert r.json()["status"] == "closed"
+    assert "reopen" not in r.json().get("allowed_actions", [])
     async with api_sessionmaker(api)() as session, session.begin():
         await session.execute(
             sa.text("UPDATE \"case\" SET closed_at = now() - interval '16 days' WHERE id = :id"),
@@ -408,6 +414,12 @@ async def test_reopen_rules(api: Api) -> None:
         )
     r = await api.act(DISPATCHER_C1, cid, "reopen", reason="群众来电", expect=409)
     assert r.json()["code"] == "reopen_window_passed"
+
+
+async def test_staff_reopen_on_their_own_authority(api: Api) -> None:
+    case = await bring_to(api, Status.closed)
+    r = await api.act(DISPATCHER_C1, case["id"], "reopen", reason="回访发现问题未解决")
+    assert r.json()["status"] == "reopened"
 
 
 async def test_escalation_stops_at_the_top(api: Api) -> None:

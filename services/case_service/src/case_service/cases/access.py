@@ -149,7 +149,9 @@ def may_take(
             and covers(principal, case.area_path)
         )
     if action is Action.reopen:
-        return reporter or at_level
+        # staff only: a dispatcher deciding the reporter's reopen request, or reopening on
+        # their own authority; the reporter asks through POST /cases/{id}/reopen-requests
+        return at_level
     if action is Action.rate:
         return reporter
     return False

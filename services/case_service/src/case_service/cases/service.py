@@ -279,7 +279,12 @@ async def create_case(
         at=now,
     )
     await record_event(
-        session, case, type="case.reported", actor_id=principal.subject, action="report"
+        session,
+        case,
+        type="case.reported",
+        actor_id=principal.subject,
+        action="report",
+        new_case=True,
     )
 
     if self_handled is not None:
@@ -331,6 +336,7 @@ async def create_case(
             action="resolve",
             previous_status=Status.reported.value,
             extra={"self_handled": True},
+            new_case=True,
         )
 
     await sla_service.on_reported(session, case, now)
@@ -477,6 +483,14 @@ async def apply_action(
         )
     rows = await repository.assignments(session, case.id)
     if not access.may_take(principal, case, action, rows):
+        if action is Action.reopen and case.reporter_account_id == principal.subject:
+            url = f"/api/v1/cases/{case.id}/reopen-requests"
+            raise Forbidden(
+                f"A reporter does not reopen a case: ask to reopen at POST {url} after rating "
+                "it dissatisfied, and a dispatcher decides",
+                code="reopen_by_request",
+                extra={"reopen_request_url": url},
+            )
         raise Forbidden(f"You may not {action.value} this case", code="action_not_permitted")
     if action in NEEDS_REASON:
         _require(body, "reason", action)
@@ -552,14 +566,6 @@ async def apply_action(
                 f"Cases can be reopened within {settings.reopen_window_days} days of closing",
                 code="reopen_window_passed",
             )
-        if principal.has_role(Role.resident) and case.reporter_account_id == principal.subject:
-            rating = body.rating if body.rating is not None else case.rating
-            if rating is None or rating > 2:
-                raise Conflict(
-                    "A reporter reopens a case after rating it unsatisfied (1 or 2)",
-                    code="not_dissatisfied",
-                )
-            case.rating = rating
         case.closed_at = None
     elif action is Action.rate:
         rating = _require(body, "rating", action)
