@@ -1,11 +1,27 @@
 """The ASGI middleware every service runs: request id, access log, metrics, body-size limit,
-and the last-resort 500 problem (so even a crash carries the request id)."""
+hostile-input screening, and the last-resort 500 problem (so even a crash carries the request id).
+
+Screening happens before any route runs, the same way in every service, so that no endpoint has
+to remember it:
+
+* header values and the query string must be UTF-8 (400 ``invalid_encoding``, naming the field);
+* no NUL character anywhere in the query string, a form body or a JSON body (PostgreSQL text and
+  jsonb cannot hold U+0000, so it would otherwise surface as a database error): 422
+  ``validation_failed`` naming each field;
+* a JSON body must be UTF-8 (400 ``malformed_json``) and nested at most ``MAX_JSON_DEPTH`` levels
+  (400 ``json_too_deep``; 100,000 levels of ``[`` would otherwise exhaust the parser's recursion).
+
+JSON and form bodies are read whole here (they are bounded by the body limit anyway) and handed
+to the app unchanged; uploads on the large-body paths stream through unscreened.
+"""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -17,25 +33,173 @@ from shared.problem import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
 log = get_logger("gridgov.access")
 
 
+MAX_JSON_DEPTH = 64
+NUL_REASON = "must not contain the NUL character (\\u0000)"
+
+
 class _BodyTooLarge(Exception):
     pass
 
 
+class _Rejected(Exception):
+    """The request is refused before it reaches the app."""
+
+    def __init__(
+        self, status: int, code: str, title: str, detail: str, errors: list[dict[str, str]]
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.title, self.detail, self.errors = (
+            status,
+            code,
+            title,
+            detail,
+            errors,
+        )
+
+
+def _field_error(field: str, reason: str, kind: str) -> dict[str, str]:
+    return {"field": field, "reason": reason, "type": kind}
+
+
+def _nul_rejection(fields: list[str]) -> _Rejected:
+    return _Rejected(
+        422,
+        "validation_failed",
+        "Request validation failed",
+        f"{len(fields)} field{'s are' if len(fields) != 1 else ' is'} invalid: "
+        + ", ".join(fields),
+        [_field_error(f, NUL_REASON, "string_nul_character") for f in fields],
+    )
+
+
+def _encoding_rejection(field: str, exc: UnicodeDecodeError) -> _Rejected:
+    reason = f"is not valid UTF-8 (byte 0x{exc.object[exc.start]:02x} at {exc.start})"
+    return _Rejected(
+        400,
+        "invalid_encoding",
+        "Invalid character encoding",
+        f"{field} {reason}",
+        [_field_error(field, reason, "invalid_utf8")],
+    )
+
+
+def check_pairs(raw: bytes, prefix: str) -> None:
+    """``a=1&b=2`` (query string or form body): each name and value percent-decodes to UTF-8
+    without NUL. Raises :class:`_Rejected`."""
+    nul: list[str] = []
+    for pair in raw.split(b"&"):
+        if not pair:
+            continue
+        name_raw, _, value_raw = pair.partition(b"=")
+        try:
+            name = unquote_to_bytes(name_raw.replace(b"+", b" ")).decode()
+        except UnicodeDecodeError as exc:
+            raise _encoding_rejection(f"{prefix}(name)".rstrip("."), exc) from None
+        field = f"{prefix}{name}"
+        try:
+            value = unquote_to_bytes(value_raw.replace(b"+", b" ")).decode()
+        except UnicodeDecodeError as exc:
+            raise _encoding_rejection(field, exc) from None
+        if "\x00" in name or "\x00" in value:
+            nul.append(field)
+    if nul:
+        raise _nul_rejection(sorted(set(nul)))
+
+
+def _walk(value: Any) -> Iterator[tuple[tuple[str | int, ...], Any, int]]:
+    """Every node of a parsed JSON document with its path and depth, iteratively."""
+    stack: list[tuple[tuple[str | int, ...], Any, int]] = [((), value, 1)]
+    while stack:
+        path, node, depth = stack.pop()
+        yield path, node, depth
+        if isinstance(node, dict):
+            for k, v in node.items():
+                stack.append(((*path, k), v, depth + 1))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                stack.append(((*path, i), v, depth + 1))
+
+
+def _too_deep(detail: str) -> _Rejected:
+    return _Rejected(
+        400,
+        "json_too_deep",
+        "JSON nested too deeply",
+        detail,
+        [_field_error("body", detail, "json_too_deep")],
+    )
+
+
+def check_json(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> None:
+    """UTF-8, nesting depth and NUL characters of a JSON body. Raises :class:`_Rejected`.
+
+    Cheap for ordinary bodies: the document is parsed here only when it could be too deep (more
+    brackets than the depth limit) or holds an escaped NUL; anything that does not parse is left
+    to the app, which answers ``malformed_json``.
+    """
+    try:
+        text = body.decode()
+    except UnicodeDecodeError as exc:
+        reason = f"is not valid UTF-8 (byte 0x{exc.object[exc.start]:02x} at {exc.start})"
+        raise _Rejected(
+            400,
+            "malformed_json",
+            "Malformed JSON body",
+            f"The request body {reason}",
+            [_field_error("body", reason, "invalid_utf8")],
+        ) from None
+    if "\\u0000" not in text and text.count("[") + text.count("{") <= max_depth:
+        return
+    try:
+        doc = json.loads(text)
+    except RecursionError:
+        raise _too_deep(f"The JSON body is nested deeper than {max_depth} levels") from None
+    except ValueError:
+        return
+    nul: list[str] = []
+    for path, node, depth in _walk(doc):
+        if depth > max_depth:
+            raise _too_deep(f"The JSON body is nested deeper than {max_depth} levels")
+        key = path[-1] if path else None
+        if (isinstance(node, str) and "\x00" in node) or (isinstance(key, str) and "\x00" in key):
+            nul.append(".".join(str(p) for p in path) or "body")
+    if nul:
+        raise _nul_rejection(sorted(set(nul)))
+
+
+def _media_type(headers: dict[bytes, bytes]) -> str:
+    raw = headers.get(b"content-type", b"").decode("latin-1")
+    return raw.split(";", 1)[0].strip().lower()
+
+
+def _is_json(media_type: str) -> bool:
+    # FastAPI parses a body without a content type as JSON too
+    return media_type in ("", "application/json") or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
 def _problem_bytes(
-    status: int, code: str, title: str, detail: str, path: str, request_id: str
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    path: str,
+    request_id: str,
+    errors: list[dict[str, str]] | None = None,
 ) -> bytes:
-    return json.dumps(
-        {
-            "type": PROBLEM_TYPE_BASE + code,
-            "title": title,
-            "status": status,
-            "detail": detail,
-            "instance": path,
-            "code": code,
-            "request_id": request_id,
-        },
-        ensure_ascii=False,
-    ).encode()
+    problem: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": path,
+        "code": code,
+        "request_id": request_id,
+    }
+    if errors:
+        problem["errors"] = errors
+    return json.dumps(problem, ensure_ascii=False).encode()
 
 
 class RequestContextMiddleware:
@@ -102,6 +266,66 @@ class RequestContextMiddleware:
                 self._finish(scope, method, path, 413, started)
                 return
 
+        try:
+            self._screen_target(scope, path)
+        except _Rejected as rejected:
+            await self._send_rejection(send, rejected, path, request_id)
+            self._finish(scope, method, path, rejected.status, started)
+            return
+
+        media_type = _media_type(headers)
+        screen_body = (
+            method in ("POST", "PUT", "PATCH", "DELETE")
+            and limit == self.max_body_bytes  # uploads on large-body paths stream through
+            and (_is_json(media_type) or media_type == "application/x-www-form-urlencoded")
+        )
+        if screen_body:
+            buffered: list[Message] = []
+            size = 0
+            while True:
+                message = await receive()
+                buffered.append(message)
+                if message["type"] != "http.request":
+                    break
+                size += len(message.get("body", b""))
+                if size > limit:
+                    await self._send_problem(
+                        send,
+                        413,
+                        "payload_too_large",
+                        "Payload too large",
+                        f"The request body exceeds {limit} bytes",
+                        path,
+                        request_id,
+                    )
+                    self._finish(scope, method, path, 413, started)
+                    return
+                if not message.get("more_body", False):
+                    break
+            body = b"".join(m.get("body", b"") for m in buffered if m["type"] == "http.request")
+            try:
+                if not body:
+                    pass
+                elif media_type == "application/x-www-form-urlencoded":
+                    check_pairs(body, "")
+                else:
+                    check_json(body)
+            except _Rejected as rejected:
+                await self._send_rejection(send, rejected, path, request_id)
+                self._finish(scope, method, path, rejected.status, started)
+                return
+            replay: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
+            if buffered[-1]["type"] != "http.request":
+                replay.append(buffered[-1])  # the client went away meanwhile
+            original_receive = receive
+
+            async def replay_receive() -> Message:
+                if replay:
+                    return replay.pop(0)
+                return await original_receive()
+
+            receive = replay_receive
+
         received = 0
         overflow = False
 
@@ -158,6 +382,49 @@ class RequestContextMiddleware:
             )
         self._finish(scope, method, path, status_holder["status"], started)
 
+    @staticmethod
+    def _screen_target(scope: Scope, path: str) -> None:
+        for name, value in scope.get("headers") or []:
+            if b"\x00" in value:
+                field = "header." + name.decode("latin-1")
+                raise _Rejected(
+                    400,
+                    "invalid_encoding",
+                    "Invalid character encoding",
+                    f"{field} {NUL_REASON}",
+                    [_field_error(field, NUL_REASON, "string_nul_character")],
+                )
+            if not value.isascii():
+                try:
+                    value.decode()
+                except UnicodeDecodeError as exc:
+                    raise _encoding_rejection("header." + name.decode("latin-1"), exc) from None
+        if "\x00" in path:
+            raise _Rejected(
+                400,
+                "invalid_encoding",
+                "Invalid character encoding",
+                f"the path {NUL_REASON}",
+                [_field_error("path", NUL_REASON, "string_nul_character")],
+            )
+        query: bytes = scope.get("query_string") or b""
+        if query and (b"%" in query or not query.isascii()):
+            check_pairs(query, "query.")
+
+    async def _send_rejection(
+        self, send: Send, rejected: _Rejected, path: str, request_id: str
+    ) -> None:
+        await self._send_problem(
+            send,
+            rejected.status,
+            rejected.code,
+            rejected.title,
+            rejected.detail,
+            path,
+            request_id,
+            errors=rejected.errors,
+        )
+
     def _finish(self, scope: Scope, method: str, path: str, status: int, started: float) -> None:
         elapsed = time.perf_counter() - started
         route = getattr(scope.get("route"), "path", None) or "unmatched"
@@ -168,9 +435,16 @@ class RequestContextMiddleware:
 
     @staticmethod
     async def _send_problem(
-        send: Send, status: int, code: str, title: str, detail: str, path: str, request_id: str
+        send: Send,
+        status: int,
+        code: str,
+        title: str,
+        detail: str,
+        path: str,
+        request_id: str,
+        errors: list[dict[str, str]] | None = None,
     ) -> None:
-        body = _problem_bytes(status, code, title, detail, path, request_id)
+        body = _problem_bytes(status, code, title, detail, path, request_id, errors)
         await send(
             {
                 "type": "http.response.start",
