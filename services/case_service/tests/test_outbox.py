@@ -136,6 +136,38 @@ async def test_relay_worker_runs_and_stops(api: Api) -> None:
     assert [e.type for e in fake.events()] == ["case.reported"]
 
 
+async def test_a_stop_mid_batch_hands_the_rest_back(api: Api) -> None:
+    """SIGTERM while a batch is being posted: the event in flight is finished, the others are
+    released at once (due now, attempt undone) and the next relay posts each exactly once."""
+    for _ in range(3):
+        await api.report(RESIDENT)
+    maker = api_sessionmaker(api)
+    stopping = asyncio.Event()
+    fake = FakeNotify()
+
+    def stop_after_first(request: httpx.Request) -> httpx.Response:
+        stopping.set()  # the stop arrives while the first post is in flight
+        return fake.handler(request)
+
+    client = NotifyClient(
+        ServiceClient(
+            "http://notify.test",
+            name="notify_service",
+            retries=0,
+            transport=httpx.MockTransport(stop_after_first),
+        )
+    )
+    assert await relay_once(maker, client, stopping=stopping) == 1
+    rows = await pending(api)
+    assert len(rows) == 2
+    assert [(r.attempts, r.later) for r in rows] == [(0, False), (0, False)]
+    assert await relay_once(maker, fake.client()) == 2
+    keys = [r.headers["Idempotency-Key"] for r in fake.received]
+    assert len(keys) == 3
+    assert len(set(keys)) == 3  # each event posted once
+    assert await pending(api) == []
+
+
 async def test_claims_skip_locked_rows(api: Api) -> None:
     """A second relay does not post what the first one has claimed."""
     await api.report(RESIDENT)

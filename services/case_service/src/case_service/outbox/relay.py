@@ -5,7 +5,10 @@
 HTTP calls, and another relay (another process) skips the claimed rows until the lease ends.
 Each row is then posted (``Idempotency-Key`` = the row id, so a repeat after a crash is
 harmless) and marked relayed, or rescheduled with exponential backoff, in its own short
-transaction. :class:`OutboxRelay` runs ``relay_once`` in a loop until stopped.
+transaction. :class:`OutboxRelay` runs ``relay_once`` in a loop until stopped; a stop (SIGTERM)
+lets the event being posted finish and hands the rest of the batch back at once (lease and
+attempt undone), so another replica — or this one after its restart — relays them without
+waiting for the lease to run out.
 """
 
 from __future__ import annotations
@@ -91,6 +94,17 @@ async def _settle(
             row.next_attempt_at = now + backoff(row.attempts)
 
 
+async def _release(maker: async_sessionmaker[AsyncSession], ids: list[uuid.UUID]) -> None:
+    """Give back claimed events that were not posted: due now, the claim's attempt undone."""
+    async with maker() as session, session.begin():
+        await session.execute(
+            sa.update(OutboxEvent)
+            .where(col(OutboxEvent.id).in_(ids), col(OutboxEvent.relayed_at).is_(None))
+            .values(next_attempt_at=utcnow(), attempts=OutboxEvent.attempts - 1)
+        )
+    log.info("outbox_relay_released", count=len(ids))
+
+
 async def _complete(
     maker: async_sessionmaker[AsyncSession], event: CaseEvent, resolve: Resolver | None
 ) -> CaseEvent:
@@ -114,11 +128,16 @@ async def relay_once(
     *,
     batch: int = 50,
     resolve: Resolver | None = None,
+    stopping: asyncio.Event | None = None,
 ) -> int:
-    """Relay one batch; return how many events notify_service accepted."""
+    """Relay one batch; return how many events notify_service accepted. Once ``stopping`` is
+    set, the events not yet posted are released instead."""
     events = await _claim(maker, batch)
     accepted = 0
-    for event in events:
+    for i, event in enumerate(events):
+        if stopping is not None and stopping.is_set():
+            await _release(maker, [e.id for e in events[i:]])
+            break
         try:
             event = await _complete(maker, event, resolve)
             status = await notify.post_event(event)
@@ -173,7 +192,11 @@ class OutboxRelay:
         while not self._stopping.is_set():
             try:
                 sent = await relay_once(
-                    self.maker, self.notify, batch=self.batch, resolve=self.resolve
+                    self.maker,
+                    self.notify,
+                    batch=self.batch,
+                    resolve=self.resolve,
+                    stopping=self._stopping,
                 )
             except Exception as exc:  # keep relaying after a database hiccup
                 log.error("outbox_relay_failed", exc_info=exc)
