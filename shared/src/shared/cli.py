@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -29,6 +31,13 @@ async def _load_demo(url: str, loader: DemoLoader, settings: BaseServiceSettings
             await loader(session, settings)
     finally:
         await engine.dispose()
+
+
+GRACEFUL_SHUTDOWN_SECONDS = 20
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    sys.exit(0)
 
 
 def main(
@@ -58,12 +67,19 @@ def main(
         if demo_loader is not None:
             asyncio.run(_load_demo(_database_url(settings, database_name), demo_loader, settings))
     elif args.command == "serve":
+        # On SIGTERM uvicorn stops accepting connections, lets requests in flight finish (up to
+        # GRACEFUL_SHUTDOWN_SECONDS), runs the lifespan shutdown (workers finish or hand back
+        # what they claimed) and then raises the signal again under the handler that was in
+        # place before it started. With the default handler the process would die "killed by
+        # SIGTERM" (143) after a clean shutdown, which orchestrators count as a failure; this
+        # handler exits 0 instead (and also stops a process told to go while still starting).
+        signal.signal(signal.SIGTERM, _exit_cleanly)
         uvicorn.run(
             app_factory_path,
             factory=True,
             host=args.host or settings.host,
             port=args.port or settings.port,
-            timeout_graceful_shutdown=20,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             log_config=None,
             proxy_headers=True,
         )

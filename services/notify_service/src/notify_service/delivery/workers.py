@@ -1,8 +1,12 @@
 """Background loops inside the service: delivery and broadcast fan-out.
 
 Started in the lifespan's startup hook, stopped gracefully on shutdown: each loop finishes the
-batch it is in (so no claim is left to expire needlessly) and exits. Several loops per process
-and several replicas are safe: claims use ``FOR UPDATE SKIP LOCKED``.
+batch it is in (so no claim is left to expire needlessly) and exits. The stop waits at most
+``grace_seconds`` (a batch's provider calls are bounded by the provider timeout); a loop still
+sending then is cancelled, and its claims expire into ``unconfirmed`` and are settled through
+the provider's query API — never sent again blindly. Within a pod's termination grace period
+(40 s) this follows the preStop pause (5 s) and uvicorn's drain of requests in flight (≤ 20 s).
+Several loops per process and several replicas are safe: claims use ``FOR UPDATE SKIP LOCKED``.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ class Workers:
             asyncio.create_task(self._loop("fan-out", self._fan_out), name="fan-out")
         )
 
-    async def stop(self, grace_seconds: float = 20.0) -> None:
+    async def stop(self, grace_seconds: float = 12.0) -> None:
         self._stop.set()
         if not self._tasks:
             return
