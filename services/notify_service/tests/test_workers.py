@@ -37,3 +37,14 @@ async def test_workers_deliver_and_finish_their_batch_on_stop(
     body = await read(client, test_keys, created["id"])
     assert body["status"] == "sent"
     assert body["provider_message_id"] == "77^0"
+
+
+def test_a_claim_lease_must_outlast_the_provider_call() -> None:
+    import pydantic
+    import pytest
+
+    from notify_service.config import Settings
+
+    with pytest.raises(pydantic.ValidationError, match="claim_lease_seconds must be longer"):
+        Settings(claim_lease_seconds=10, provider_timeout_seconds=10)
+    assert Settings(claim_lease_seconds=3, provider_timeout_seconds=2, receipt_wait_seconds=1)

@@ -83,6 +83,8 @@ def create_app(
             grid=grid,
             clock=clock,
             rng=rng or random.Random(),
+            # expired claims (a worker that died mid-send) are noticed within half a lease
+            housekeeping_every=timedelta(seconds=min(10.0, settings.claim_lease_seconds / 2)),
         )
         app.state.delivery = ctx
         app.state.clock = clock
