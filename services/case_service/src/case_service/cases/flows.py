@@ -108,7 +108,8 @@ async def intake(
             case, duplicates = await service.create_case(
                 session, principal=principal, data=data, located=located
             )
-            rows = await repository.assignments(session, case.id)
+            # A new case has an assignment only when resolved on the spot (自行处置).
+            rows = await repository.assignments(session, case.id) if case.self_handled else []
             read = presenter.case_read(principal, case, rows)
             body = CaseIntakeResult(
                 **read.model_dump(),

@@ -84,33 +84,36 @@ async def find_duplicates(
     exclude_id: uuid.UUID | None = None,
     limit: int = 10,
 ) -> list[Case]:
-    """Open cases of one category within ``radius_m`` of a point, created after ``since``
-    (index ``ix_case_category_code_created_at_id``, then a bounding box, then haversine)."""
+    """Open cases of one category within ``radius_m`` of a point, created after ``since``,
+    newest first (index ``ix_case_category_code_created_at_id``, then a bounding box, then the
+    haversine distance — in SQL, so only the ``limit`` rows returned are loaded)."""
     dlat = radius_m / 111_320.0
     dlng = radius_m / (111_320.0 * max(math.cos(math.radians(lat)), 0.01))
+    c_lat, c_lng = col(Case.lat), col(Case.lng)
+    half_dp = (sa.func.radians(c_lat) - math.radians(lat)) / 2
+    half_dl = (sa.func.radians(c_lng) - math.radians(lng)) / 2
+    haversine = sa.func.power(sa.func.sin(half_dp), 2) + math.cos(math.radians(lat)) * sa.func.cos(
+        sa.func.radians(c_lat)
+    ) * sa.func.power(sa.func.sin(half_dl), 2)
+    # distance_m() <= radius_m, rearranged so the database compares a plain number:
+    # 2·R·asin(√h) <= r  ⇔  h <= sin(r / 2R)²  (0 <= r/2R <= π/2)
+    bound = math.sin(min(radius_m / (2 * EARTH_RADIUS_M), math.pi / 2)) ** 2
     stmt = (
         sa.select(Case)
         .where(
             col(Case.category_code) == category_code,
             col(Case.created_at) >= since,
             col(Case.status).in_([s.value for s in OPEN]),
-            col(Case.lat).between(lat - dlat, lat + dlat),
-            col(Case.lng).between(lng - dlng, lng + dlng),
+            c_lat.between(lat - dlat, lat + dlat),
+            c_lng.between(lng - dlng, lng + dlng),
+            haversine <= bound,
         )
         .order_by(col(Case.created_at).desc())
-        .limit(limit * 5)
+        .limit(limit)
     )
     if exclude_id is not None:
         stmt = stmt.where(col(Case.id) != exclude_id)
-    rows = (await session.execute(stmt)).scalars().all()
-    near = [
-        c
-        for c in rows
-        if c.lat is not None
-        and c.lng is not None
-        and distance_m(lat, lng, c.lat, c.lng) <= radius_m
-    ]
-    return near[:limit]
+    return list((await session.execute(stmt)).scalars().all())
 
 
 @dataclass

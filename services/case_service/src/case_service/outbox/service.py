@@ -27,10 +27,14 @@ async def record_event(
     previous_status: str | None = None,
     reason: str | None = None,
     extra: dict[str, Any] | None = None,
+    new_case: bool = False,
 ) -> OutboxEvent:
+    """``new_case``: the case was filed in this very transaction, so nothing can have been
+    merged into it yet (saves a query on every intake)."""
+    merged = [] if new_case else await case_repository.merged_cases(session, case.id)
     supporters = [
         c.reporter_account_id
-        for c in await case_repository.merged_cases(session, case.id)
+        for c in merged
         if c.reporter_account_id is not None and not c.anonymous
     ]
     payload: dict[str, Any] = {
