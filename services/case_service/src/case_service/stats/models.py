@@ -93,3 +93,56 @@ class CaseFact(SQLModel, table=True):
 
 def fact_columns() -> Any:
     return CaseFact.__table__.c  # type: ignore[attr-defined]
+
+
+# ----------------------------------------------------------------------------- the summary
+#
+# ``case_fact`` holds a row per case: a district's year is a million rows to aggregate. The
+# summary keeps, per calendar month of report, the sums the indicators need, in three
+# "cuboids" (``dim``), each keyed so that it stays small whatever the mix of cases:
+#
+# * ``area``       — the area path cut to the street level (3 codes): district- and street-wide
+#                    figures, figures by street, series by month;
+# * ``category``   — the path cut to the district level (2 codes) × category (小类);
+# * ``department`` — the path cut to the district level × lead department ('' = none).
+#
+# ``case_tally`` has the case count and one count per flag; ``case_tally_hours`` the resolved
+# cases per handling time (in tenths of an hour: exact, so p90 stays exact). The rollup keeps
+# both in the transaction that changes a fact, by subtracting the old fact's contribution and
+# adding the new one (``stats.rollup``). Queries the summary cannot answer (days that do not
+# make a whole month, a deeper area, combined filters, department handlers' scope, the
+# negative list, the heat map) read the facts (``stats.service``).
+
+#: The cuboids and how many codes of the area path each keeps.
+SUMMARY_DEPTH: dict[str, int] = {"area": 3, "category": 2, "department": 2}
+NO_DEPARTMENT = ""  # the department key of cases without a lead department
+
+
+def cut(path: str, depth: int) -> str:
+    """The first ``depth`` codes of an area path."""
+    return ".".join(path.split(".")[:depth])
+
+
+def _key_columns() -> list[sa.Column[Any]]:
+    return [
+        sa.Column("dim", sa.String(10), primary_key=True),
+        sa.Column("received_month", sa.Date, primary_key=True),
+        sa.Column("area_path", sa.String(255, collation="C"), primary_key=True),
+        sa.Column("key", sa.String(64), primary_key=True),
+    ]
+
+
+TALLY = sa.Table(
+    "case_tally",
+    SQLModel.metadata,
+    *_key_columns(),
+    sa.Column("n", sa.Integer, nullable=False),
+    *(sa.Column(name, sa.Integer, nullable=False) for name in FLAGS),
+)
+TALLY_HOURS = sa.Table(
+    "case_tally_hours",
+    SQLModel.metadata,
+    *_key_columns(),
+    sa.Column("tenths", sa.Integer, primary_key=True),
+    sa.Column("n", sa.Integer, nullable=False),
+)

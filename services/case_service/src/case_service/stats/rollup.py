@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -46,7 +47,18 @@ from case_service.evaluations.models import Evaluation
 from case_service.sla.calendar import LimitUnit, WorkingCalendar
 from case_service.sla.models import CaseDeadline
 from case_service.sla.service import calendar_for
-from case_service.stats.models import CaseFact, StatsDirty, fact_columns, pack
+from case_service.stats.models import (
+    FLAG_BITS,
+    NO_DEPARTMENT,
+    SUMMARY_DEPTH,
+    TALLY,
+    TALLY_HOURS,
+    CaseFact,
+    StatsDirty,
+    cut,
+    fact_columns,
+    pack,
+)
 from shared.logging import get_logger
 
 OPEN_LIKE = frozenset(
@@ -224,6 +236,7 @@ async def refresh_cases(
             )
         )
     if facts:
+        await update_summary(session, ids, facts)
         stmt = insert(CaseFact.__table__)  # type: ignore[attr-defined]
         columns = fact_columns()
         stmt = stmt.on_conflict_do_update(
@@ -232,6 +245,86 @@ async def refresh_cases(
         )
         await session.execute(stmt, facts)
     return len(facts)
+
+
+SummaryKey = tuple[str, Any, str, str]  # dim, received_month, area path (cut), key
+
+
+def contributions(fact: Any) -> Iterator[tuple[SummaryKey, list[int], int | None]]:
+    """What one fact adds to the summary: per cuboid, its key, the counts (``n`` then one per
+    flag) and its handling time in tenths of an hour (None: not resolved)."""
+    counts = [1, *(1 if fact["flags"] & bit else 0 for bit in FLAG_BITS.values())]
+    hours = fact["handling_hours"]
+    tenths = None if hours is None else round(hours * 10)
+    keys = {
+        "area": "",
+        "category": fact["category_code"],
+        "department": fact["department_id"] or NO_DEPARTMENT,
+    }
+    for dim, depth in SUMMARY_DEPTH.items():
+        yield (
+            (dim, fact["received_month"], cut(fact["area_path"], depth), keys[dim]),
+            counts,
+            tenths,
+        )
+
+
+async def update_summary(
+    session: AsyncSession, ids: list[uuid.UUID], facts: list[dict[str, Any]]
+) -> None:
+    """Move the summary from the stored facts of ``ids`` to ``facts``, in this transaction.
+
+    The stored facts are locked (FOR UPDATE) so that no other rollup subtracts the same fact
+    twice; the summary rows change by increments (``n = n + delta``), which concurrent rollups
+    may apply to the same row in either order, and are written in key order so that two
+    rollups never wait on each other in a cycle. Rows that fall to zero are kept (the queries
+    skip them): a cell that empties is rare and the key space is small."""
+    c = fact_columns()
+    old = (
+        await session.execute(
+            sa.select(
+                c.received_month,
+                c.area_path,
+                c.category_code,
+                c.department_id,
+                c.flags,
+                c.handling_hours,
+            )
+            .where(c.case_id.in_(ids))
+            .with_for_update()
+        )
+    ).mappings()
+    tally: dict[SummaryKey, list[int]] = {}
+    hours: dict[tuple[SummaryKey, int], int] = defaultdict(int)
+    for sign, rows in ((-1, list(old)), (1, facts)):
+        for fact in rows:
+            for key, counts, tenths in contributions(fact):
+                total = tally.setdefault(key, [0] * len(counts))
+                for i, v in enumerate(counts):
+                    total[i] += sign * v
+                if tenths is not None:
+                    hours[key, tenths] += sign
+    names = ["n", *FLAG_BITS]
+    key_names = ["dim", "received_month", "area_path", "key"]
+    tally_rows = [
+        {**dict(zip(key_names, k, strict=True)), **dict(zip(names, v, strict=True))}
+        for k, v in sorted(tally.items())
+        if any(v)
+    ]
+    hour_rows = [
+        {**dict(zip(key_names, k, strict=True)), "tenths": t, "n": n}
+        for (k, t), n in sorted(hours.items())
+        if n
+    ]
+    for table, rows, counted in ((TALLY, tally_rows, names), (TALLY_HOURS, hour_rows, ["n"])):
+        if not rows:
+            continue
+        stmt = insert(table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(table.primary_key.columns),
+            set_={name: table.c[name] + stmt.excluded[name] for name in counted},
+        )
+        await session.execute(stmt, rows)
 
 
 async def refresh(session: AsyncSession, settings: Settings, *, limit: int | None = None) -> int:
@@ -313,3 +406,29 @@ class RollupWorker:
         self._stop.set()
         if self._task is not None:
             await self._task
+
+
+def summary_from_facts_sql() -> list[str]:
+    """SQL that derives the whole summary from ``case_fact`` into empty summary tables (the
+    bench loads it so; a test checks that the rollup's running summary equals it)."""
+    counts = ", ".join(f"count(*) FILTER (WHERE flags & {bit} <> 0)" for bit in FLAG_BITS.values())
+    keys = {"area": "''", "category": "category_code", "department": "coalesce(department_id, '')"}
+    tally, hours = [], []
+    for dim, depth in SUMMARY_DEPTH.items():
+        path = f"array_to_string((string_to_array(area_path, '.'))[1:{depth}], '.')"
+        tally.append(
+            f"SELECT '{dim}', received_month, {path}, {keys[dim]}, count(*), {counts} "  # noqa: S608
+            "FROM case_fact GROUP BY 1, 2, 3, 4"
+        )
+        hours.append(
+            f"SELECT '{dim}', received_month, {path}, {keys[dim]}, "  # noqa: S608
+            "round(handling_hours * 10)::int, count(*) FROM case_fact "
+            "WHERE handling_hours IS NOT NULL GROUP BY 1, 2, 3, 4, 5"
+        )
+    names = ", ".join(FLAG_BITS)
+    return [
+        f"INSERT INTO case_tally (dim, received_month, area_path, key, n, {names}) "
+        + " UNION ALL ".join(tally),
+        "INSERT INTO case_tally_hours (dim, received_month, area_path, key, tenths, n) "
+        + " UNION ALL ".join(hours),
+    ]

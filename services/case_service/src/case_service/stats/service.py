@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import aggregate_order_by
@@ -20,7 +20,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from case_service.cases.access import AREA_ROLES, subtree
 from case_service.config import Settings
-from case_service.stats.models import FLAG_BITS, FLAGS, CaseFact, fact_columns
+from case_service.stats.models import (
+    FLAG_BITS,
+    FLAGS,
+    NO_DEPARTMENT,
+    SUMMARY_DEPTH,
+    TALLY,
+    TALLY_HOURS,
+    CaseFact,
+    fact_columns,
+)
 from case_service.stats.schemas import (
     BY_NAME,
     INDICATORS,
@@ -127,6 +136,13 @@ class Tally:
             if flags & bit:
                 self.counts[name] += n
 
+    def merge(self, other: Tally) -> None:
+        self.received += other.received
+        for name, n in other.counts.items():
+            self.counts[name] += n
+        for value, n in other.hours.items():
+            self.hours[value] = self.hours.get(value, 0) + n
+
     def count(self, name: str) -> int:
         if name == "received":
             return self.received
@@ -179,14 +195,38 @@ async def custom_plans(session: AsyncSession) -> None:
     await session.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 
-async def tallies(
-    session: AsyncSession,
-    principal: Principal,
-    f: StatsFilter,
-    key: sa.ColumnElement[Any] | None,
-) -> dict[Any, Tally]:
-    """Two grouped counts over the facts: by ``flags`` and by handling time (per ``key``)."""
+#: How figures are grouped: by nothing, child area, lead department, category, or period.
+Grouping = Literal["none", "area", "department", "category", "day", "week", "month"]
+Source = Literal["auto", "facts"]
+
+
+def depth(path: str) -> int:
+    return len(path.split("."))
+
+
+def fact_key(group: Grouping, base: str | None) -> sa.ColumnElement[Any] | None:
     c = fact_columns()
+    if group == "area":
+        # the code at the child level (split_part is far cheaper than a regex or an array
+        # slice per row); the route turns it back into a path. '' = filed at the base itself.
+        return sa.func.split_part(c.area_path, ".", depth(base) + 1 if base else 1)
+    # plain columns: a date function per row would cost more than the grouping itself
+    columns: dict[str, sa.ColumnElement[Any]] = {
+        "department": c.department_id,
+        "category": c.category_code,
+        "day": c.received_on,
+        "week": c.received_week,
+        "month": c.received_month,
+    }
+    return columns.get(group)
+
+
+async def fact_tallies(
+    session: AsyncSession, principal: Principal, f: StatsFilter, group: Grouping
+) -> dict[Any, Tally]:
+    """Two grouped counts over the facts: by ``flags`` and by handling time (per group)."""
+    c = fact_columns()
+    key = fact_key(group, f.area_path)
     conds = where(principal, f)
     keys: list[sa.ColumnElement[Any]] = [key.label("key")] if key is not None else []
     by_flags = (
@@ -210,20 +250,143 @@ async def tallies(
     return out
 
 
-def group_key(group_by: GroupBy, base: str | None) -> sa.ColumnElement[Any] | None:
-    c = fact_columns()
-    if group_by is GroupBy.department:
-        department: sa.ColumnElement[Any] = c.department_id
-        return department
-    if group_by is GroupBy.category:
-        category: sa.ColumnElement[Any] = c.category_code
-        return category
-    if group_by is GroupBy.area:
-        # the code at the child level (split_part is far cheaper than a regex or an array
-        # slice per row); the route turns it back into a path. '' = filed at the base itself.
-        depth = len(base.split(".")) + 1 if base else 1
-        return sa.func.split_part(c.area_path, ".", depth)
-    return None
+def summary_dim(principal: Principal, f: StatsFilter, group: Grouping) -> str | None:
+    """The summary cuboid (``stats.models``) that answers exactly, or None: read the facts.
+
+    A department handler's scope (department_ids overlap), a lead department together with a
+    category, an area deeper than the cuboid keeps, and series by day or week are not in the
+    summary."""
+    if group in ("day", "week"):
+        return None
+    by_department = f.department_id is not None or group == "department"
+    by_category = f.category_code is not None or group == "category"
+    if by_department and by_category:
+        return None
+    dim = "department" if by_department else "category" if by_category else "area"
+    deepest = SUMMARY_DEPTH[dim]
+    if principal.has_role(Role.admin):
+        areas: list[str] = []
+    elif principal.has_role(Role.department_handler) or not principal.has_role(*AREA_ROLES):
+        return None  # department handlers: facts; residents and platforms: 403 from where()
+    else:
+        areas = list(principal.area_paths)
+    if f.area_path is not None:
+        areas.append(f.area_path)
+    if any(depth(p) > deepest for p in areas):
+        return None
+    if group == "area" and (depth(f.area_path) if f.area_path else 0) + 1 > deepest:
+        return None
+    return dim
+
+
+def whole_months(f: StatsFilter) -> tuple[date, date] | None:
+    """The first days of the first and the last whole calendar month of the period, if any."""
+    first = f.date_from if f.date_from.day == 1 else next_month(f.date_from)
+    after = f.date_to + timedelta(days=1)
+    last = (after.replace(day=1) - timedelta(days=1)).replace(day=1)
+    return (first, last) if first <= last else None
+
+
+def next_month(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+async def summary_tallies(
+    session: AsyncSession,
+    principal: Principal,
+    f: StatsFilter,
+    group: Grouping,
+    dim: str,
+    months: tuple[date, date],
+) -> dict[Any, Tally]:
+    """The same counts as :func:`fact_tallies`, for whole months, from the summary."""
+    t, h = TALLY.c, TALLY_HOURS.c
+    out: dict[Any, Tally] = {}
+    for table in (TALLY, TALLY_HOURS):
+        c = table.c
+        conds: list[sa.ColumnElement[bool]] = [
+            c.dim == dim,
+            c.received_month >= months[0],
+            c.received_month <= months[1],
+        ]
+        if not principal.has_role(Role.admin):
+            conds.append(sa.or_(*(subtree(c.area_path, p) for p in principal.area_paths)))
+        if f.area_path is not None:
+            conds.append(subtree(c.area_path, f.area_path))
+        if f.department_id is not None:
+            conds.append(c.key == f.department_id)
+        if f.category_code is not None:
+            if len(f.category_code) <= 2:
+                conds.append(c.key.startswith(f.category_code, autoescape=True))
+            else:
+                conds.append(c.key == f.category_code)
+        key: sa.ColumnElement[Any] | None = None
+        if group == "area":
+            key = sa.func.split_part(c.area_path, ".", depth(f.area_path) + 1 if f.area_path else 1)
+        elif group in ("department", "category"):
+            key = c.key
+        elif group == "month":
+            key = c.received_month
+        keys = [key.label("key")] if key is not None else []
+        if table is TALLY:
+            stmt = (
+                sa.select(*keys, sa.func.sum(t.n).label("n"), *(sa.func.sum(t[n]) for n in FLAGS))
+                .where(*conds)
+                .group_by(*([key] if key is not None else []))
+                .having(sa.func.sum(t.n) > 0)  # rows emptied by the rollup stay, at zero
+            )
+        else:
+            stmt = (
+                sa.select(*keys, h.tenths, sa.func.sum(h.n).label("n"))
+                .where(*conds)
+                .group_by(*([key] if key is not None else []), h.tenths)
+                .having(sa.func.sum(h.n) > 0)
+            )
+        for r in (await session.execute(stmt)).all():
+            k = r[0] if key is not None else None
+            if group == "department" and k == NO_DEPARTMENT:
+                k = None
+            tally = out.setdefault(k, Tally())
+            if table is TALLY:
+                values = list(r)[-len(FLAGS) - 1 :]
+                tally.received += int(values[0])
+                for name, n in zip(FLAGS, values[1:], strict=True):
+                    tally.counts[name] += int(n)
+            else:
+                tally.hours[r.tenths / 10] = int(r.n)
+    return out
+
+
+async def tallies(
+    session: AsyncSession,
+    principal: Principal,
+    f: StatsFilter,
+    group: Grouping,
+    *,
+    source: Source = "auto",
+) -> dict[Any, Tally]:
+    """The counts of each group: whole months from the summary where it answers exactly
+    (:func:`summary_dim`), the rest of the period from the facts. ``source="facts"`` reads
+    the facts only (the tests compare both)."""
+    scope_clause(principal)  # residents and platforms: 403, whichever source answers
+    dim = summary_dim(principal, f, group) if source == "auto" else None
+    months = whole_months(f) if dim is not None else None
+    if dim is None or months is None:
+        return await fact_tallies(session, principal, f, group)
+    out = await summary_tallies(session, principal, f, group, dim, months)
+    edges = [(f.date_from, months[0] - timedelta(days=1)), (next_month(months[1]), f.date_to)]
+    for start, end in edges:
+        if start <= end:
+            part = StatsFilter(
+                date_from=start,
+                date_to=end,
+                area_path=f.area_path,
+                department_id=f.department_id,
+                category_code=f.category_code,
+            )
+            for k, tally in (await fact_tallies(session, principal, part, group)).items():
+                out.setdefault(k, Tally()).merge(tally)
+    return out
 
 
 async def indicators(
@@ -233,10 +396,10 @@ async def indicators(
     *,
     group_by: GroupBy,
     settings: Settings,
+    source: Source = "auto",
 ) -> list[IndicatorRow]:
-    key = group_key(group_by, f.area_path)
-    found = await tallies(session, principal, f, key)
-    if key is None:
+    found = await tallies(session, principal, f, group_by.value, source=source)
+    if group_by is GroupBy.none:
         return [to_row("all", found.get(None, Tally()))]
     keys = sorted(found, key=lambda k: (k is None, k or ""))
     if group_by is GroupBy.area:
@@ -273,16 +436,10 @@ async def series(
     *,
     interval: Interval,
     settings: Settings,
+    source: Source = "auto",
 ) -> list[IndicatorRow]:
     """One row per day/week/month of the period (empty periods included, all zero)."""
-    c = fact_columns()
-    # plain columns: a date function per row would cost more than the grouping itself
-    bucket: sa.ColumnElement[Any] = {
-        Interval.day: c.received_on,
-        Interval.week: c.received_week,
-        Interval.month: c.received_month,
-    }[interval]
-    found = await tallies(session, principal, f, bucket)
+    found = await tallies(session, principal, f, interval.value, source=source)
     return [
         to_row(b.isoformat(), found.get(b, Tally()))
         for b in buckets(f.date_from, f.date_to, interval)
@@ -297,12 +454,13 @@ async def ranking(
     by: GroupBy,
     indicator: str,
     settings: Settings,
+    source: Source = "auto",
 ) -> Ranking:
     """Areas (children of the area asked) or departments ranked by one rate. Below
     ``stats_red_threshold`` is the red list, below ``stats_yellow_threshold`` the yellow list;
     for rates where higher is worse (overdue, rework …) ``1 - rate`` is compared instead."""
     spec = BY_NAME[indicator]
-    rows = await indicators(session, principal, f, group_by=by, settings=settings)
+    rows = await indicators(session, principal, f, group_by=by, settings=settings, source=source)
     red, yellow = settings.stats_red_threshold, settings.stats_yellow_threshold
     worse_high = indicator in LOWER_IS_BETTER
     ranked: list[tuple[float | None, IndicatorRow]] = []
