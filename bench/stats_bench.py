@@ -16,6 +16,35 @@ one district.
    The scratch database is dropped unless ``--keep``.
 
     uv run python bench/stats_bench.py [--cases 1000000] [--runs 20] [--keep]
+    uv run python bench/stats_bench.py --url <kept database>   (migrates, derives, times)
+
+The facts are also summed into the monthly summary (``case_tally``: 240 rows by street, 372
+by category, 192 by department; ``case_tally_hours``: ~62k, ~134k and ~75k rows); whole months
+come from it, the edge days of a period from the facts (``stats.service.tallies``).
+
+Last run (2026-11-23, --url on a seeded 1,000,000, 20 runs; 2 shared cores, load average
+5.5 → 6.1 during the run, so about twice the unloaded times), p50 / p95 ms:
+
+    indicators: district, 30 days               81 /  113   (facts: no whole month)
+    indicators: district, whole year           127 /  201   (was 433 / 543)
+    indicators: district dispatcher, year      164 /  196   (was 644 / 804)
+    indicators: one street, year                82 /  106   (was 208 / 240)
+    indicators: by street, year                292 /  520   (was 1158 / 1417)
+    indicators: by department, year            288 /  491   (was 516 / 676)
+    indicators: by category, 30 days           334 /  833   (facts)
+    indicators: by category, year              789 /  968   (134k handling-time rows)
+    indicators: by community of a street, yr   524 /  644   (facts: below the street level)
+    indicators: one category, year             106 /  132   (was 204 / 228)
+    series: by month, year                     197 /  462   (was 438 / 604)
+    series: by day, 30 days                    392 /  543   (facts)
+    series: by week, 13 weeks                  348 /  608   (facts)
+    series: by week, year                     1126 / 1275   (facts)
+    ranking: streets, year                     315 /  543   (was 1196 / 1360)
+    ranking: departments, year                 299 /  442   (was 529 / 707)
+    negative list: a street's year             206 /  275   (facts, by handler)
+    heat map: one community, year               10 /   21   (facts)
+
+Before the summary, the same machine at load ~4.6 gave the "was" figures.
 """
 
 from __future__ import annotations
@@ -467,9 +496,9 @@ async def main() -> None:
         conn = await asyncpg.connect(args.url.replace("postgresql+asyncpg://", "postgresql://"))
         try:
             if not await conn.fetchval("SELECT count(*) FROM case_tally"):
-                await derive_summary(conn)
-                await conn.execute("VACUUM ANALYZE case_tally")
-                await conn.execute("VACUUM ANALYZE case_tally_hours")
+                await derive_summary(conn)  # (migrating to stat02 derives it too)
+            for table in TALLIES:
+                await conn.execute(f"VACUUM ANALYZE {table}")
         finally:
             await conn.close()
         await run(args.url, args.runs, rng)
