@@ -1,0 +1,29 @@
+-- wrk script: GET /api/v1/grids/locate at a random point inside BENCH_BOX
+-- ("west,south,east,north"), as fast as the connections go.
+local west, south, east, north
+local threads = {}
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("tid", #threads)
+end
+function init(args)
+  local parts = {}
+  for v in string.gmatch(os.getenv("BENCH_BOX"), "[^,]+") do table.insert(parts, tonumber(v)) end
+  west, south, east, north = parts[1], parts[2], parts[3], parts[4]
+  math.randomseed((tid or 1) * 104729 + os.time())
+end
+function request()
+  local lat = south + math.random() * (north - south)
+  local lng = west + math.random() * (east - west)
+  return wrk.format("GET", string.format("/api/v1/grids/locate?lat=%.6f&lng=%.6f", lat, lng))
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCHJSON {"requests":%d,"duration_us":%d,"bytes":%d,"errors_connect":%d,' ..
+    '"errors_read":%d,"errors_write":%d,"errors_status":%d,"errors_timeout":%d,' ..
+    '"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,"mean_us":%.1f}\n',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status,
+    e.timeout, latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency.max, latency.mean))
+end
