@@ -166,7 +166,8 @@ async def count_by_status(app: Any) -> dict[str, int]:
         return {status: int(n) for status, n in rows.all()}
 
 
-async def run(recipients: int, workers: int, batch: int, phase_recipients: int) -> None:
+async def run(recipients: int, workers: int, batch: int, phase_recipients: int) -> dict[str, Any]:
+    """Prints the figures and returns them."""
     url = await create_database("bench_notify")
     try:
         await asyncio.to_thread(upgrade_head, ALEMBIC_INI, url)
@@ -238,6 +239,19 @@ async def run(recipients: int, workers: int, batch: int, phase_recipients: int) 
     print(f"    of which the adapter call: {per_call * 1000:8.3f} ms")
     overhead = fan_out_cost + delivery_cost - per_call
     print(f"  service overhead per message:{overhead * 1000:8.3f} ms")
+    return {
+        "recipients": recipients,
+        "workers": workers,
+        "batch": batch,
+        "statuses": statuses,
+        "seconds": round(total, 2),
+        "fan_out_seconds": round((fanned_at or finished) - started, 2),
+        "messages_per_second": round(recipients / total, 1),
+        "adapter_call_ms": round(per_call * 1000, 3),
+        "service_overhead_ms": round((per_message - per_call) * 1000, 3),
+        "phase_fan_out_ms": round(fan_out_cost * 1000, 3),
+        "phase_delivery_ms": round(delivery_cost * 1000, 3),
+    }
 
 
 def main() -> None:

@@ -88,12 +88,36 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
-def random_points(n: int, seed: int) -> list[tuple[float, float]]:
+def random_points(
+    n: int, seed: int, box: tuple[float, float, float, float] = (WEST, SOUTH, EAST, NORTH)
+) -> list[tuple[float, float]]:
+    west, south, east, north = box
     rnd = random.Random(seed)
-    return [(rnd.uniform(SOUTH, NORTH), rnd.uniform(WEST, EAST)) for _ in range(n)]
+    return [(rnd.uniform(south, north), rnd.uniform(west, east)) for _ in range(n)]
 
 
-def bench_in_process(rows: list[dict[str, Any]], lookups: int) -> dict[str, float]:
+def city_rows(city: Any) -> list[dict[str, Any]]:
+    """The rows of a ``bench.city.City``'s area tree, as ``generate()`` makes them."""
+    return [
+        {
+            "id": a.id,
+            "code": a.code,
+            "name": a.name,
+            "level": a.level,
+            "parent_id": a.parent_id,
+            "path": a.path,
+            "depth": a.depth,
+            "boundary": a.boundary,
+        }
+        for a in city.areas
+    ]
+
+
+def bench_in_process(
+    rows: list[dict[str, Any]],
+    lookups: int,
+    box: tuple[float, float, float, float] = (WEST, SOUTH, EAST, NORTH),
+) -> dict[str, float]:
     started = time.perf_counter()
     index = SpatialIndex.build(
         [
@@ -103,7 +127,7 @@ def bench_in_process(rows: list[dict[str, Any]], lookups: int) -> dict[str, floa
         version=1,
     )
     build_s = time.perf_counter() - started
-    points = random_points(lookups, seed=1)
+    points = random_points(lookups, seed=1, box=box)
     for lat, lng in points[:1000]:  # warm up
         index.locate(lat, lng)
     timings: list[float] = []
@@ -240,6 +264,64 @@ async def bench_http(
             except TimeoutError:
                 proc.kill()
         await drop_database(url)
+
+
+async def bench_http_wrk(
+    database_url: str,
+    box: tuple[float, float, float, float],
+    *,
+    seconds: float = 15,
+    connections: int = 32,
+) -> dict[str, Any]:
+    """grid_service serving an already loaded database, driven by wrk (``bench/lua/locate.lua``,
+    random points in ``box``): requests per second, p50/p99, and the process's peak RSS."""
+    from bench import wrk
+    from bench.intake_bench import Proc, RssSampler, base_env
+
+    port = free_port()
+    env = base_env() | {
+        "GRID_DATABASE_URL": database_url,
+        "GRID_ENVIRONMENT": "test",
+        "GRID_LOG_JSON": "true",
+        "GRID_LOG_LEVEL": "INFO",
+        "GRID_PORT": str(port),
+    }
+    logs = ROOT / "var" / "bench" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    proc = Proc(
+        "grid_service",
+        [sys.executable, "-m", "grid_service", "serve"],
+        env,
+        port,
+        logs / "grid_service-locate.log",
+    )
+    proc.start()
+    try:
+        await proc.wait_ready()
+        async with httpx.AsyncClient(base_url=proc.url, timeout=120) as client:
+            t = time.perf_counter()
+            first = await client.get(
+                "/api/v1/grids/locate",
+                params={"lat": (box[1] + box[3]) / 2, "lng": (box[0] + box[2]) / 2},
+            )
+            assert first.status_code == 200, first.text
+            first_s = time.perf_counter() - t  # includes building the index from the database
+        env_box = {"BENCH_BOX": ",".join(str(v) for v in box)}
+        assert proc.popen is not None
+        with RssSampler({"grid_service": proc.popen.pid}) as rss:
+            result = await asyncio.to_thread(
+                wrk.run_measured,
+                proc.url,
+                "locate.lua",
+                connections=connections,
+                seconds=seconds,
+                env=env_box,
+            )
+        result["first_request_seconds"] = round(first_s, 2)
+        result["rss_bytes"] = rss.peak["grid_service"]
+        return result
+    finally:
+        proc.stop()
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ import json
 import statistics
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -70,12 +71,9 @@ async def scan_times(maker: object, now: datetime, due: int, runs: int) -> list[
     return out
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--cases", type=int, default=1_000_000)
-    parser.add_argument("--due", type=int, default=1_000)
-    parser.add_argument("--runs", type=int, default=30)
-    args = parser.parse_args()
+async def measure(cases: int = 1_000_000, due: int = 1_000, runs: int = 30) -> dict[str, Any]:
+    """One row per step of open cases (printed as JSON lines) and the largest/smallest ratio."""
+    args = argparse.Namespace(cases=cases, due=due, runs=runs)
     url = await create_database("bench_timers")
     results = []
     try:
@@ -144,6 +142,16 @@ async def main() -> None:
         f"{last['open_cases']:,} ({ratio:.2f}x for {last['open_cases'] / first['open_cases']:.0f}x "
         "the open cases)"
     )
+    return {"steps": results, "ratio": round(ratio, 2), "due": args.due}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cases", type=int, default=1_000_000)
+    parser.add_argument("--due", type=int, default=1_000)
+    parser.add_argument("--runs", type=int, default=30)
+    args = parser.parse_args()
+    await measure(args.cases, args.due, args.runs)
 
 
 if __name__ == "__main__":
