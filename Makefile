@@ -9,6 +9,7 @@ UV = $(shell scripts/bootstrap.sh)
 help:
 	@echo "make run   - install, start embedded PostgreSQL, migrate, load demo data, serve 8001-8003"
 	@echo "make test  - install and run the whole suite (lint, types, tests) on real PostgreSQL"
+	@echo "make bench - every benchmark, one table + var/bench/results.json (QUICK=1: a few minutes)"
 
 run:
 	@uv_bin="$(UV)"; exec "$$uv_bin" run --frozen python scripts/run.py
@@ -21,3 +22,8 @@ lint:
 
 typecheck:
 	@uv_bin="$(UV)"; "$$uv_bin" run --frozen mypy shared/src services/case_service/src services/grid_service/src services/notify_service/src
+
+# QUICK=1: smaller scale (a few minutes); BENCH_ARGS: more options of bench/run.py (--only, --keep)
+bench:
+	@uv_bin="$(UV)"; scripts/ensure_wrk.sh || echo "bench: going on without wrk (intake will fail)"; \
+	PATH="$$(dirname "$$uv_bin"):$$PATH" "$$uv_bin" run --frozen python bench/run.py $(if $(QUICK),--quick) $(BENCH_ARGS)
