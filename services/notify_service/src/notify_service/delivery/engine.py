@@ -213,6 +213,10 @@ async def _prepare(
         for w in work:
             if w.values["status"] == NotificationStatus.sending:
                 _plan(ctx, w, templates, {}, now)
+        sms = _sms_providers(work)
+        if sms:  # critical SMS: no caps to reserve, but the provider is noted before the send
+            async with ctx.sessionmaker() as session, session.begin():
+                await repo.reserve_sms(session, providers=sms, at=now)
         return
     # Frequency caps across workers and replicas: the numbers are locked (advisory, for this
     # short transaction), their recent sends read, the batch planned, and each SMS about to
@@ -224,11 +228,15 @@ async def _prepare(
         for w in work:
             if w.values["status"] == NotificationStatus.sending:
                 _plan(ctx, w, templates, recent, now)
-        await repo.reserve_sms(
-            session,
-            ids=[w.n.id for w in work if w.message is not None and w.message.channel == "sms"],
-            at=now,
-        )
+        await repo.reserve_sms(session, providers=_sms_providers(work), at=now)
+
+
+def _sms_providers(work: list[Work]) -> dict[uuid.UUID, str]:
+    return {
+        w.n.id: w.provider.name
+        for w in work
+        if w.message is not None and w.message.channel == "sms" and w.provider is not None
+    }
 
 
 async def _release(ctx: DeliveryContext, ids: list[uuid.UUID], now: datetime) -> None:

@@ -168,11 +168,18 @@ async def lock_numbers(session: AsyncSession, phones: Sequence[str]) -> None:
     )
 
 
-async def reserve_sms(session: AsyncSession, *, ids: Sequence[uuid.UUID], at: datetime) -> None:
-    """Count these SMS as sent at ``at`` for the caps until their result is recorded."""
-    if ids:
+async def reserve_sms(
+    session: AsyncSession, *, providers: dict[uuid.UUID, str], at: datetime
+) -> None:
+    """Count these SMS as sent at ``at`` for the caps until their result is recorded, and note
+    the provider each goes to: if the worker dies mid-send, the expired claim is settled by
+    asking that provider's query API (without it the send could only be dead-lettered)."""
+    by_provider: dict[str, list[uuid.UUID]] = {}
+    for notification_id, provider in providers.items():
+        by_provider.setdefault(provider, []).append(notification_id)
+    for provider, ids in by_provider.items():
         await session.execute(
-            sa.update(N).where(N.c.id.in_(list(ids))).values(sent_at=at, channel="sms")
+            sa.update(N).where(N.c.id.in_(ids)).values(sent_at=at, channel="sms", provider=provider)
         )
 
 
