@@ -11,7 +11,9 @@
    outbox events): first as fast as ``--connections`` connections go (the maximum), then at a
    fixed offered load of half that maximum (``delay()`` keeps each thread to its schedule):
    achieved rate, p50 and p99.
-4. Peak RSS of each service process during the load (``/proc/<pid>/status``, sampled every
+4. CPU milliseconds each service spends per intake during the maximum run
+   (``/proc/<pid>/stat``), which says where the time goes.
+5. Peak RSS of each service process during the load (``/proc/<pid>/status``, sampled every
    0.2 s, and the kernel's high-water mark ``VmHWM``).
 
 Scratch databases and processes are removed at the end, also on failure or Ctrl-C.
@@ -60,6 +62,15 @@ def read_rss(pid: int) -> tuple[int, int]:
             key, value = line.split(":", 1)
             values[key] = int(value.split()[0]) * 1024
     return values.get("VmRSS", 0), values.get("VmHWM", 0)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class RssSampler:
@@ -284,7 +295,14 @@ async def measure(
             )
         with RssSampler(pids) as rss:
             t = await token(procs["grid"].url)
+            cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
             out["max"] = await drive(case_url, connections=connections, seconds=seconds, token_=t)
+            out["cpu_ms_per_intake"] = {
+                name: round(
+                    1000 * (cpu_seconds(pid) - cpu_before[name]) / max(1, out["max"]["ok"]), 1
+                )
+                for name, pid in pids.items()
+            }
             print(f"  intake max: {out['max']['rps']:,.1f} req/s", flush=True)
             rate = max(1.0, out["max"]["rps"] / 2)
             t = await token(procs["grid"].url)

@@ -174,6 +174,12 @@ def evaluate(results: dict[str, Any]) -> list[Figure]:
                     note="wrk is not the bottleneck when well below 1",
                 ),
             ]
+            for service, ms in sorted(r.get("cpu_ms_per_intake", {}).items()):
+                out.append(
+                    figure(
+                        bench, f"CPU per intake: {service}", ms, "ms", note="during the maximum run"
+                    )
+                )
             for service, rss in sorted(r["rss_bytes"].items()):
                 out.append(
                     figure(
@@ -345,6 +351,32 @@ def report(results: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
         "figures": [asdict(f) for f in figures],
         "results": results,
     }
+
+
+def markdown(payload: dict[str, Any]) -> str:
+    """The run as a Markdown table with its scale, duration and load average (for
+    docs/performance.md)."""
+    load = payload.get("load_average", {})
+    m = payload.get("machine", {})
+    head = (
+        f"{'Quick' if payload.get('quick') else 'Full'} run of {payload.get('started_at', '?')}: "
+        f"{payload.get('duration_s', 0) / 60:.1f} min, {m.get('cpus', '?')} CPUs, "
+        f"{m.get('memory_gib', '?')} GiB, load average {load.get('start', ['?'])[0]} at the start, "
+        f"{load.get('end', ['?'])[0]} at the end."
+    )
+    lines = [
+        head,
+        "",
+        "| figure | value | target | result | note |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for f in payload["figures"]:
+        result = {True: "pass", False: "**FAIL**", None: "error" if f["value"] is None else ""}
+        target = f"{f['target']} {f['unit']}" if f["target"] else ""
+        value = f"{fmt_value(f['value'])} {f['unit']}".strip()
+        note = f["note"].replace("|", "/")
+        lines.append(f"| {f['name']} | {value} | {target} | {result[f['passed']]} | {note} |")
+    return "\n".join(lines) + "\n"
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
@@ -613,6 +645,7 @@ def main() -> int:
         f"{args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}"
     )
     write_json(args.out, payload)
+    args.out.with_suffix(".md").write_text(markdown(payload))
     return 130 if interrupted else 0
 
 

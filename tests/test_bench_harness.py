@@ -111,6 +111,12 @@ def test_table_and_json(tmp_path: Path) -> None:
     assert read["quick"] is True
     assert read["figures"][0]["name"] == "ceiling: minimal FastAPI + asyncpg insert"
     assert {"bench", "name", "value", "unit", "target", "passed", "note"} <= set(read["figures"][0])
+    md = harness.markdown(read).splitlines()
+    assert md[0].startswith("Quick run of")
+    assert any(
+        line.startswith("| intake / ceiling | 0.5 ratio | >= 0.4 ratio | pass |") for line in md
+    )
+    assert any(line.startswith("| stats benchmark | — |  | error |") for line in md)
 
 
 def test_stats_bench_table_is_parsed() -> None:
