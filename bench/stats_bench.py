@@ -307,7 +307,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def run(url: str, runs: int, rng: random.Random) -> None:
+async def run(url: str, runs: int, rng: random.Random, only: str | None = None) -> None:
     settings = Settings(
         database_url=url,
         environment="test",
@@ -465,6 +465,8 @@ async def run(url: str, runs: int, rng: random.Random) -> None:
         ) as client:
             print(f"\n{'endpoint':48} {'p50':>8} {'p95':>8} {'max':>8}  (ms, {runs} runs)")
             for name, make in cases:
+                if only is not None and only not in name:
+                    continue
                 timings: list[float] = []
                 for i in range(runs + 1):
                     path, params, headers = make()
@@ -489,6 +491,7 @@ async def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     parser.add_argument("--url", help="reuse an already seeded database (skips seeding)")
+    parser.add_argument("--only", help="time only the endpoints whose name contains this")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     if args.url:
@@ -501,7 +504,7 @@ async def main() -> None:
                 await conn.execute(f"VACUUM ANALYZE {table}")
         finally:
             await conn.close()
-        await run(args.url, args.runs, rng)
+        await run(args.url, args.runs, rng, args.only)
         return
     url = await create_database("bench_stats")
     print(f"scratch database {url.rsplit('/', 1)[-1]}; migrating", flush=True)
@@ -512,7 +515,7 @@ async def main() -> None:
         await seed(url, args.cases)
         print(f"seeded in {time.perf_counter() - t:.0f} s", flush=True)
         await bench_rollup(url, args.dirty)
-        await run(url, args.runs, rng)
+        await run(url, args.runs, rng, args.only)
     finally:
         if args.keep:
             print(f"kept: {url}")

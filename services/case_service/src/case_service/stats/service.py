@@ -101,11 +101,14 @@ def scope_clause(principal: Principal) -> sa.ColumnElement[bool] | None:
     return sa.or_(*conds)
 
 
-def where(principal: Principal, f: StatsFilter) -> list[sa.ColumnElement[bool]]:
+def where(
+    principal: Principal, f: StatsFilter, days: list[tuple[date, date]] | None = None
+) -> list[sa.ColumnElement[bool]]:
+    """The facts of the filter's period (or of ``days``, inclusive ranges), scope and filters."""
     c = fact_columns()
+    ranges = days if days is not None else [(f.date_from, f.date_to)]
     conds: list[sa.ColumnElement[bool]] = [
-        c.received_on >= f.date_from,
-        c.received_on <= f.date_to,
+        sa.or_(*(sa.and_(c.received_on >= a, c.received_on <= b) for a, b in ranges))
     ]
     scope = scope_clause(principal)
     if scope is not None:
@@ -124,24 +127,16 @@ def where(principal: Principal, f: StatsFilter) -> list[sa.ColumnElement[bool]]:
 
 @dataclass
 class Tally:
-    """The counts of one group: cases, cases per flag, and resolved cases per handling time."""
+    """The counts of one group: cases, cases per flag, and the resolved cases' handling time
+    (how many, the sum of value × cases over the values in ascending order, and the values at
+    the two positions the p90 interpolates between), all computed in SQL (:func:`tallies`)."""
 
     received: int = 0
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FLAGS, 0))
-    hours: dict[float, int] = field(default_factory=dict)
-
-    def add_flags(self, flags: int, n: int) -> None:
-        self.received += n
-        for name, bit in FLAG_BITS.items():
-            if flags & bit:
-                self.counts[name] += n
-
-    def merge(self, other: Tally) -> None:
-        self.received += other.received
-        for name, n in other.counts.items():
-            self.counts[name] += n
-        for value, n in other.hours.items():
-            self.hours[value] = self.hours.get(value, 0) + n
+    resolved: int = 0
+    hours_sum: float = 0.0
+    p90_low: float | None = None
+    p90_high: float | None = None
 
     def count(self, name: str) -> int:
         if name == "received":
@@ -151,25 +146,21 @@ class Tally:
         return self.counts[name]
 
     def handling(self) -> dict[str, Any]:
-        """Average and p90 (``percentile_cont``: linear between the two nearest values)."""
-        total = sum(self.hours.values())
-        if not total:
+        """Average and p90 (``percentile_cont``: linear between the values at the floor and
+        the ceiling of 0.9 × (resolved - 1)). The float arithmetic is the same, step by step,
+        as summing the sorted histogram in Python: ``hours_sum`` is added up in SQL in value
+        order, starting from the smallest."""
+        total = self.resolved
+        if not total or self.p90_low is None or self.p90_high is None:
             return {"resolved": 0, "average": None, "p90": None}
-        values = sorted(self.hours.items())
-        average = sum(v * n for v, n in values) / total
-        position = 0.9 * (total - 1)
-        low, high = math.floor(position), math.ceil(position)
-
-        def nth(i: int) -> float:
-            seen = 0
-            for v, n in values:
-                seen += n
-                if i < seen:
-                    return v
-            return values[-1][0]
-
-        p90 = nth(low) + (position - low) * (nth(high) - nth(low))
+        average = self.hours_sum / total
+        position = P90 * (total - 1)
+        low = math.floor(position)
+        p90 = self.p90_low + (position - low) * (self.p90_high - self.p90_low)
         return {"resolved": total, "average": round(average, 2), "p90": round(p90, 2)}
+
+
+P90 = 0.9
 
 
 def _figure(t: Tally, numerator: str, denominator: str | None) -> Figure:
@@ -204,50 +195,184 @@ def depth(path: str) -> int:
     return len(path.split("."))
 
 
-def fact_key(group: Grouping, base: str | None) -> sa.ColumnElement[Any] | None:
+def fact_key(group: Grouping, base: str | None) -> sa.ColumnElement[Any]:
+    """The key of a fact's group, of the same type and collation as :func:`summary_key`."""
     c = fact_columns()
     if group == "area":
         # the code at the child level (split_part is far cheaper than a regex or an array
         # slice per row); the route turns it back into a path. '' = filed at the base itself.
-        return sa.func.split_part(c.area_path, ".", depth(base) + 1 if base else 1)
+        return sa.func.split_part(c.area_path, ".", depth(base) + 1 if base else 1).collate("C")
     # plain columns: a date function per row would cost more than the grouping itself
     columns: dict[str, sa.ColumnElement[Any]] = {
-        "department": c.department_id,
+        "department": sa.func.coalesce(c.department_id, sa.literal_column("''")),
         "category": c.category_code,
         "day": c.received_on,
         "week": c.received_week,
         "month": c.received_month,
     }
-    return columns.get(group)
+    return columns.get(group, sa.literal_column("''"))
 
 
-async def fact_tallies(
-    session: AsyncSession, principal: Principal, f: StatsFilter, group: Grouping
-) -> dict[Any, Tally]:
-    """Two grouped counts over the facts: by ``flags`` and by handling time (per group)."""
+def summary_key(group: Grouping, base: str | None, c: Any) -> sa.ColumnElement[Any]:
+    if group == "area":
+        return sa.func.split_part(c.area_path, ".", depth(base) + 1 if base else 1)
+    if group in ("department", "category"):
+        return c.key  # type: ignore[no-any-return]
+    if group == "month":
+        return c.received_month  # type: ignore[no-any-return]
+    return sa.literal_column("''")
+
+
+CountParts = list[sa.Select[Any]]  # (key, n, one count per flag)
+HourParts = list[sa.Select[Any]]  # (key, tenths, n)
+
+
+def fact_parts(
+    principal: Principal,
+    f: StatsFilter,
+    group: Grouping,
+    days: list[tuple[date, date]] | None = None,
+) -> tuple[CountParts, HourParts]:
+    """One pass over the facts: a hash aggregate with two grouping sets, (key, flags) and
+    (key, handling time). A few hundred flag combinations occur, so the flags set is summed
+    bit by bit only after grouping."""
     c = fact_columns()
     key = fact_key(group, f.area_path)
-    conds = where(principal, f)
-    keys: list[sa.ColumnElement[Any]] = [key.label("key")] if key is not None else []
-    by_flags = (
-        sa.select(*keys, c.flags, sa.func.count().label("n"))
-        .where(*conds)
-        .group_by(*([key] if key is not None else []), c.flags)
+    keyed = [] if group == "none" else [key]  # (PostgreSQL refuses a constant in GROUP BY)
+    sets = sa.func.grouping_sets(sa.tuple_(*keyed, c.flags), sa.tuple_(*keyed, c.handling_hours))
+    grouped = (
+        sa.select(
+            key.label("key"),
+            c.flags,
+            c.handling_hours,
+            sa.func.count().label("n"),
+            sa.func.grouping(c.flags).label("by_hours"),
+        )
+        .where(*where(principal, f, days))
+        .group_by(sets)
+        .cte("grouped")
     )
-    by_hours = (
-        sa.select(*keys, c.handling_hours, sa.func.count().label("n"))
-        .where(*conds, c.handling_hours.is_not(None))
-        .group_by(*([key] if key is not None else []), c.handling_hours)
+    g = grouped.c
+    counts = (
+        sa.select(
+            g.key,
+            sa.func.sum(g.n).label("n"),
+            *(
+                sa.func.coalesce(sa.func.sum(g.n).filter(g.flags.op("&")(bit) != 0), 0)
+                for bit in FLAG_BITS.values()
+            ),
+        )
+        .where(g.by_hours == 0)
+        .group_by(g.key)
     )
-    await custom_plans(session)
-    out: dict[Any, Tally] = {}
-    for r in (await session.execute(by_flags)).all():
-        k = r.key if key is not None else None
-        out.setdefault(k, Tally()).add_flags(int(r.flags), int(r.n))
-    for r in (await session.execute(by_hours)).all():
-        k = r.key if key is not None else None
-        out.setdefault(k, Tally()).hours[float(r.handling_hours)] = int(r.n)
-    return out
+    hours = sa.select(
+        g.key,
+        sa.cast(sa.func.round(g.handling_hours * 10), sa.Integer).label("tenths"),
+        g.n,
+    ).where(g.by_hours == 1, g.handling_hours.is_not(None))
+    return [counts], [hours]
+
+
+def summary_parts(
+    principal: Principal,
+    f: StatsFilter,
+    group: Grouping,
+    dim: str,
+    months: tuple[date, date],
+) -> tuple[CountParts, HourParts]:
+    """The same rows as :func:`fact_parts`, for whole months, from the summary."""
+    parts: list[sa.Select[Any]] = []
+    for table in (TALLY, TALLY_HOURS):
+        c = table.c
+        conds: list[sa.ColumnElement[bool]] = [
+            c.dim == dim,
+            c.received_month >= months[0],
+            c.received_month <= months[1],
+        ]
+        if not principal.has_role(Role.admin):
+            conds.append(sa.or_(*(subtree(c.area_path, p) for p in principal.area_paths)))
+        if f.area_path is not None:
+            conds.append(subtree(c.area_path, f.area_path))
+        if f.department_id is not None:
+            conds.append(c.key == f.department_id)
+        if f.category_code is not None:
+            if len(f.category_code) <= 2:
+                conds.append(c.key.startswith(f.category_code, autoescape=True))
+            else:
+                conds.append(c.key == f.category_code)
+        key = summary_key(group, f.area_path, c).label("key")
+        if table is TALLY:
+            parts.append(sa.select(key, c.n, *(c[name] for name in FLAGS)).where(*conds))
+        else:
+            parts.append(sa.select(key, c.tenths, c.n).where(*conds))
+    return [parts[0]], [parts[1]]
+
+
+def tally_statement(counts: CountParts, hours: HourParts) -> sa.Select[Any]:
+    """Per group: the case count, one count per flag, and from the handling-time histogram
+    (summed over the parts) the resolved count, the sum of value × cases added up in value
+    order, and the values at the floor and the ceiling of the p90 position. One row per group
+    leaves the server."""
+    every = sa.union_all(*counts).subquery("every_count")
+    e = every.c
+    flag_columns = list(e)[2:]
+    per_key = (
+        sa.select(
+            e.key,
+            sa.func.sum(e.n).label("n"),
+            *(sa.func.sum(col).label(name) for name, col in zip(FLAGS, flag_columns, strict=True)),
+        )
+        .group_by(e.key)
+        .having(sa.func.sum(e.n) > 0)  # rows emptied by the rollup stay, at zero
+        .subquery("per_key")
+    )
+    spread = sa.union_all(*hours).subquery("every_hour")
+    hist = (
+        sa.select(
+            spread.c.key,
+            spread.c.tenths,
+            sa.cast(sa.func.sum(spread.c.n), sa.BigInteger).label("n"),
+        )
+        .group_by(spread.c.key, spread.c.tenths)
+        .having(sa.func.sum(spread.c.n) > 0)
+        .subquery("hist")
+    )
+    h = hist.c
+    running = (
+        sa.select(
+            h.key,
+            h.tenths,
+            h.n,
+            sa.func.sum(h.n).over(partition_by=h.key, order_by=h.tenths).label("upto"),
+            sa.func.sum(h.n).over(partition_by=h.key).label("total"),
+        )
+    ).subquery("running")
+    r = running.c
+    position = sa.literal_column(f"{P90!r}::float8", sa.Float) * sa.cast(r.total - 1, sa.Float)
+    value = sa.cast(r.tenths, sa.Float) / sa.literal_column("10::float8", sa.Float)
+    handling = (
+        sa.select(
+            r.key,
+            sa.cast(sa.func.max(r.total), sa.BigInteger).label("timed"),
+            sa.func.sum(aggregate_order_by(value * sa.cast(r.n, sa.Float), r.tenths)).label(
+                "hours_sum"
+            ),
+            sa.func.min(r.tenths).filter(r.upto > sa.func.floor(position)).label("low"),
+            sa.func.min(r.tenths).filter(r.upto > sa.func.ceil(position)).label("high"),
+        )
+        .group_by(r.key)
+        .subquery("handling")
+    )
+    k, t = per_key.c, handling.c
+    return sa.select(
+        sa.func.coalesce(k.key, t.key).label("key"),
+        sa.func.coalesce(k.n, 0).label("n"),
+        *(sa.func.coalesce(k[name], 0).label(name) for name in FLAGS),
+        sa.func.coalesce(t.timed, 0).label("timed"),
+        t.hours_sum,
+        t.low,
+        t.high,
+    ).select_from(per_key.join(handling, k.key == t.key, full=True))
 
 
 def summary_dim(principal: Principal, f: StatsFilter, group: Grouping) -> str | None:
@@ -291,72 +416,6 @@ def next_month(day: date) -> date:
     return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
-async def summary_tallies(
-    session: AsyncSession,
-    principal: Principal,
-    f: StatsFilter,
-    group: Grouping,
-    dim: str,
-    months: tuple[date, date],
-) -> dict[Any, Tally]:
-    """The same counts as :func:`fact_tallies`, for whole months, from the summary."""
-    t, h = TALLY.c, TALLY_HOURS.c
-    out: dict[Any, Tally] = {}
-    for table in (TALLY, TALLY_HOURS):
-        c = table.c
-        conds: list[sa.ColumnElement[bool]] = [
-            c.dim == dim,
-            c.received_month >= months[0],
-            c.received_month <= months[1],
-        ]
-        if not principal.has_role(Role.admin):
-            conds.append(sa.or_(*(subtree(c.area_path, p) for p in principal.area_paths)))
-        if f.area_path is not None:
-            conds.append(subtree(c.area_path, f.area_path))
-        if f.department_id is not None:
-            conds.append(c.key == f.department_id)
-        if f.category_code is not None:
-            if len(f.category_code) <= 2:
-                conds.append(c.key.startswith(f.category_code, autoescape=True))
-            else:
-                conds.append(c.key == f.category_code)
-        key: sa.ColumnElement[Any] | None = None
-        if group == "area":
-            key = sa.func.split_part(c.area_path, ".", depth(f.area_path) + 1 if f.area_path else 1)
-        elif group in ("department", "category"):
-            key = c.key
-        elif group == "month":
-            key = c.received_month
-        keys = [key.label("key")] if key is not None else []
-        if table is TALLY:
-            stmt = (
-                sa.select(*keys, sa.func.sum(t.n).label("n"), *(sa.func.sum(t[n]) for n in FLAGS))
-                .where(*conds)
-                .group_by(*([key] if key is not None else []))
-                .having(sa.func.sum(t.n) > 0)  # rows emptied by the rollup stay, at zero
-            )
-        else:
-            stmt = (
-                sa.select(*keys, h.tenths, sa.func.sum(h.n).label("n"))
-                .where(*conds)
-                .group_by(*([key] if key is not None else []), h.tenths)
-                .having(sa.func.sum(h.n) > 0)
-            )
-        for r in (await session.execute(stmt)).all():
-            k = r[0] if key is not None else None
-            if group == "department" and k == NO_DEPARTMENT:
-                k = None
-            tally = out.setdefault(k, Tally())
-            if table is TALLY:
-                values = list(r)[-len(FLAGS) - 1 :]
-                tally.received += int(values[0])
-                for name, n in zip(FLAGS, values[1:], strict=True):
-                    tally.counts[name] += int(n)
-            else:
-                tally.hours[r.tenths / 10] = int(r.n)
-    return out
-
-
 async def tallies(
     session: AsyncSession,
     principal: Principal,
@@ -365,27 +424,42 @@ async def tallies(
     *,
     source: Source = "auto",
 ) -> dict[Any, Tally]:
-    """The counts of each group: whole months from the summary where it answers exactly
-    (:func:`summary_dim`), the rest of the period from the facts. ``source="facts"`` reads
-    the facts only (the tests compare both)."""
+    """The counts of each group, in one statement: whole months from the summary where it
+    answers exactly (:func:`summary_dim`), the rest of the period from the facts.
+    ``source="facts"`` reads the facts only (the tests compare both)."""
     scope_clause(principal)  # residents and platforms: 403, whichever source answers
     dim = summary_dim(principal, f, group) if source == "auto" else None
     months = whole_months(f) if dim is not None else None
     if dim is None or months is None:
-        return await fact_tallies(session, principal, f, group)
-    out = await summary_tallies(session, principal, f, group, dim, months)
-    edges = [(f.date_from, months[0] - timedelta(days=1)), (next_month(months[1]), f.date_to)]
-    for start, end in edges:
-        if start <= end:
-            part = StatsFilter(
-                date_from=start,
-                date_to=end,
-                area_path=f.area_path,
-                department_id=f.department_id,
-                category_code=f.category_code,
+        counts, hours = fact_parts(principal, f, group)
+    else:
+        counts, hours = summary_parts(principal, f, group, dim, months)
+        edges = [
+            (start, end)
+            for start, end in (
+                (f.date_from, months[0] - timedelta(days=1)),
+                (next_month(months[1]), f.date_to),
             )
-            for k, tally in (await fact_tallies(session, principal, part, group)).items():
-                out.setdefault(k, Tally()).merge(tally)
+            if start <= end
+        ]
+        if edges:
+            more_counts, more_hours = fact_parts(principal, f, group, edges)
+            counts += more_counts
+            hours += more_hours
+    await custom_plans(session)
+    out: dict[Any, Tally] = {}
+    for r in (await session.execute(tally_statement(counts, hours))).mappings():
+        k = r["key"]
+        if group in ("none", "department") and k == NO_DEPARTMENT:
+            k = None
+        out[k] = Tally(
+            received=int(r["n"]),
+            counts={name: int(r[name]) for name in FLAGS},
+            resolved=int(r["timed"]),
+            hours_sum=r["hours_sum"] or 0.0,
+            p90_low=None if r["low"] is None else r["low"] / 10,
+            p90_high=None if r["high"] is None else r["high"] / 10,
+        )
     return out
 
 
