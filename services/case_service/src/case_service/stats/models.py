@@ -58,8 +58,13 @@ class CaseFact(SQLModel, table=True):
     __tablename__ = "case_fact"
     __table_args__ = (
         sa.Index("ix_case_fact_received_on", "received_on"),
+        # covering: figures of an area below the district level (a street's communities) are
+        # an index-only scan instead of a heap page per case (migration stat03)
         sa.Index(
-            "ix_case_fact_area_path_c_received_on", sa.text('area_path COLLATE "C"'), "received_on"
+            "ix_case_fact_area_path_c_received_on",
+            sa.text('area_path COLLATE "C"'),
+            "received_on",
+            postgresql_include=["flags", "handling_hours"],
         ),
         sa.Index("ix_case_fact_department_id_received_on", "department_id", "received_on"),
         sa.Index("ix_case_fact_category_code_received_on", "category_code", "received_on"),
@@ -104,7 +109,9 @@ def fact_columns() -> Any:
 # * ``area``       — the area path cut to the street level (3 codes): district- and street-wide
 #                    figures, figures by street, series by month;
 # * ``category``   — the path cut to the district level (2 codes) × category (小类);
-# * ``department`` — the path cut to the district level × lead department ('' = none).
+# * ``department`` — the path cut to the district level × lead department ('' = none);
+# * ``week``       — the path cut to the district level, per calendar week (series by week):
+#                    ``received_month`` then holds the week's Monday (migration stat03).
 #
 # ``case_tally`` has the case count and one count per flag; ``case_tally_hours`` the resolved
 # cases per handling time (in tenths of an hour: exact, so p90 stays exact). The rollup keeps
@@ -114,7 +121,14 @@ def fact_columns() -> Any:
 # negative list, the heat map) read the facts (``stats.service``).
 
 #: The cuboids and how many codes of the area path each keeps.
-SUMMARY_DEPTH: dict[str, int] = {"area": 3, "category": 2, "department": 2}
+SUMMARY_DEPTH: dict[str, int] = {"area": 3, "category": 2, "department": 2, "week": 2}
+#: The fact column giving each cuboid's period (stored in ``received_month``).
+SUMMARY_PERIOD: dict[str, str] = {
+    "area": "received_month",
+    "category": "received_month",
+    "department": "received_month",
+    "week": "received_week",
+}
 NO_DEPARTMENT = ""  # the department key of cases without a lead department
 
 

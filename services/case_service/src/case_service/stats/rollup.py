@@ -51,6 +51,7 @@ from case_service.stats.models import (
     FLAG_BITS,
     NO_DEPARTMENT,
     SUMMARY_DEPTH,
+    SUMMARY_PERIOD,
     TALLY,
     TALLY_HOURS,
     CaseFact,
@@ -260,10 +261,11 @@ def contributions(fact: Any) -> Iterator[tuple[SummaryKey, list[int], int | None
         "area": "",
         "category": fact["category_code"],
         "department": fact["department_id"] or NO_DEPARTMENT,
+        "week": "",
     }
     for dim, depth in SUMMARY_DEPTH.items():
         yield (
-            (dim, fact["received_month"], cut(fact["area_path"], depth), keys[dim]),
+            (dim, fact[SUMMARY_PERIOD[dim]], cut(fact["area_path"], depth), keys[dim]),
             counts,
             tenths,
         )
@@ -284,6 +286,7 @@ async def update_summary(
         await session.execute(
             sa.select(
                 c.received_month,
+                c.received_week,
                 c.area_path,
                 c.category_code,
                 c.department_id,
@@ -408,20 +411,27 @@ class RollupWorker:
             await self._task
 
 
-def summary_from_facts_sql() -> list[str]:
-    """SQL that derives the whole summary from ``case_fact`` into empty summary tables (the
-    bench loads it so; a test checks that the rollup's running summary equals it)."""
+def summary_from_facts_sql(dims: tuple[str, ...] = tuple(SUMMARY_DEPTH)) -> list[str]:
+    """SQL that derives the summary (of the cuboids ``dims``) from ``case_fact`` into empty
+    summary tables (the bench loads it so; a test checks that the rollup's running summary
+    equals it)."""
     counts = ", ".join(f"count(*) FILTER (WHERE flags & {bit} <> 0)" for bit in FLAG_BITS.values())
-    keys = {"area": "''", "category": "category_code", "department": "coalesce(department_id, '')"}
+    keys = {
+        "area": "''",
+        "category": "category_code",
+        "department": "coalesce(department_id, '')",
+        "week": "''",
+    }
     tally, hours = [], []
-    for dim, depth in SUMMARY_DEPTH.items():
+    for dim in dims:
+        depth, period = SUMMARY_DEPTH[dim], SUMMARY_PERIOD[dim]
         path = f"array_to_string((string_to_array(area_path, '.'))[1:{depth}], '.')"
         tally.append(
-            f"SELECT '{dim}', received_month, {path}, {keys[dim]}, count(*), {counts} "  # noqa: S608
+            f"SELECT '{dim}', {period}, {path}, {keys[dim]}, count(*), {counts} "  # noqa: S608
             "FROM case_fact GROUP BY 1, 2, 3, 4"
         )
         hours.append(
-            f"SELECT '{dim}', received_month, {path}, {keys[dim]}, "  # noqa: S608
+            f"SELECT '{dim}', {period}, {path}, {keys[dim]}, "  # noqa: S608
             "round(handling_hours * 10)::int, count(*) FROM case_fact "
             "WHERE handling_hours IS NOT NULL GROUP BY 1, 2, 3, 4, 5"
         )

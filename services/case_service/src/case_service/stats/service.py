@@ -218,8 +218,8 @@ def summary_key(group: Grouping, base: str | None, c: Any) -> sa.ColumnElement[A
         return sa.func.split_part(c.area_path, ".", depth(base) + 1 if base else 1)
     if group in ("department", "category"):
         return c.key  # type: ignore[no-any-return]
-    if group == "month":
-        return c.received_month  # type: ignore[no-any-return]
+    if group in ("month", "week"):
+        return c.received_month  # type: ignore[no-any-return]  # (a week's Monday for "week")
     return sa.literal_column("''")
 
 
@@ -280,7 +280,8 @@ def summary_parts(
     dim: str,
     months: tuple[date, date],
 ) -> tuple[CountParts, HourParts]:
-    """The same rows as :func:`fact_parts`, for whole months, from the summary."""
+    """The same rows as :func:`fact_parts`, for whole months (whole weeks: dim ``week``),
+    from the summary."""
     parts: list[sa.Select[Any]] = []
     for table in (TALLY, TALLY_HOURS):
         c = table.c
@@ -379,15 +380,20 @@ def summary_dim(principal: Principal, f: StatsFilter, group: Grouping) -> str | 
     """The summary cuboid (``stats.models``) that answers exactly, or None: read the facts.
 
     A department handler's scope (department_ids overlap), a lead department together with a
-    category, an area deeper than the cuboid keeps, and series by day or week are not in the
-    summary."""
-    if group in ("day", "week"):
+    category, an area deeper than the cuboid keeps, series by day, and series by week of a
+    street, a department or a category are not in the summary."""
+    if group == "day":
         return None
     by_department = f.department_id is not None or group == "department"
     by_category = f.category_code is not None or group == "category"
     if by_department and by_category:
         return None
-    dim = "department" if by_department else "category" if by_category else "area"
+    if group == "week":
+        if by_department or by_category:
+            return None
+        dim = "week"
+    else:
+        dim = "department" if by_department else "category" if by_category else "area"
     deepest = SUMMARY_DEPTH[dim]
     if principal.has_role(Role.admin):
         areas: list[str] = []
@@ -416,6 +422,22 @@ def next_month(day: date) -> date:
     return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
+def whole_weeks(f: StatsFilter) -> tuple[date, date] | None:
+    """The Mondays of the first and the last whole week (Monday to Sunday) of the period."""
+    first = f.date_from + timedelta(days=-f.date_from.weekday() % 7)
+    last = f.date_to - timedelta(days=(f.date_to.weekday() + 1) % 7 + 6)
+    return (first, last) if first <= last else None
+
+
+def whole_periods(f: StatsFilter, dim: str) -> tuple[date, date] | None:
+    """The first and the last whole period of the cuboid ``dim`` in the filter's period."""
+    return whole_weeks(f) if dim == "week" else whole_months(f)
+
+
+def next_period(day: date, dim: str) -> date:
+    return day + timedelta(days=7) if dim == "week" else next_month(day)
+
+
 async def tallies(
     session: AsyncSession,
     principal: Principal,
@@ -429,16 +451,16 @@ async def tallies(
     ``source="facts"`` reads the facts only (the tests compare both)."""
     scope_clause(principal)  # residents and platforms: 403, whichever source answers
     dim = summary_dim(principal, f, group) if source == "auto" else None
-    months = whole_months(f) if dim is not None else None
-    if dim is None or months is None:
+    periods = whole_periods(f, dim) if dim is not None else None
+    if dim is None or periods is None:
         counts, hours = fact_parts(principal, f, group)
     else:
-        counts, hours = summary_parts(principal, f, group, dim, months)
+        counts, hours = summary_parts(principal, f, group, dim, periods)
         edges = [
             (start, end)
             for start, end in (
-                (f.date_from, months[0] - timedelta(days=1)),
-                (next_month(months[1]), f.date_to),
+                (f.date_from, periods[0] - timedelta(days=1)),
+                (next_period(periods[1], dim), f.date_to),
             )
             if start <= end
         ]
