@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from fastapi import Depends, Header, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
@@ -107,7 +108,11 @@ class Idempotency:
 
     async def respond(self, status_code: int, content: Any) -> JSONResponse:
         """Remember the response (when a key was given) and return it."""
-        body = jsonable_encoder(content)
+        if isinstance(content, BaseModel):
+            # what jsonable_encoder gives for a model, without walking the dumped tree again
+            body = content.model_dump(mode="json", by_alias=True)
+        else:
+            body = jsonable_encoder(content)
         if self.key is not None:
             table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
             await self.session.execute(

@@ -111,9 +111,12 @@ async def intake(
             # A new case has an assignment only when resolved on the spot (自行处置).
             rows = await repository.assignments(session, case.id) if case.self_handled else []
             read = presenter.case_read(principal, case, rows)
-            body = CaseIntakeResult(
-                **read.model_dump(),
-                possible_duplicates=[CaseSummary.model_validate(d) for d in duplicates],
+            # dict(read): the validated sub-models pass through (no dump and re-validation)
+            body = CaseIntakeResult.model_validate(
+                {
+                    **dict(read),
+                    "possible_duplicates": [CaseSummary.model_validate(d) for d in duplicates],
+                }
             )
             response = await idem.respond(201, body)
             return IntakeOutcome(201, response)

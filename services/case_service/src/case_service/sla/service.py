@@ -209,9 +209,19 @@ def _schedule(
 
 
 async def start(
-    session: AsyncSession, case: Case, kinds: tuple[str, ...], now: datetime
+    session: AsyncSession,
+    case: Case,
+    kinds: tuple[str, ...],
+    now: datetime,
+    *,
+    new_case: bool = False,
 ) -> list[CaseDeadline]:
-    """Start deadlines of ``kinds`` at the case's current handling level."""
+    """Start deadlines of ``kinds`` at the case's current handling level.
+
+    ``new_case``: the case was filed in this very transaction. It has no other deadline yet,
+    so its ``due_at`` is the earliest of these, and no work order yet (a pushed work order is
+    stored after its case), so nothing imposes a deadline: two queries saved on every intake.
+    """
     level = case.handling_level
     policy = await find_policy(session, case, level)
     limits = (
@@ -223,10 +233,14 @@ async def start(
     ratio = policy.reminder_ratio if policy else 0.75
     cal = await calendar_for(session, case.handling_area_path or case.area_path)
     imposed = (
-        await session.execute(
-            sa.select(col(WorkOrder.imposed_due_at)).where(col(WorkOrder.case_id) == case.id)
-        )
-    ).scalar_one_or_none()
+        None
+        if new_case
+        else (
+            await session.execute(
+                sa.select(col(WorkOrder.imposed_due_at)).where(col(WorkOrder.case_id) == case.id)
+            )
+        ).scalar_one_or_none()
+    )
     made = []
     for kind in kinds:
         spec = limits.get(kind)
@@ -256,7 +270,13 @@ async def start(
     await session.flush()
     for deadline in made:
         _schedule(session, deadline, cal, now)
-    await _sync_case_due(session, case)
+    if new_case:
+        due = min((d.due_at for d in made), default=None)
+        if case.due_at != due:
+            case.due_at = due
+            session.add(case)
+    else:
+        await _sync_case_due(session, case)
     return made
 
 
@@ -355,7 +375,7 @@ async def _sync_case_due(session: AsyncSession, case: Case) -> None:
 async def on_reported(session: AsyncSession, case: Case, now: datetime) -> None:
     """A new case: the acceptance clock starts; a major incident goes upward at once."""
     if case.status == "reported":
-        await start(session, case, (ACCEPT,), now)
+        await start(session, case, (ACCEPT,), now, new_case=True)
     if is_major(case):
         await report_major(session, case)
 
