@@ -17,34 +17,45 @@ one district.
 
     uv run python bench/stats_bench.py [--cases 1000000] [--runs 20] [--keep]
     uv run python bench/stats_bench.py --url <kept database>   (migrates, derives, times)
+    uv run python bench/stats_bench.py --url <kept database> --only "series"   (a subset)
 
-The facts are also summed into the monthly summary (``case_tally``: 240 rows by street, 372
-by category, 192 by department; ``case_tally_hours``: ~62k, ~134k and ~75k rows); whole months
-come from it, the edge days of a period from the facts (``stats.service.tallies``).
+The facts are also summed into the summary (``case_tally`` / ``case_tally_hours``: by month,
+260 / ~62k rows by street, 403 / ~153k by category, 208 / ~74k by department; by week, 53 /
+~21k for the district); whole months (whole weeks for series by week) come from it, the edge
+days of a period from the facts, all in ONE statement per question that returns one row per
+group: the per-flag counts, and from the handling-time histogram the resolved count, the sum
+of value × cases (added in value order) and the two values the p90 interpolates between
+(``stats.service.tally_statement``). The facts are read in one pass (two grouping sets); below
+the street level and for the negative list from covering / partial indexes (index-only).
 
-Last run (2026-11-23, --url on a seeded 1,000,000, 20 runs; 2 shared cores, load average
-5.5 → 6.1 during the run, so about twice the unloaded times), p50 / p95 ms:
+Last run (2026-11-23 22:44, --url on a seeded 1,000,000, 20 runs; 2 shared cores, load average
+4.3 → 4.6 during the run), p50 / p95 ms; "was" = the same database and machine just before
+(summary by month, histogram shipped to Python, two passes over the facts; load 5.2 → 7.1):
 
-    indicators: district, 30 days               81 /  113   (facts: no whole month)
-    indicators: district, whole year           127 /  201   (was 433 / 543)
-    indicators: district dispatcher, year      164 /  196   (was 644 / 804)
-    indicators: one street, year                82 /  106   (was 208 / 240)
-    indicators: by street, year                292 /  520   (was 1158 / 1417)
-    indicators: by department, year            288 /  491   (was 516 / 676)
-    indicators: by category, 30 days           334 /  833   (facts)
-    indicators: by category, year              789 /  968   (134k handling-time rows)
-    indicators: by community of a street, yr   524 /  644   (facts: below the street level)
-    indicators: one category, year             106 /  132   (was 204 / 228)
-    series: by month, year                     197 /  462   (was 438 / 604)
-    series: by day, 30 days                    392 /  543   (facts)
-    series: by week, 13 weeks                  348 /  608   (facts)
-    series: by week, year                     1126 / 1275   (facts)
-    ranking: streets, year                     315 /  543   (was 1196 / 1360)
-    ranking: departments, year                 299 /  442   (was 529 / 707)
-    negative list: a street's year             206 /  275   (facts, by handler)
-    heat map: one community, year               10 /   21   (facts)
+    indicators: district, 30 days               67 /   82   (was 146 /  209)
+    indicators: district, whole year            90 /  102   (was 223 /  387)
+    indicators: district dispatcher, year       93 /  214   (was 199 /  330)
+    indicators: one street, year                43 /   58   (was  90 /  104)
+    indicators: by street, year                146 /  246   (was 315 /  469)
+    indicators: by department, year            140 /  154   (was 284 /  422)
+    indicators: by category, 30 days           158 /  188   (was 189 /  294)  facts
+    indicators: by category, year              234 /  249   (was 458 /  480)
+    indicators: by community of a street, yr    69 /   85   (was 270 /  313)  facts, index-only
+    indicators: one category, year              65 /   70   (was  63 /   87)
+    series: by month, year                     102 /  122   (was 105 /  235)
+    series: by day, 30 days                    129 /  182   (was 156 /  296)  facts
+    series: by week, 13 weeks                   47 /   62   (was 219 /  368)  week summary
+    series: by week, year                       81 /  123   (was 876 /  979)  week summary
+    ranking: streets, year                     133 /  188   (was 391 /  590)
+    ranking: departments, year                 161 /  223   (was 251 /  543)
+    negative list: a street's year              58 /   73   (was 121 /  178)  index-only
+    heat map: one community, year               10 /   18   (was   7 /    8)
+    export csv: by street, year                136 /  205   (was 356 /  749)
+    export xlsx: by street, year               205 /  265   (was 682 / 1178)
 
-Before the summary, the same machine at load ~4.6 gave the "was" figures.
+A year of a district is 11 whole months from the summary and ~30 edge days (~80k facts) from
+the facts; those days are most of what a year's figures still cost. Index-only scans need the
+visibility map: the bench vacuums ``case_fact`` after loading (autovacuum does in service).
 """
 
 from __future__ import annotations
@@ -500,7 +511,7 @@ async def main() -> None:
         try:
             if not await conn.fetchval("SELECT count(*) FROM case_tally"):
                 await derive_summary(conn)  # (migrating to stat02 derives it too)
-            for table in TALLIES:
+            for table in (*TALLIES, "case_fact"):  # (the visibility map: index-only scans)
                 await conn.execute(f"VACUUM ANALYZE {table}")
         finally:
             await conn.close()
