@@ -580,6 +580,28 @@ class Runner:
             await self.drop_city()
 
 
+async def cancellable(work: Any) -> None:
+    """Run ``work``; the first Ctrl-C or SIGTERM cancels it (its ``finally`` blocks remove the
+    scratch databases and processes), later ones are ignored while that clean-up runs. The
+    handlers go through the event loop's wake-up descriptor, so a signal landing on a worker
+    thread (wrk and stats_bench run in threads) still wakes the loop at once."""
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    signals = 0
+
+    def stop() -> None:
+        nonlocal signals
+        signals += 1
+        if signals == 1:
+            print("\nstopping: removing scratch databases and processes …", flush=True)
+            task.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+    await work
+
+
 def machine() -> dict[str, Any]:
     mem = 0
     try:
@@ -611,15 +633,13 @@ def main() -> int:
     scale = Scale.quick() if args.quick else Scale.full()
     if args.cases:
         scale = Scale(**{**asdict(scale), "cases": args.cases})
-    # SIGTERM (a CI timeout, `kill`) cleans up like Ctrl-C: asyncio.run cancels the run on SIGINT
-    signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
     started_at, started = datetime.now(UTC), time.perf_counter()
     load_before = os.getloadavg()
     runner = Runner(scale, args.seed, args.keep, only)
     interrupted = False
     try:
-        asyncio.run(runner.all())
-    except KeyboardInterrupt:
+        asyncio.run(cancellable(runner.all()))
+    except (KeyboardInterrupt, asyncio.CancelledError):
         interrupted = True
         print("\ninterrupted: scratch databases and processes removed", flush=True)
     meta = {
