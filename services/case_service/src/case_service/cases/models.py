@@ -67,6 +67,17 @@ class Case(SQLModel, table=True):
             postgresql_where=sa.text("source IS NOT NULL"),
         ),
         sa.Index("ix_case_merged_into_id", "merged_into_id"),
+        # duplicates at intake: open cases of a category inside a bounding box
+        sa.Index(
+            "ix_case_duplicate_lookup",
+            "category_code",
+            "lat",
+            "lng",
+            postgresql_where=sa.text(
+                "status IN ('reported','accepted','dispatched','in_progress','returned',"
+                "'escalated','reopened')"
+            ),
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)

@@ -85,8 +85,8 @@ async def find_duplicates(
     limit: int = 10,
 ) -> list[Case]:
     """Open cases of one category within ``radius_m`` of a point, created after ``since``,
-    newest first (index ``ix_case_category_code_created_at_id``, then a bounding box, then the
-    haversine distance — in SQL, so only the ``limit`` rows returned are loaded)."""
+    newest first (index ``ix_case_duplicate_lookup``: the category's open cases in a bounding
+    box; then the haversine distance — in SQL, so only the ``limit`` rows returned are loaded)."""
     dlat = radius_m / 111_320.0
     dlng = radius_m / (111_320.0 * max(math.cos(math.radians(lat)), 0.01))
     c_lat, c_lng = col(Case.lat), col(Case.lng)
