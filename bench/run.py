@@ -581,7 +581,7 @@ class Runner:
 
 
 async def cancellable(work: Any) -> None:
-    """Run ``work``; the first Ctrl-C or SIGTERM cancels it (its ``finally`` blocks remove the
+    """Run ``work``; the first Ctrl-C, SIGTERM or SIGHUP cancels it (its ``finally`` blocks remove the
     scratch databases and processes), later ones are ignored while that clean-up runs. The
     handlers go through the event loop's wake-up descriptor, so a signal landing on a worker
     thread (wrk and stats_bench run in threads) still wakes the loop at once."""
@@ -597,7 +597,7 @@ async def cancellable(work: Any) -> None:
             print("\nstopping: removing scratch databases and processes …", flush=True)
             task.cancel()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, stop)
     await work
 
