@@ -581,10 +581,10 @@ class Runner:
 
 
 async def cancellable(work: Any) -> None:
-    """Run ``work``; the first Ctrl-C, SIGTERM or SIGHUP cancels it (its ``finally`` blocks remove the
-    scratch databases and processes), later ones are ignored while that clean-up runs. The
-    handlers go through the event loop's wake-up descriptor, so a signal landing on a worker
-    thread (wrk and stats_bench run in threads) still wakes the loop at once."""
+    """Run ``work``; the first Ctrl-C, SIGTERM or SIGHUP cancels it (its ``finally`` blocks
+    remove the scratch databases and processes), later ones are ignored while that clean-up
+    runs. The handlers go through the event loop's wake-up descriptor, so a signal landing on a
+    worker thread (wrk and stats_bench run in threads) still wakes the loop at once."""
     task = asyncio.current_task()
     assert task is not None
     loop = asyncio.get_running_loop()
