@@ -65,6 +65,7 @@ def aliyun_expected_signature(params: dict[str, str], secret: str, method: str) 
 
 ALIYUN_REQUIRED = {
     "SendSms": ["PhoneNumbers", "SignName", "TemplateCode"],
+    "SendBatchSms": ["PhoneNumberJson", "SignNameJson", "TemplateCode"],
     "QuerySendDetails": ["PhoneNumber", "SendDate", "PageSize", "CurrentPage"],
 }
 
@@ -92,12 +93,41 @@ def check_aliyun(request: httpx.Request) -> dict[str, str]:
         raise Rejected("InvalidAccessKeyId.NotFound")
     if signature != aliyun_expected_signature(params, ALIYUN_SECRET, request.method):
         raise Rejected("SignatureDoesNotMatch")
+    if params["Action"] == "SendBatchSms":
+        check_aliyun_batch(params)
+        return params
     template_param = json.loads(params.get("TemplateParam") or "{}")
-    if not isinstance(template_param, dict) or not all(
-        isinstance(v, str) for v in template_param.values()
-    ):
+    if not _string_object(template_param):
         raise Rejected("isv.INVALID_JSON_PARAM")
     return params
+
+
+def _string_object(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+
+def check_aliyun_batch(params: dict[str, str]) -> None:
+    """SendBatchSms: JSON arrays of the same length, 1 to 100 numbers, one template."""
+    try:
+        phones = json.loads(params["PhoneNumberJson"])
+        signs = json.loads(params["SignNameJson"])
+        values = json.loads(params.get("TemplateParamJson") or "null")
+    except ValueError as exc:
+        raise Rejected("isv.INVALID_JSON_PARAM") from exc
+    if not isinstance(phones, list) or not isinstance(signs, list):
+        raise Rejected("isv.INVALID_JSON_PARAM")
+    if not 1 <= len(phones) <= 100:
+        raise Rejected("isv.MOBILE_COUNT_OVER_LIMIT")
+    if len(signs) != len(phones) or not all(isinstance(x, str) and x for x in signs):
+        raise Rejected("isv.INVALID_PARAMETERS")
+    if values is not None and (
+        not isinstance(values, list)
+        or len(values) != len(phones)
+        or not all(_string_object(v) for v in values)
+    ):
+        raise Rejected("isv.INVALID_JSON_PARAM")
+    if len(params.get("OutId", "")) >= 256:
+        raise Rejected("isv.PARAM_LENGTH_LIMIT")
 
 
 # --- Tencent ------------------------------------------------------------------------------
@@ -137,24 +167,42 @@ def check_tencent(request: httpx.Request) -> dict[str, Any]:
     body: dict[str, Any] = json.loads(request.content)
     if body.get("SmsSdkAppId") != TENCENT_APP or not body.get("PhoneNumberSet"):
         raise Rejected("InvalidParameterValue")
+    phones, values = body["PhoneNumberSet"], body.get("TemplateParamSet", [])
+    if not isinstance(phones, list) or not all(isinstance(p, str) for p in phones):
+        raise Rejected("InvalidParameterValue.IncorrectPhoneNumber")
+    if len(phones) > 200:
+        raise Rejected("LimitExceeded.PhoneNumberCountLimit")
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise Rejected("InvalidParameterValue.TemplateParameterFormatError")
     return body
 
 
 def tencent_ok(body: dict[str, Any], *, serial: str | None = None) -> httpx.Response:
+    return tencent_answer(body, serial=serial)
+
+
+def tencent_answer(
+    body: dict[str, Any], *, failed: dict[str, str] | None = None, serial: str | None = None
+) -> httpx.Response:
+    """A ``SendStatusSet`` entry per number: ``Ok``, or the code given for it in ``failed``."""
+    failed = failed or {}
     return httpx.Response(
         200,
         json={
             "Response": {
                 "SendStatusSet": [
                     {
-                        "SerialNo": serial or f"2028:{uuid.uuid4().hex[:20]}",
-                        "PhoneNumber": body["PhoneNumberSet"][0],
-                        "Fee": 1,
+                        "SerialNo": ""
+                        if phone in failed
+                        else serial or f"2028:{uuid.uuid4().hex[:20]}",
+                        "PhoneNumber": phone,
+                        "Fee": 0 if phone in failed else 1,
                         "SessionContext": body.get("SessionContext", ""),
-                        "Code": "Ok",
-                        "Message": "send success",
+                        "Code": failed.get(phone, "Ok"),
+                        "Message": "failed" if phone in failed else "send success",
                         "IsoCode": "CN",
                     }
+                    for phone in body["PhoneNumberSet"]
                 ],
                 "RequestId": str(uuid.uuid4()),
             }
@@ -206,8 +254,9 @@ class Fakes:
     grid_list_calls: int = 0
     grid_list_limits: list[int] = field(default_factory=list)
     grid_fail: bool = False
-    aliyun_status: dict[str, tuple[int, str]] = field(default_factory=dict)
+    aliyun_status: dict[str, tuple[int, str]] = field(default_factory=dict)  # OutId or number
     aliyun_queries: list[dict[str, str]] = field(default_factory=list)
+    calls: list[tuple[str, int]] = field(default_factory=list)  # (provider, numbers) per call
 
     def reset(self) -> None:
         self.sent.clear()
@@ -223,6 +272,7 @@ class Fakes:
         self.grid_fail = False
         self.aliyun_status.clear()
         self.aliyun_queries.clear()
+        self.calls.clear()
 
     def script(self, provider: str, *behaviours: Behaviour) -> None:
         self.scripts.setdefault(provider, []).extend(behaviours)
@@ -262,7 +312,18 @@ class Fakes:
             return httpx.Response(400, json={"Code": str(exc), "Message": "rejected"})
         if params["Action"] == "QuerySendDetails":
             return self._aliyun_query(params)
-        self.sent.append(Sent("aliyun", params["PhoneNumbers"], params, request))
+        if params["Action"] == "SendBatchSms":
+            phones = json.loads(params["PhoneNumberJson"])
+            values = json.loads(params.get("TemplateParamJson") or "null") or [None] * len(phones)
+            signs = json.loads(params["SignNameJson"])
+            for phone, sign, value in zip(phones, signs, values, strict=True):
+                one = {**params, "PhoneNumbers": phone, "SignName": sign}
+                one["TemplateParam"] = json.dumps(value or {}, ensure_ascii=False)
+                self.sent.append(Sent("aliyun", phone, one, request))
+        else:
+            phones = [params["PhoneNumbers"]]
+            self.sent.append(Sent("aliyun", params["PhoneNumbers"], params, request))
+        self.calls.append(("aliyun", len(phones)))
         scripted = await self._scripted("aliyun", request)
         if scripted is not None:
             return scripted
@@ -280,12 +341,17 @@ class Fakes:
         """QuerySendDetails: what Alibaba took for this number (status per ``aliyun_status``,
         by default 3 = delivered)."""
         self.aliyun_queries.append(params)
+
+        def status(s: Sent) -> tuple[int, str]:
+            found = self.aliyun_status.get(s.body["OutId"]) or self.aliyun_status.get(s.to)
+            return found or (3, "DELIVERED")
+
         details = [
             {
                 "PhoneNum": s.to,
                 "OutId": s.body["OutId"],
-                "SendStatus": self.aliyun_status.get(s.body["OutId"], (3, "DELIVERED"))[0],
-                "ErrCode": self.aliyun_status.get(s.body["OutId"], (3, "DELIVERED"))[1],
+                "SendStatus": status(s)[0],
+                "ErrCode": status(s)[1],
                 "TemplateCode": s.body["TemplateCode"],
                 "SendDate": "2026-11-23 10:00:00",
             }
@@ -309,7 +375,9 @@ class Fakes:
             return httpx.Response(
                 200, json={"Response": {"Error": {"Code": str(exc), "Message": "rejected"}}}
             )
-        self.sent.append(Sent("tencent", body["PhoneNumberSet"][0], body, request))
+        for phone in body["PhoneNumberSet"]:
+            self.sent.append(Sent("tencent", phone, body, request))
+        self.calls.append(("tencent", len(body["PhoneNumberSet"])))
         scripted = await self._scripted("tencent", request)
         if scripted is not None:
             return scripted

@@ -298,9 +298,11 @@ async def test_without_a_receipt_the_query_api_settles_an_ambiguous_send(
         raise httpx.ReadTimeout("no answer")
 
     FAKES.script("aliyun", timeout, timeout, timeout)
-    reached = await send(client, test_keys, recipient={"phone": "13900000003"})
-    never = await send(client, test_keys, recipient={"phone": "13900000004"})
-    pending = await send(client, test_keys, recipient={"phone": "13900000005"})
+    # three different messages: three single sends (identical ones would share a batch call)
+    reached, never, pending = [
+        await send(client, test_keys, recipient={"phone": phone}, variables={"case_number": phone})
+        for phone in ("13900000003", "13900000004", "13900000005")
+    ]
     await drain(app)
     FAKES.aliyun_status[pending["id"]] = (1, "")  # Alibaba has it, no carrier report yet
     CLOCK.advance(seconds=wait + 1)

@@ -9,7 +9,8 @@ One batch (:func:`process_batch`) is:
 2. recipient lookup at grid_service for accounts not yet resolved (no transaction open);
 3. a short read of recent SMS to the same numbers (frequency caps);
 4. planning: channel choice and fallback, quiet hours, frequency caps, template rendering;
-5. provider calls, concurrently, with no transaction open;
+5. provider calls, concurrently, with no transaction open — identical SMS to many numbers in
+   one batch call per provider batch (:func:`_groups`), each message keeping its own result;
 6. one transaction recording every outcome, its history row, inbox items and any receipt that
    arrived before the send result.
 
@@ -19,6 +20,7 @@ Tests drive it deterministically with an injected clock and random generator.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import uuid
 from collections.abc import Callable
@@ -37,6 +39,7 @@ from notify_service.notifications import repository as repo
 from notify_service.notifications import service as notifications
 from notify_service.notifications.models import Notification, NotificationStatus, Priority
 from notify_service.providers.base import (
+    BatchProvider,
     OutboundMessage,
     Outcome,
     Provider,
@@ -177,24 +180,69 @@ async def process_batch(ctx: DeliveryContext, *, limit: int | None = None) -> in
         raise
 
     semaphore = asyncio.Semaphore(ctx.send_concurrency)
-
-    async def send(w: Work) -> None:
-        assert w.message is not None
-        assert w.provider is not None
-        async with semaphore:
-            try:
-                w.result = await w.provider.send(w.message)
-            except Exception as exc:  # an adapter bug must not lose the batch
-                log.error("provider_crashed", provider=w.provider.name, exc_info=exc)
-                w.result = SendResult(Outcome.ambiguous, code="provider_crashed")
-
-    await asyncio.gather(*(send(w) for w in work if w.message is not None))
+    await asyncio.gather(*(_send_group(group, semaphore) for group in _groups(work)))
     done = ctx.clock()
     for w in work:
         if w.result is not None:
             _apply_result(ctx, w, w.result, done)
     await _record(ctx, work, done)
     return len(claimed)
+
+
+def _groups(work: list[Work]) -> list[list[Work]]:
+    """Planned messages in provider calls: identical SMS (same provider, sign, template and
+    parameters, distinct numbers — a broadcast, or any identical sends) together, up to the
+    provider's batch size; everything else alone."""
+    groups: list[list[Work]] = []
+    open_groups: dict[tuple[str, str], list[list[Work]]] = {}
+    for w in work:
+        m, provider = w.message, w.provider
+        if m is None or provider is None:
+            continue
+        if m.channel != Channel.sms or not isinstance(provider, BatchProvider):
+            groups.append([w])
+            continue
+        key = (provider.name, json.dumps(m.params, sort_keys=True, ensure_ascii=False))
+        candidates = open_groups.setdefault(key, [])
+        for group in candidates:  # a number at most once per call
+            if len(group) < provider.max_batch and all(g.message.to != m.to for g in group):  # type: ignore[union-attr]
+                group.append(w)
+                break
+        else:
+            group = [w]
+            candidates.append(group)
+            groups.append(group)
+    return groups
+
+
+async def _send_group(group: list[Work], semaphore: asyncio.Semaphore) -> None:
+    """One provider call for the group; a batch the provider refused as a whole for a reason
+    that may be one number's (bad number, per-number limit) is sent again one by one —
+    nothing of it was sent."""
+    provider = group[0].provider
+    assert provider is not None
+    messages = [w.message for w in group if w.message is not None]
+    async with semaphore:
+        try:
+            if len(group) == 1:
+                results = [await provider.send(messages[0])]
+            else:
+                assert isinstance(provider, BatchProvider)
+                results = await provider.send_batch(messages)
+        except Exception as exc:  # an adapter bug must not lose the batch
+            log.error("provider_crashed", provider=provider.name, exc_info=exc)
+            results = [SendResult(Outcome.ambiguous, code="provider_crashed") for _ in group]
+    first = results[0]
+    if (
+        len(group) > 1
+        and first.extra.get("whole_call")
+        and first.outcome in (Outcome.permanent, Outcome.rate_limited)
+    ):
+        log.info("batch_split", provider=provider.name, size=len(group), code=first.code)
+        await asyncio.gather(*(_send_group([w], semaphore) for w in group))
+        return
+    for w, result in zip(group, results, strict=True):
+        w.result = result
 
 
 async def _prepare(
@@ -300,7 +348,10 @@ async def _settle_unconfirmed(ctx: DeliveryContext, now: datetime) -> None:
             answers[n.id] = None
             continue
         answers[n.id] = await query(
-            to=n.phone, notification_id=str(n.id), sent_at=n.sent_at or n.updated_at
+            to=n.phone,
+            notification_id=str(n.id),
+            sent_at=n.sent_at or n.updated_at,
+            reference=n.provider_message_id,
         )
     async with ctx.sessionmaker() as session, session.begin():
         for snapshot in rows:
@@ -561,11 +612,21 @@ def _apply_result(ctx: DeliveryContext, w: Work, r: SendResult, now: datetime) -
             last_error_code=None,
             last_error_detail=None,
         )
-        w.log(v["status"], now, channel=channel, provider=provider, code=r.code)
+        biz_id = r.extra.get("biz_id")  # a batch call's id at the provider
+        w.log(
+            v["status"],
+            now,
+            channel=channel,
+            provider=provider,
+            code=r.code,
+            detail=f"batch BizId {biz_id}" if biz_id else None,
+        )
     elif r.outcome is Outcome.ambiguous:
         wait = timedelta(seconds=ctx.settings.receipt_wait_seconds)
         v.update(
             status=NotificationStatus.unconfirmed,
+            # a batch send is named before the call: the receipt or query settles it by that
+            provider_message_id=r.provider_message_id,
             next_attempt_at=now + wait,
             sent_at=now,
             last_error_code=r.code,

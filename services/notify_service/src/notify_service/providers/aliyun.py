@@ -6,6 +6,16 @@ Signature (RPC style, HMAC-SHA1): sort the parameters, percent-encode keys and v
 ``Signature = base64(hmac_sha1(secret + "&", StringToSign))``.
 ``TemplateParam`` is a JSON object of strings; ``OutId`` carries our notification id so the
 SmsReport receipt names it. A ``Code`` other than ``OK`` is a failure and its code is kept.
+
+``SendBatchSms`` (same signature) sends one template to up to 100 numbers: ``PhoneNumberJson``,
+``SignNameJson`` and ``TemplateParamJson`` are JSON arrays of the same length, one entry per
+number, and ``TemplateCode`` is shared. The call has one ``OutId`` and returns one ``BizId``;
+whether each number was delivered comes from its SmsReport (``phone_number`` + ``biz_id`` +
+``out_id``) or from ``QuerySendDetails`` by number and day. So a batch call gets its own
+``OutId`` (``batch-<hex>``) and each number's message is referred to as
+``batch-<hex>:<number>`` (:func:`batch_reference`): unique per message, known before the
+call (a call that times out can still be settled number by number), and rebuilt from a
+receipt (:func:`receipt_reference`).
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ import hmac
 import json
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from urllib.parse import quote
@@ -34,6 +45,8 @@ from notify_service.providers.base import (
 from notify_service.providers.http_errors import http_failure, transport_failure
 
 API_VERSION = "2017-05-25"
+MAX_BATCH = 100  # SendBatchSms: numbers per call
+BATCH_PREFIX = "batch-"
 CHINA = ZoneInfo("Asia/Shanghai")
 
 TRANSIENT_CODES = frozenset({"isp.SYSTEM_ERROR", "isp.GATEWAY_ERROR", "InternalError"})
@@ -114,8 +127,30 @@ def classify(code: str, message: str) -> Outcome:
     return Outcome.transient  # unknown: bounded retries, then dead letter with the code
 
 
+def batch_reference(out_id: str, phone: str) -> str:
+    """Our reference for one number of a ``SendBatchSms`` call."""
+    return f"{out_id}:{to_mainland(phone)}"
+
+
+def receipt_reference(*, biz_id: str, phone_number: str, out_id: str | None) -> str:
+    """The ``provider_message_id`` an SmsReport refers to: the BizId of a single send, the
+    batch reference (call + number) of a batch send."""
+    if out_id and out_id.startswith(BATCH_PREFIX):
+        return batch_reference(out_id, phone_number)
+    return biz_id
+
+
+def _template_param(message: OutboundMessage) -> dict[str, str]:
+    return {k: str(v) for k, v in (message.params.get("params") or {}).items()}
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 class AliyunSmsProvider:
     name = "aliyun"
+    max_batch = MAX_BATCH
 
     def __init__(
         self,
@@ -157,12 +192,18 @@ class AliyunSmsProvider:
         signature = _sign(self._secret, "POST", canonical)
         return f"{canonical}&Signature={quote(signature, safe='~')}".encode()
 
-    async def query(self, *, to: str, notification_id: str, sent_at: datetime) -> QueryResult:
-        """``QuerySendDetails`` for one number and day, matched on ``OutId`` (our id).
+    async def query(
+        self, *, to: str, notification_id: str, sent_at: datetime, reference: str | None = None
+    ) -> QueryResult:
+        """``QuerySendDetails`` for one number and day, matched on ``OutId`` (our id, or the
+        batch call's ``OutId`` for a batch send).
 
         Asked when a send timed out and no receipt came: ``not_found`` means Alibaba never
         took the message, so it may be sent again without sending it twice.
         """
+        out_id = notification_id
+        if reference and reference.startswith(BATCH_PREFIX):
+            out_id = reference.rsplit(":", 1)[0]
         params = self._common("QuerySendDetails")
         params.update(
             PhoneNumber=to_mainland(to),
@@ -183,7 +224,7 @@ class AliyunSmsProvider:
             return QueryResult(QueryStatus.error, code=str(body.get("Code", "query_failed")))
         details = (body.get("SmsSendDetailDTOs") or {}).get("SmsSendDetailDTO") or []
         for detail in details:
-            if detail.get("OutId") != notification_id:
+            if detail.get("OutId") != out_id:
                 continue
             status = int(detail.get("SendStatus", 1))
             code = str(detail.get("ErrCode") or "")
@@ -204,19 +245,49 @@ class AliyunSmsProvider:
         return params
 
     def unsigned_params(self, message: OutboundMessage) -> dict[str, str]:
-        template_param = {k: str(v) for k, v in (message.params.get("params") or {}).items()}
         params = self._common("SendSms")
         params.update(
             OutId=message.notification_id,
             PhoneNumbers=to_mainland(message.to),
             SignName=str(message.params.get("sign_name", "")),
             TemplateCode=str(message.params.get("template_code", "")),
-            TemplateParam=json.dumps(template_param, ensure_ascii=False, separators=(",", ":")),
+            TemplateParam=_dumps(_template_param(message)),
+        )
+        return params
+
+    def batch_params(self, messages: list[OutboundMessage], out_id: str) -> dict[str, str]:
+        """``SendBatchSms`` parameters: the arrays aligned, one entry per message."""
+        if not 1 <= len(messages) <= MAX_BATCH:
+            raise ValueError(f"SendBatchSms takes 1 to {MAX_BATCH} numbers")
+        codes = {str(m.params.get("template_code", "")) for m in messages}
+        if len(codes) != 1:
+            raise ValueError("SendBatchSms sends one template")
+        params = self._common("SendBatchSms")
+        params.update(
+            OutId=out_id,
+            PhoneNumberJson=_dumps([to_mainland(m.to) for m in messages]),
+            SignNameJson=_dumps([str(m.params.get("sign_name", "")) for m in messages]),
+            TemplateCode=codes.pop(),
+            TemplateParamJson=_dumps([_template_param(m) for m in messages]),
         )
         return params
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        body = self.signed_body(message)
+        return await self._call(self.signed_body(message))
+
+    async def send_batch(self, messages: list[OutboundMessage]) -> list[SendResult]:
+        """One ``SendBatchSms`` call; each message gets its batch reference, accepted or not
+        (a call that timed out is settled number by number with it)."""
+        out_id = BATCH_PREFIX + uuid.uuid4().hex
+        result = await self._call(self._signed(self.batch_params(messages, out_id)))
+        refs = [batch_reference(out_id, m.to) for m in messages]
+        if result.outcome in (Outcome.accepted, Outcome.ambiguous):
+            extra = {"biz_id": result.provider_message_id} if result.provider_message_id else {}
+            return [replace(result, provider_message_id=ref, extra=extra) for ref in refs]
+        # rejected as a whole: nothing was sent
+        return [replace(result, extra={"whole_call": True}) for _ in messages]
+
+    async def _call(self, body: bytes) -> SendResult:
         try:
             response = await self._client.post(
                 "/", content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
@@ -227,13 +298,13 @@ class AliyunSmsProvider:
         if failure is not None:
             return failure
         try:
-            body = response.json()
+            answer = response.json()
         except ValueError:
             return SendResult(Outcome.transient, code="invalid_response", detail=response.text)
-        code = str(body.get("Code", ""))
-        text = str(body.get("Message", ""))
+        code = str(answer.get("Code", ""))
+        text = str(answer.get("Message", ""))
         if code == "OK":
-            return SendResult(Outcome.accepted, provider_message_id=body.get("BizId"), code=code)
+            return SendResult(Outcome.accepted, provider_message_id=answer.get("BizId"), code=code)
         outcome = classify(code, text)
         return SendResult(
             outcome,

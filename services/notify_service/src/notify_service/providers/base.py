@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 class Outcome(StrEnum):
@@ -71,10 +71,30 @@ class Provider(Protocol):
     async def aclose(self) -> None: ...
 
 
-class QueryableProvider(Provider, Protocol):
-    """A provider with a query API for messages whose send result was lost."""
+@runtime_checkable
+class BatchProvider(Provider, Protocol):
+    """A provider that sends one template with the same parameters to many numbers per call.
 
-    async def query(self, *, to: str, notification_id: str, sent_at: datetime) -> QueryResult: ...
+    ``send_batch`` takes up to ``max_batch`` messages with identical ``params`` and distinct
+    ``to`` and returns one result per message, in order. A result with ``extra["whole_call"]``
+    is the call's own answer (the provider rejected the whole request: nothing was sent).
+    """
+
+    max_batch: int
+
+    async def send_batch(self, messages: list[OutboundMessage]) -> list[SendResult]: ...
+
+
+class QueryableProvider(Provider, Protocol):
+    """A provider with a query API for messages whose send result was lost.
+
+    ``reference`` is the ``provider_message_id`` recorded for the send (for a batch send it
+    names the call, which is how the provider's records are matched to the number).
+    """
+
+    async def query(
+        self, *, to: str, notification_id: str, sent_at: datetime, reference: str | None = None
+    ) -> QueryResult: ...
 
 
 _PHONE_DIGITS = re.compile(r"\d")

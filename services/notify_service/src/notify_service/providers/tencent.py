@@ -7,7 +7,10 @@ SHA-256 of the canonical request; the key is derived
 ``HMAC("TC3"+SecretKey, date) → HMAC(·, service) → HMAC(·, "tc3_request")``.
 
 HTTP 200 can still carry failed numbers: each number has its own entry in ``SendStatusSet``
-with its own ``Code``. ``SessionContext`` carries our notification id.
+with its own ``Code``. ``SessionContext`` carries our notification id (for a batch, the first
+message's). ``PhoneNumberSet`` takes up to 200 numbers per call with one template and one
+``TemplateParamSet``; ``SendStatusSet`` answers each number (matched on ``PhoneNumber``), so a
+batch records a result, and a ``SerialNo``, per message.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -25,6 +30,7 @@ from notify_service.providers.base import OutboundMessage, Outcome, SendResult, 
 from notify_service.providers.http_errors import http_failure, transport_failure
 
 API_VERSION = "2021-01-11"
+MAX_BATCH = 200  # numbers per SendSms call
 CONTENT_TYPE = "application/json; charset=utf-8"
 
 RATE_LIMITS = {
@@ -118,6 +124,7 @@ def classify(code: str) -> Outcome:
 
 class TencentSmsProvider:
     name = "tencent"
+    max_batch = MAX_BATCH
 
     def __init__(
         self,
@@ -144,9 +151,16 @@ class TencentSmsProvider:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    def build_request(self, message: OutboundMessage) -> tuple[str, dict[str, str]]:
+    def build_request(
+        self, message: OutboundMessage, *more: OutboundMessage
+    ) -> tuple[str, dict[str, str]]:
+        """One request for ``message`` (and ``more``, sharing its template and parameters)."""
+        if len(more) + 1 > MAX_BATCH:
+            raise ValueError(f"SendSms takes up to {MAX_BATCH} numbers")
+        if any(m.params != message.params for m in more):
+            raise ValueError("one SendSms call sends one template with one parameter set")
         body = {
-            "PhoneNumberSet": [to_e164(message.to)],
+            "PhoneNumberSet": [to_e164(m.to) for m in (message, *more)],
             "SmsSdkAppId": self.sms_sdk_app_id,
             "SignName": str(message.params.get("sign_name", "")),
             "TemplateId": str(message.params.get("template_id", "")),
@@ -175,41 +189,64 @@ class TencentSmsProvider:
         return payload, headers
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        payload, headers = self.build_request(message)
+        return (await self.send_batch([message]))[0]
+
+    async def send_batch(self, messages: list[OutboundMessage]) -> list[SendResult]:
+        """One call for all ``messages``; a result per number from ``SendStatusSet``."""
+        payload, headers = self.build_request(*messages)
         try:
             response = await self._client.post("/", content=payload.encode(), headers=headers)
         except httpx.TransportError as exc:
-            return transport_failure(exc)
+            return _whole_call(transport_failure(exc), len(messages))
         failure = http_failure(response)
         if failure is not None:
-            return failure
+            return _whole_call(failure, len(messages))
         try:
             body = response.json()["Response"]
         except (ValueError, KeyError, TypeError):
-            return SendResult(Outcome.transient, code="invalid_response", detail=response.text)
+            invalid = SendResult(Outcome.transient, code="invalid_response", detail=response.text)
+            return _whole_call(invalid, len(messages))
         error = body.get("Error")
         if error:
             code = str(error.get("Code", ""))
             outcome = classify(code)
-            return SendResult(
+            result = SendResult(
                 outcome,
                 code=code,
                 detail=str(error.get("Message", ""))[:300],
                 retry_after=RATE_LIMITS.get(code),
             )
+            return _whole_call(result, len(messages))
         statuses = body.get("SendStatusSet") or []
         if not statuses:
-            return SendResult(Outcome.transient, code="empty_send_status_set")
-        status = statuses[0]  # one number per request
-        code = str(status.get("Code", ""))
-        if code == "Ok":
-            return SendResult(
-                Outcome.accepted, provider_message_id=status.get("SerialNo"), code=code
+            return _whole_call(
+                SendResult(Outcome.transient, code="empty_send_status_set"), len(messages)
             )
-        outcome = classify(code)
-        return SendResult(
-            outcome,
-            code=code,
-            detail=str(status.get("Message", ""))[:300],
-            retry_after=RATE_LIMITS.get(code),
-        )
+        if len(messages) == 1 and len(statuses) == 1:
+            return [_number_result(statuses[0])]
+        by_number = {str(s.get("PhoneNumber", "")): s for s in statuses}
+        results = []
+        for m in messages:
+            status = by_number.get(to_e164(m.to))
+            if status is None:  # the call was taken but this number not answered: unsure
+                results.append(SendResult(Outcome.ambiguous, code="missing_send_status"))
+            else:
+                results.append(_number_result(status))
+        return results
+
+
+def _whole_call(result: SendResult, count: int) -> list[SendResult]:
+    """The call's own answer, for each of its messages (nothing was sent, or it is unsure)."""
+    return [replace(result, extra={"whole_call": True}) for _ in range(count)]
+
+
+def _number_result(status: dict[str, Any]) -> SendResult:
+    code = str(status.get("Code", ""))
+    if code == "Ok":
+        return SendResult(Outcome.accepted, provider_message_id=status.get("SerialNo"), code=code)
+    return SendResult(
+        classify(code),
+        code=code,
+        detail=str(status.get("Message", ""))[:300],
+        retry_after=RATE_LIMITS.get(code),
+    )

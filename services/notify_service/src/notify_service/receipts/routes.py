@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from notify_service.clock import Now
 from notify_service.config import Settings
 from notify_service.notifications import service as notifications
+from notify_service.providers.aliyun import receipt_reference
 from notify_service.receipts.schemas import (
     AliyunAnswer,
     AliyunSmsReport,
@@ -66,7 +67,8 @@ Token = Annotated[str | None, Query(description="the shared secret configured fo
     "/aliyun",
     response_model=AliyunAnswer,
     summary="Alibaba Cloud SmsReport push",
-    description="Body: the JSON array Alibaba pushes. `out_id` is our notification id, `biz_id` "
+    description="Body: the JSON array Alibaba pushes. `out_id` is our notification id (or, for "
+    "a batch send, the call's `batch-…` id, matched with `phone_number`), `biz_id` "
     "the provider's. Authenticated by the `token` query parameter (NOTIFY_ALIYUN_RECEIPT_TOKEN).",
     responses=problem_responses(401, 422),
 )
@@ -83,7 +85,9 @@ async def aliyun_report(
         stored += await notifications.record_receipt(
             session,
             provider="aliyun",
-            provider_message_id=report.biz_id,
+            provider_message_id=receipt_reference(
+                biz_id=report.biz_id, phone_number=report.phone_number, out_id=report.out_id
+            ),
             notification_id=_uuid(report.out_id),
             outcome="delivered" if report.success else "failed",
             code=report.err_code,
