@@ -194,24 +194,29 @@ def _groups(work: list[Work]) -> list[list[Work]]:
     parameters, distinct numbers — a broadcast, or any identical sends) together, up to the
     provider's batch size; everything else alone."""
     groups: list[list[Work]] = []
-    open_groups: dict[tuple[str, str], list[list[Work]]] = {}
+    open_groups: dict[tuple[str, str], list[tuple[list[Work], set[str]]]] = {}
+    batchable: dict[int, bool] = {}  # per provider (a Protocol isinstance check is slow)
     for w in work:
         m, provider = w.message, w.provider
         if m is None or provider is None:
             continue
-        if m.channel != Channel.sms or not isinstance(provider, BatchProvider):
+        can = batchable.get(id(provider))
+        if can is None:
+            can = batchable[id(provider)] = isinstance(provider, BatchProvider)
+        if m.channel != Channel.sms or not can:
             groups.append([w])
             continue
         key = (provider.name, json.dumps(m.params, sort_keys=True, ensure_ascii=False))
         candidates = open_groups.setdefault(key, [])
-        for group in candidates:  # a number at most once per call
-            if len(group) < provider.max_batch and all(g.message.to != m.to for g in group):  # type: ignore[union-attr]
+        limit = provider.max_batch  # type: ignore[attr-defined]
+        for group, numbers in candidates:  # a number at most once per call
+            if len(group) < limit and m.to not in numbers:
                 group.append(w)
+                numbers.add(m.to)
                 break
         else:
-            group = [w]
-            candidates.append(group)
-            groups.append(group)
+            candidates.append(([w], {m.to}))
+            groups.append(candidates[-1][0])
     return groups
 
 
@@ -657,16 +662,8 @@ def _apply_result(ctx: DeliveryContext, w: Work, r: SendResult, now: datetime) -
 
 
 async def _record(ctx: DeliveryContext, work: list[Work], now: datetime) -> None:
-    N = Notification.__table__  # type: ignore[attr-defined]
-    rows = [w.values for w in work]
-    params = [{"_id": r["id"], **{c: r[c] for c in (*WRITE_COLUMNS, "updated_at")}} for r in rows]
-    stmt = (
-        sa.update(N)
-        .where(N.c.id == sa.bindparam("_id"))
-        .values({c: sa.bindparam(c) for c in (*WRITE_COLUMNS, "updated_at")})
-    )
     async with ctx.sessionmaker() as session, session.begin():
-        await session.execute(stmt, params)
+        await repo.update_many(session, [w.values for w in work], (*WRITE_COLUMNS, "updated_at"))
         await repo.add_events(session, [e for w in work for e in w.events])
         inbox = [w.inbox for w in work if w.inbox is not None]
         if inbox:
