@@ -8,9 +8,13 @@ at, and rebuilds when they differ — so a change made through any replica reach
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
+import gc
+import sys
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -31,78 +35,236 @@ from shared.logging import get_logger
 
 log = get_logger(__name__)
 
+# Rows are read from a server-side cursor this many at a time, so that only one chunk of raw
+# rows (and, for the tree, of GeoJSON text) is alive at once next to the old snapshot.
+CHUNK_ROWS = 2_000
 
-@dataclass(frozen=True)
+
 class IndexedArea:
-    ref: AreaRef
-    depth: int
+    """One area of a :class:`SpatialIndex`, made on demand from the index's columns."""
+
+    __slots__ = ("_index", "position")
+
+    def __init__(self, index: SpatialIndex, position: int) -> None:
+        self._index = index
+        self.position = position
+
+    @property
+    def ref(self) -> AreaRef:
+        return self._index.ref(self.position)
+
+    @property
+    def depth(self) -> int:
+        return int(self._index.depths[self.position])
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, IndexedArea)
+            and other._index is self._index
+            and other.position == self.position
+        )
+
+    def __hash__(self) -> int:
+        return hash((id(self._index), self.position))
 
 
 class SpatialIndex:
-    """An immutable snapshot: areas, their polygons and an STRtree over them."""
+    """An immutable snapshot: areas, their polygons and an STRtree over them.
 
-    def __init__(self, areas: list[IndexedArea], geometries: list[object], version: int) -> None:
+    Kept compact, as every replica holds one (and briefly two, while a rebuild replaces it):
+    the areas are columns (ids as one 16-byte array, codes, names, levels, paths), an
+    ``AreaRef`` is made only when an answer needs one (ancestors' are cached: there are few),
+    and each polygon exists once, as the shapely geometry the STRtree holds."""
+
+    __slots__ = (
+        "_by_path",
+        "_codes",
+        "_geoms",
+        "_ids",
+        "_levels",
+        "_names",
+        "_paths",
+        "_refs",
+        "_tree",
+        "depths",
+        "version",
+    )
+
+    def __init__(
+        self,
+        *,
+        ids: Sequence[uuid.UUID],
+        codes: list[str],
+        names: list[str],
+        levels: list[AreaLevel],
+        paths: list[str],
+        depths: Sequence[int],
+        geometries: Any,
+        version: int,
+    ) -> None:
         self.version = version
-        self.areas = areas
-        self.by_path = {a.ref.path: a for a in areas}
-        self._depths = np.array([a.depth for a in areas], dtype=np.int32)
-        self._geoms = np.array(geometries, dtype=object)
+        self._ids = b"".join(i.bytes for i in ids)  # 16 bytes an area
+        self._codes, self._names, self._levels, self._paths = codes, names, levels, paths
+        self.depths = np.asarray(depths, dtype=np.int32)
+        self._by_path = {p: i for i, p in enumerate(paths)}
+        self._geoms = (
+            geometries if isinstance(geometries, np.ndarray) else _object_array(geometries)
+        )
         shapely.prepare(self._geoms)
         self._tree = shapely.STRtree(self._geoms)
+        self._refs: dict[int, AreaRef] = {}
 
     @classmethod
-    def build(cls, rows: list[tuple[Any, ...]], version: int) -> SpatialIndex:
-        areas: list[IndexedArea] = []
-        geometries: list[object] = []
-        for area_id, code, name, level, path, depth, boundary in rows:
-            areas.append(
-                IndexedArea(
-                    ref=AreaRef(
-                        id=area_id,
-                        code=str(code),
-                        name=str(name),
-                        level=AreaLevel(str(level)),
-                        path=str(path),
-                    ),
-                    depth=int(depth),
-                )
-            )
-            geometries.append(shape(boundary))
-        return cls(areas, geometries, version)
+    def empty(cls, version: int = -1) -> SpatialIndex:
+        return cls(
+            ids=[],
+            codes=[],
+            names=[],
+            levels=[],
+            paths=[],
+            depths=[],
+            geometries=[],
+            version=version,
+        )
+
+    @classmethod
+    def build(cls, rows: Iterable[Sequence[Any]], version: int) -> SpatialIndex:
+        """From ``(id, code, name, level, path, depth, boundary)`` rows; the boundary is GeoJSON,
+        as a ``dict`` or as text."""
+        builder = _Builder()
+        builder.add(rows)
+        return builder.finish(version)
 
     def __len__(self) -> int:
-        return len(self.areas)
+        return len(self._paths)
+
+    def ref(self, position: int) -> AreaRef:
+        return AreaRef(
+            id=uuid.UUID(bytes=self._ids[16 * position : 16 * position + 16]),
+            code=self._codes[position],
+            name=self._names[position],
+            level=self._levels[position],
+            path=self._paths[position],
+        )
+
+    def area_id(self, position: int) -> uuid.UUID:
+        return uuid.UUID(bytes=self._ids[16 * position : 16 * position + 16])
 
     def locate(self, lat: float, lng: float) -> IndexedArea | None:
         """The deepest area whose polygon covers the point (boundary points included)."""
         hits = self._tree.query(shapely.Point(lng, lat), predicate="intersects")
         if len(hits) == 0:
             return None
-        best = hits[int(np.argmax(self._depths[hits]))]
-        return self.areas[int(best)]
+        best = hits[int(np.argmax(self.depths[hits]))]
+        return IndexedArea(self, int(best))
 
     def locate_many(self, lats: np.ndarray, lngs: np.ndarray) -> list[IndexedArea | None]:
         points = shapely.points(lngs, lats)
         point_idx, geom_idx = self._tree.query(points, predicate="intersects")
         best: dict[int, int] = {}
+        depths = self.depths
         for p, g in zip(point_idx.tolist(), geom_idx.tolist(), strict=True):
             current = best.get(p)
-            if current is None or self._depths[g] > self._depths[current]:
+            if current is None or depths[g] > depths[current]:
                 best[p] = g
-        return [self.areas[best[i]] if i in best else None for i in range(len(points))]
+        return [IndexedArea(self, best[i]) if i in best else None for i in range(len(points))]
+
+    def _ancestor_positions(self, area: IndexedArea) -> list[int]:
+        codes = self._paths[area.position].split(".")
+        out: list[int] = []
+        for i in range(1, len(codes)):
+            found = self._by_path.get(".".join(codes[:i]))
+            if found is not None:
+                out.append(found)
+        return out
 
     def ancestors(self, area: IndexedArea) -> list[AreaRef]:
-        codes = area.ref.path.split(".")
         out: list[AreaRef] = []
-        for i in range(1, len(codes)):
-            found = self.by_path.get(".".join(codes[:i]))
-            if found is not None:
-                out.append(found.ref)
+        for position in self._ancestor_positions(area):
+            ref = self._refs.get(position)
+            if ref is None:  # an ancestor is never a leaf: this cache stays small
+                ref = self._refs[position] = self.ref(position)
+            out.append(ref)
         return out
 
     def chain_ids(self, area: IndexedArea) -> list[uuid.UUID]:
         """The area and its ancestors' ids, lowest first."""
-        return [area.ref.id] + [a.id for a in reversed(self.ancestors(area))]
+        positions = [area.position, *reversed(self._ancestor_positions(area))]
+        return [self.area_id(p) for p in positions]
+
+
+class _Builder:
+    """Collects the columns of a :class:`SpatialIndex` chunk by chunk."""
+
+    def __init__(self) -> None:
+        self.ids: list[uuid.UUID] = []
+        self.codes: list[str] = []
+        self.names: list[str] = []
+        self.levels: list[AreaLevel] = []
+        self.paths: list[str] = []
+        self.depths: list[int] = []
+        self.geometries: list[np.ndarray] = []
+
+    def add(self, rows: Iterable[Sequence[Any]]) -> None:
+        texts: list[str] = []
+        shapes: list[object] = []
+        for area_id, code, name, level, path, depth, boundary in rows:
+            self.ids.append(area_id if isinstance(area_id, uuid.UUID) else uuid.UUID(str(area_id)))
+            self.codes.append(str(code))
+            self.names.append(str(name))
+            self.levels.append(AreaLevel(str(level)))
+            self.paths.append(str(path))
+            self.depths.append(int(depth))
+            if isinstance(boundary, str):
+                texts.append(boundary)
+            else:
+                shapes.append(shape(boundary))
+        if texts and shapes:
+            raise ValueError("boundaries of one chunk must all be text or all be mappings")
+        # GEOS parses the GeoJSON text itself: no Python dicts and lists of every coordinate
+        self.geometries.append(shapely.from_geojson(texts) if texts else _object_array(shapes))
+
+    def finish(self, version: int) -> SpatialIndex:
+        geometries: np.ndarray = (
+            np.concatenate(self.geometries) if self.geometries else _object_array([])
+        )
+        self.geometries = []
+        return SpatialIndex(
+            ids=self.ids,
+            codes=self.codes,
+            names=self.names,
+            levels=self.levels,
+            paths=self.paths,
+            depths=self.depths,
+            geometries=geometries,
+            version=version,
+        )
+
+
+def _object_array(items: Sequence[object]) -> np.ndarray:
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out
+
+
+def _release_freed_memory() -> None:
+    """Hand memory freed by a rebuild back to the operating system.
+
+    A rebuild allocates and frees a lot of small blocks (rows of the old snapshot, GeoJSON text,
+    GEOS temporaries) in the C heap; glibc keeps freed blocks in its arenas and the process's
+    RSS stays at its peak even though nothing uses them. ``malloc_trim(0)`` returns the free
+    pages of every arena (including those in the middle of the heap) to the kernel. Not glibc
+    (musl, macOS): nothing to do."""
+    gc.collect()
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim.argtypes = [ctypes.c_size_t]
+    trim(0)
 
 
 class Locator:
@@ -112,7 +274,7 @@ class Locator:
 
     def __init__(self, *, check_interval: float) -> None:
         self.check_interval = check_interval
-        self.index = SpatialIndex([], [], version=-1)
+        self.index = SpatialIndex.empty()
         self.members_version = -1
         self.members_by_area: dict[uuid.UUID, list[PostHolder]] = {}
         self._checked_at = float("-inf")
@@ -140,33 +302,59 @@ class Locator:
         return []
 
     async def _reload_members(self, session: AsyncSession, version: int) -> None:
-        result = await session.execute(
-            sa.select(Member).order_by(col(Member.area_id), col(Member.created_at), col(Member.id))
+        # Core rows of the columns the rules need, a chunk at a time: ORM instances of every
+        # post (with their identity map) cost several times the snapshot they are copied into.
+        result = await session.stream(
+            sa.select(
+                col(Member.id),
+                col(Member.area_id),
+                col(Member.post),
+                col(Member.name),
+                col(Member.phone),
+                col(Member.duties),
+                col(Member.account_id),
+                col(Member.public_consent),
+                col(Member.backup_for_id),
+                col(Member.away_since),
+                col(Member.away_until),
+                col(Member.created_at),
+            )
+            .order_by(col(Member.area_id), col(Member.created_at), col(Member.id))
+            .execution_options(yield_per=CHUNK_ROWS)
         )
         by_area: dict[uuid.UUID, list[PostHolder]] = {}
-        for m in result.scalars().all():
-            by_area.setdefault(m.area_id, []).append(
-                PostHolder(
-                    id=m.id,
-                    area_id=m.area_id,
-                    post=m.post,
-                    name=m.name,
-                    phone=m.phone,
-                    duties=m.duties,
-                    account_id=m.account_id,
-                    public_consent=m.public_consent,
-                    backup_for_id=m.backup_for_id,
-                    away_since=m.away_since,
-                    away_until=m.away_until,
-                    created_at=m.created_at,
+        async for rows in result.partitions(CHUNK_ROWS):
+            for row in rows:
+                holders = by_area.get(row[1])
+                if holders is None:
+                    holders = by_area[row[1]] = []
+                holders.append(
+                    PostHolder(
+                        id=row[0],
+                        # one area id object per area, the post names interned
+                        area_id=holders[0].area_id if holders else row[1],
+                        post=sys.intern(row[2]),
+                        name=row[3],
+                        phone=row[4],
+                        duties=row[5],
+                        account_id=row[6],
+                        public_consent=row[7],
+                        backup_for_id=row[8],
+                        away_since=row[9],
+                        away_until=row[10],
+                        created_at=row[11],
+                    )
                 )
-            )
+            del rows
         self.members_by_area = by_area
         self.members_version = version
+        _release_freed_memory()
 
     async def _rebuild(self, session: AsyncSession, version: int) -> None:
         started = time.perf_counter()
-        result = await session.execute(
+        # The boundary as JSON text, parsed by GEOS (no Python dict of every coordinate), from
+        # a server-side cursor a chunk at a time; the old snapshot serves until the swap.
+        result = await session.stream(
             sa.select(
                 col(Area.id),
                 col(Area.code),
@@ -174,14 +362,19 @@ class Locator:
                 col(Area.level),
                 col(Area.path),
                 col(Area.depth),
-                col(Area.boundary),
-            )
+                sa.cast(col(Area.boundary), sa.Text),
+            ).execution_options(yield_per=CHUNK_ROWS)
         )
-        rows: list[tuple[Any, ...]] = [tuple(r) for r in result.all()]
-        self.index = await asyncio.to_thread(SpatialIndex.build, rows, version)
+        builder = _Builder()
+        async for rows in result.partitions(CHUNK_ROWS):
+            await asyncio.to_thread(builder.add, rows)
+            del rows
+        self.index = await asyncio.to_thread(builder.finish, version)
+        del builder
+        _release_freed_memory()
         log.info(
             "spatial_index_rebuilt",
             version=version,
-            areas=len(rows),
+            areas=len(self.index),
             seconds=round(time.perf_counter() - started, 3),
         )
