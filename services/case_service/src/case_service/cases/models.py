@@ -151,6 +151,19 @@ sa.Index(
     _case_table.c.created_at,
 )
 sa.Index("ix_case_handling_area_path_c", sa.collate(_case_table.c.handling_area_path, "C"))
+#: Lists of open cases (overdue, open statuses) in the keyset order: ``due_at`` and the area path
+#: are key columns so the overdue and subtree conditions are checked on the index entries.
+sa.Index(
+    "ix_case_open_created_at_id",
+    _case_table.c.created_at,
+    _case_table.c.id,
+    _case_table.c.due_at,
+    sa.collate(_case_table.c.area_path, "C"),
+    postgresql_where=sa.text(
+        "status IN ('reported','accepted','dispatched','in_progress','returned',"
+        "'escalated','reopened')"
+    ),
+)
 
 
 class CaseAssignment(SQLModel, table=True):
