@@ -9,6 +9,7 @@ sessionmaker, the JWKS verifier and the service's own clients and workers (``spe
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -35,6 +36,32 @@ from shared.settings import BaseServiceSettings
 log = get_logger(__name__)
 
 Hook = Callable[[FastAPI], Awaitable[None]]
+
+#: Set by ``shared.cli`` serve (one process serving one app for its lifetime): after start-up
+#: the cyclic garbage collector is tuned for serving, see :func:`tune_gc_for_serving`. Tests
+#: build many apps in one process and leave the collector alone.
+TUNE_GC_AFTER_STARTUP = False
+
+#: Allocations between young-generation collections (CPython's default is 700).
+GC_GEN0_THRESHOLD = 20_000
+
+
+def tune_gc_for_serving() -> None:
+    """Keep the cyclic GC from pausing requests.
+
+    Measured on case_service at half its maximum intake rate: full (generation 2) collections
+    walked the ~225,000 objects of the start-up heap (modules, FastAPI routes, pydantic and
+    SQLAlchemy models) and stopped the event loop for 200-360 ms each, a few times a minute,
+    in every service; that was the p99. ``gc.freeze()`` moves everything alive after start-up
+    into the permanent generation, which collections never walk (it is not garbage: the app
+    holds it for the life of the process). A young-generation threshold of 20,000 allocations
+    instead of 700 makes collections rarer; each still only walks what survived reference
+    counting, which a request leaves little of, so they stay short and memory does not grow.
+    """
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 @dataclass
@@ -172,6 +199,8 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
         )
         if spec.on_startup is not None:
             await spec.on_startup(app)
+        if TUNE_GC_AFTER_STARTUP:
+            tune_gc_for_serving()
         log.info("service_started", port=settings.port)
         try:
             yield

@@ -12,6 +12,7 @@ from pathlib import Path
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import shared.app
 from shared.app import resolve_database_url
 from shared.db import make_engine, make_sessionmaker
 from shared.migrate import upgrade_head
@@ -74,6 +75,7 @@ def main(
         # SIGTERM" (143) after a clean shutdown, which orchestrators count as a failure; this
         # handler exits 0 instead (and also stops a process told to go while still starting).
         signal.signal(signal.SIGTERM, _exit_cleanly)
+        shared.app.TUNE_GC_AFTER_STARTUP = True  # this process serves one app: see the docstring
         uvicorn.run(
             app_factory_path,
             factory=True,
