@@ -34,6 +34,7 @@ def start_embedded(data_dir: Path) -> str:
     if data_dir in _servers:
         return _servers[data_dir][0]
     data_dir.mkdir(parents=True, exist_ok=True)
+    _with_admin_tools_on_path()
     try:
         from pgserver import get_server  # type: ignore[attr-defined]
 
@@ -46,6 +47,19 @@ def start_embedded(data_dir: Path) -> str:
     uri = _start_with_system_binaries(data_dir / "system")
     _servers[data_dir] = (uri, None)
     return uri
+
+
+def _with_admin_tools_on_path() -> None:
+    """As root, PostgreSQL runs as another user: pgserver creates one with ``useradd`` and the
+    fallback switches with ``runuser``, both in ``/usr/sbin``. A non-login shell, cron or CI
+    runner may leave the sbin folders off ``PATH``; add the ones that exist."""
+    if os.geteuid() != 0:
+        return
+    path = os.environ.get("PATH", "").split(os.pathsep)
+    missing = [d for d in ("/usr/local/sbin", "/usr/sbin", "/sbin") if d not in path]
+    extra = [d for d in missing if Path(d).is_dir()]
+    if extra:
+        os.environ["PATH"] = os.pathsep.join([*path, *extra])
 
 
 def _find_binary(name: str) -> str:
