@@ -128,6 +128,30 @@ async def test_header_bad_utf8_is_400_naming_it(client: httpx.AsyncClient) -> No
     r = await client.get("/search", headers={"Idempotency-Key": b"\xff\xfe"})  # type: ignore[dict-item]
     body = problem(r, 400, "invalid_encoding")
     assert body["errors"][0]["field"] == "header.idempotency-key"  # type: ignore[index]
+
+
+async def test_latin1_in_a_header_the_services_never_decode_passes(
+    client: httpx.AsyncClient,
+) -> None:
+    r = await client.get(
+        "/search",
+        params={"q": "x"},
+        headers={"User-Agent": b"caf\xe9/1.0", "Cookie": b"n=\xe9"},  # type: ignore[dict-item]
+    )
+    assert r.status_code == 200, r.text
+
+
+async def test_depth_counts_containers_not_the_values_in_them(client: httpx.AsyncClient) -> None:
+    # the deepest container at level MAX_JSON_DEPTH (the object is level 1), its value below it,
+    # and more brackets elsewhere so the quick count cannot wave it through
+    body = '{"name": "a", "extra": {"x": ' + "[" * (MAX_JSON_DEPTH - 2) + "1"
+    body += "]" * (MAX_JSON_DEPTH - 2) + ', "y": [[], [], []]}}'
+    r = await client.post("/things", content=body.encode(), headers=JSON)
+    assert r.status_code == 200, r.text
+    too_deep = body.replace("1]", "[1]]", 1)
+    problem(
+        await client.post("/things", content=too_deep.encode(), headers=JSON), 400, "json_too_deep"
+    )
     r = await client.get("/search", headers={"X-Note": "键".encode()})  # type: ignore[dict-item]
     assert r.status_code == 200  # UTF-8 is fine
 

@@ -106,6 +106,12 @@ def check_pairs(raw: bytes, prefix: str) -> None:
         raise _nul_rejection(sorted(set(nul)))
 
 
+#: The request headers whose values the services decode, store or pass on as text; they must be
+#: UTF-8. Other headers may carry Latin-1 bytes (HTTP allows them: an old client's User-Agent,
+#: a third-party cookie) and are never decoded, so they are left alone apart from the NUL check.
+DECODED_HEADERS = frozenset({b"authorization", b"idempotency-key", b"x-request-id", b"if-match"})
+
+
 def _walk(value: Any) -> Iterator[tuple[tuple[str | int, ...], Any, int]]:
     """Every node of a parsed JSON document with its path and depth, iteratively."""
     stack: list[tuple[tuple[str | int, ...], Any, int]] = [((), value, 1)]
@@ -158,7 +164,7 @@ def check_json(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> None:
         return
     nul: list[str] = []
     for path, node, depth in _walk(doc):
-        if depth > max_depth:
+        if isinstance(node, (dict, list)) and depth > max_depth:
             raise _too_deep(f"The JSON body is nested deeper than {max_depth} levels")
         key = path[-1] if path else None
         if (isinstance(node, str) and "\x00" in node) or (isinstance(key, str) and "\x00" in key):
@@ -394,7 +400,7 @@ class RequestContextMiddleware:
                     f"{field} {NUL_REASON}",
                     [_field_error(field, NUL_REASON, "string_nul_character")],
                 )
-            if not value.isascii():
+            if name.lower() in DECODED_HEADERS and not value.isascii():
                 try:
                     value.decode()
                 except UnicodeDecodeError as exc:
