@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from conftest import CLOCK, FAKES, RECEIPT_TOKEN, drain
 from notifytest_fakes import check_aliyun, tencent_answer
-from test_delivery import read, send
+from test_delivery import aliyun_fails, read, send
 
 from notify_service.delivery.engine import process_batch
 from shared.testing import TestKeys
@@ -227,3 +227,36 @@ async def test_unlike_messages_are_sent_one_by_one(
     assert {p["OutId"] for p in singles} & {same[0]["id"], twice["id"]}
     for c in [*same, other, twice]:
         assert (await read(client, test_keys, c["id"]))["status"] == "sent"
+
+
+async def test_one_phone_written_two_ways_is_not_twice_in_a_call(
+    app: Any, client: httpx.AsyncClient, test_keys: TestKeys
+) -> None:
+    plain = await send_all(client, test_keys, PHONES[:2])
+    prefixed = await send(client, test_keys, recipient={"phone": "+86" + PHONES[0]})
+    await drain(app)
+    # 139… and +86139… are one phone: it goes alone, so each receipt finds one message
+    assert sorted(FAKES.calls) == [("aliyun", 1), ("aliyun", 2)]
+    batch = check_aliyun(next(s.request for s in FAKES.sent if "PhoneNumberJson" in s.body))
+    assert sorted(json.loads(batch["PhoneNumberJson"])) == PHONES[:2]
+    for c in [*plain, prefixed]:
+        assert (await read(client, test_keys, c["id"]))["status"] == "sent"
+
+
+async def test_an_account_throttle_defers_the_batch_instead_of_splitting_it(
+    app: Any, client: httpx.AsyncClient, test_keys: TestKeys
+) -> None:
+    FAKES.script(
+        "aliyun", aliyun_fails("Throttling.User", "Request was denied due to flow control")
+    )
+    created = await send_all(client, test_keys, PHONES[:3])
+    await drain(app)
+    assert FAKES.calls == [("aliyun", 3)]  # one refused call, not three more single ones
+    for c in created:
+        body = await read(client, test_keys, c["id"])
+        assert (body["status"], body["attempts"]) == ("deferred", 0)
+        assert body["last_error_code"] == "Throttling.User"
+    CLOCK.advance(seconds=2)
+    await drain(app)
+    assert FAKES.calls[1:] == [("aliyun", 3)]  # sent together once the throttle has passed
+    assert [(await read(client, test_keys, c["id"]))["status"] for c in created] == ["sent"] * 3

@@ -48,6 +48,7 @@ from notify_service.providers.base import (
     SendResult,
     render,
     render_params,
+    to_e164,
 )
 from notify_service.providers.registry import Providers
 from notify_service.templates import repository as templates_repo
@@ -189,6 +190,12 @@ async def process_batch(ctx: DeliveryContext, *, limit: int | None = None) -> in
     return len(claimed)
 
 
+#: Rate limits of the whole account or API (not of one number in the batch): splitting the
+#: batch into single calls would only fire more calls into the same throttle, so each message
+#: of the batch is deferred instead.
+ACCOUNT_LIMITS = frozenset({"Throttling.User", "RequestLimitExceeded"})
+
+
 def _groups(work: list[Work]) -> list[list[Work]]:
     """Planned messages in provider calls: identical SMS (same provider, sign, template and
     parameters, distinct numbers — a broadcast, or any identical sends) together, up to the
@@ -209,13 +216,14 @@ def _groups(work: list[Work]) -> list[list[Work]]:
         key = (provider.name, json.dumps(m.params, sort_keys=True, ensure_ascii=False))
         candidates = open_groups.setdefault(key, [])
         limit = provider.max_batch  # type: ignore[attr-defined]
-        for group, numbers in candidates:  # a number at most once per call
-            if len(group) < limit and m.to not in numbers:
+        number = to_e164(m.to)  # 138… and +86138… are one phone: once per call
+        for group, numbers in candidates:
+            if len(group) < limit and number not in numbers:
                 group.append(w)
-                numbers.add(m.to)
+                numbers.add(number)
                 break
         else:
-            candidates.append(([w], {m.to}))
+            candidates.append(([w], {number}))
             groups.append(candidates[-1][0])
     return groups
 
@@ -241,7 +249,10 @@ async def _send_group(group: list[Work], semaphore: asyncio.Semaphore) -> None:
     if (
         len(group) > 1
         and first.extra.get("whole_call")
-        and first.outcome in (Outcome.permanent, Outcome.rate_limited)
+        and (
+            first.outcome is Outcome.permanent
+            or (first.outcome is Outcome.rate_limited and first.code not in ACCOUNT_LIMITS)
+        )
     ):
         log.info("batch_split", provider=provider.name, size=len(group), code=first.code)
         await asyncio.gather(*(_send_group([w], semaphore) for w in group))
