@@ -8,6 +8,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from shared.testing import TestKeys
+from tests.helpers import eventually
 from tests.system import System
 
 
@@ -42,18 +43,19 @@ async def test_request_id_reaches_the_called_service_and_both_logs(system: Syste
     assert r.status_code == 401
     assert r.json()["code"] == "invalid_token"
     assert r.json()["request_id"] == request_id
-    case_lines = [
-        line for line in system["case"].log_lines() if line.get("request_id") == request_id
-    ]
-    grid_lines = [
-        line for line in system["grid"].log_lines() if line.get("request_id") == request_id
-    ]
-    assert any(
-        line.get("path") == "/api/v1/me" and line.get("status") == 401 for line in case_lines
-    )
-    assert any(
-        line.get("path") == "/.well-known/jwks.json" and line.get("status") == 200
-        for line in grid_lines
+
+    async def logged(key: str, path: str, status: int) -> bool:
+        # the access line is written once the response has gone out: it may trail the answer
+        return any(
+            line.get("request_id") == request_id
+            and line.get("path") == path
+            and line.get("status") == status
+            for line in system[key].log_lines()
+        )
+
+    await eventually(lambda: logged("case", "/api/v1/me", 401), 10, "case_service access line")
+    await eventually(
+        lambda: logged("grid", "/.well-known/jwks.json", 200), 10, "grid_service access line"
     )
     # Tokens never reach the logs.
     assert token not in system["case"].log_file.read_text()
