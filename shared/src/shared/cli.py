@@ -6,8 +6,9 @@ import argparse
 import asyncio
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +20,7 @@ from shared.migrate import upgrade_head
 from shared.settings import BaseServiceSettings, Environment
 
 DemoLoader = Callable[[AsyncSession, BaseServiceSettings], Awaitable[None]]
+Maintenance = Callable[[str, BaseServiceSettings], Coroutine[Any, Any, None]]
 
 
 def _database_url(settings: BaseServiceSettings, database_name: str) -> str:
@@ -49,11 +51,16 @@ def main(
     alembic_ini: Path,
     database_name: str,
     demo_loader: DemoLoader | None = None,
+    maintenance: dict[str, tuple[str, Maintenance]] | None = None,
 ) -> None:
+    """``maintenance``: the service's own one-shot commands, name → (help, coroutine taking the
+    database URL and the settings)."""
     parser = argparse.ArgumentParser(prog=prog)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="upgrade this service's database to the newest migration")
     sub.add_parser("load-demo", help="load the demo dataset (idempotent; refused in production)")
+    for name, (text, _) in (maintenance or {}).items():
+        sub.add_parser(name, help=text)
     serve = sub.add_parser("serve", help="serve the API with uvicorn")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
@@ -67,6 +74,8 @@ def main(
             raise SystemExit("the demo dataset is never loaded in production")
         if demo_loader is not None:
             asyncio.run(_load_demo(_database_url(settings, database_name), demo_loader, settings))
+    elif maintenance and args.command in maintenance:
+        asyncio.run(maintenance[args.command][1](_database_url(settings, database_name), settings))
     elif args.command == "serve":
         # On SIGTERM uvicorn stops accepting connections, lets requests in flight finish (up to
         # GRACEFUL_SHUTDOWN_SECONDS), runs the lifespan shutdown (workers finish or hand back

@@ -442,3 +442,18 @@ def summary_from_facts_sql(dims: tuple[str, ...] = tuple(SUMMARY_DEPTH)) -> list
         "INSERT INTO case_tally_hours (dim, received_month, area_path, key, tenths, n) "
         + " UNION ALL ".join(hours),
     ]
+
+
+async def rebuild_summary(maker: async_sessionmaker[AsyncSession]) -> None:
+    """Derive the whole summary from the facts again, under the rollups' lock.
+
+    A rolling upgrade that adds or changes a summary migration fills it once while the previous
+    version's pods may still run their rollup (which does not keep the new summary), so facts
+    they rewrite afterwards leave it off for good. Run ``python -m case_service
+    rebuild-stats-summary`` once the rollout is complete (docs/deploy.md)."""
+    async with maker() as session, session.begin():
+        await session.execute(sa.select(sa.func.pg_advisory_xact_lock(LOCK_KEY)))
+        await session.execute(sa.text("DELETE FROM case_tally_hours"))
+        await session.execute(sa.text("DELETE FROM case_tally"))
+        for statement in summary_from_facts_sql():
+            await session.execute(sa.text(statement))
