@@ -126,6 +126,23 @@ def _walk(value: Any) -> Iterator[tuple[tuple[str | int, ...], Any, int]]:
                 stack.append(((*path, i), v, depth + 1))
 
 
+def _too_large(limit: int) -> _Rejected:
+    return _Rejected(
+        413, "payload_too_large", "Payload too large", f"The request body exceeds {limit} bytes", []
+    )
+
+
+def _nul_in(field: str, detail: str) -> _Rejected:
+    """A NUL character where no text may hold one (a header, the path)."""
+    return _Rejected(
+        400,
+        "invalid_encoding",
+        "Invalid character encoding",
+        f"{detail} {NUL_REASON}",
+        [_field_error(field, NUL_REASON, "string_nul_character")],
+    )
+
+
 def _too_deep(detail: str) -> _Rejected:
     return _Rejected(
         400,
@@ -260,15 +277,7 @@ class RequestContextMiddleware:
             except ValueError:
                 too_big = False
             if too_big:
-                await self._send_problem(
-                    send,
-                    413,
-                    "payload_too_large",
-                    "Payload too large",
-                    f"The request body exceeds {limit} bytes",
-                    path,
-                    request_id,
-                )
+                await self._send_rejection(send, _too_large(limit), path, request_id)
                 self._finish(scope, method, path, 413, started)
                 return
 
@@ -295,15 +304,7 @@ class RequestContextMiddleware:
                     break
                 size += len(message.get("body", b""))
                 if size > limit:
-                    await self._send_problem(
-                        send,
-                        413,
-                        "payload_too_large",
-                        "Payload too large",
-                        f"The request body exceeds {limit} bytes",
-                        path,
-                        request_id,
-                    )
+                    await self._send_rejection(send, _too_large(limit), path, request_id)
                     self._finish(scope, method, path, 413, started)
                     return
                 if not message.get("more_body", False):
@@ -377,15 +378,7 @@ class RequestContextMiddleware:
                 )
         if overflow and not status_holder["started"]:
             status_holder["status"] = 413
-            await self._send_problem(
-                send,
-                413,
-                "payload_too_large",
-                "Payload too large",
-                f"The request body exceeds {limit} bytes",
-                path,
-                request_id,
-            )
+            await self._send_rejection(send, _too_large(limit), path, request_id)
         self._finish(scope, method, path, status_holder["status"], started)
 
     @staticmethod
@@ -393,26 +386,14 @@ class RequestContextMiddleware:
         for name, value in scope.get("headers") or []:
             if b"\x00" in value:
                 field = "header." + name.decode("latin-1")
-                raise _Rejected(
-                    400,
-                    "invalid_encoding",
-                    "Invalid character encoding",
-                    f"{field} {NUL_REASON}",
-                    [_field_error(field, NUL_REASON, "string_nul_character")],
-                )
+                raise _nul_in(field, field)
             if name.lower() in DECODED_HEADERS and not value.isascii():
                 try:
                     value.decode()
                 except UnicodeDecodeError as exc:
                     raise _encoding_rejection("header." + name.decode("latin-1"), exc) from None
         if "\x00" in path:
-            raise _Rejected(
-                400,
-                "invalid_encoding",
-                "Invalid character encoding",
-                f"the path {NUL_REASON}",
-                [_field_error("path", NUL_REASON, "string_nul_character")],
-            )
+            raise _nul_in("path", "the path")
         query: bytes = scope.get("query_string") or b""
         if query and (b"%" in query or not query.isascii()):
             check_pairs(query, "query.")
