@@ -393,10 +393,7 @@ def _cases_statement(
     if f.department_id is not None:
         stmt = stmt.where(t.department_ids.contains([f.department_id]))
     if f.category_code is not None:
-        if len(f.category_code) <= 2:
-            stmt = stmt.where(t.category_code.startswith(f.category_code, autoescape=True))
-        else:
-            stmt = stmt.where(t.category_code == f.category_code)
+        stmt = stmt.where(service.category_match(t.category_code, f.category_code))
     if status:
         stmt = stmt.where(t.status.in_([s.value for s in status]))
     return stmt.order_by(t.created_at, t.id)

@@ -119,11 +119,15 @@ def where(
     if f.department_id is not None:
         conds.append(c.department_id == f.department_id)
     if f.category_code is not None:
-        if len(f.category_code) <= 2:
-            conds.append(c.category_code.startswith(f.category_code, autoescape=True))
-        else:
-            conds.append(c.category_code == f.category_code)
+        conds.append(category_match(c.category_code, f.category_code))
     return conds
+
+
+def category_match(column: sa.ColumnElement[Any], code: str) -> sa.ColumnElement[bool]:
+    """A 2-digit 大类 code takes its 小类; a longer code is one category."""
+    if len(code) <= 2:
+        return column.startswith(code, autoescape=True)
+    return column == code
 
 
 @dataclass
@@ -305,10 +309,7 @@ def summary_parts(
         if f.department_id is not None:
             conds.append(c.key == f.department_id)
         if f.category_code is not None:
-            if len(f.category_code) <= 2:
-                conds.append(c.key.startswith(f.category_code, autoescape=True))
-            else:
-                conds.append(c.key == f.category_code)
+            conds.append(category_match(c.key, f.category_code))
         key = summary_key(group, f.area_path, c).label("key")
         if table is TALLY:
             parts.append(sa.select(key, c.n, *(c[name] for name in FLAGS)).where(*conds))
