@@ -86,15 +86,20 @@ def fake_world(recipients: int) -> httpx.MockTransport:
     return httpx.MockTransport(handler)
 
 
-async def adapter_cost(samples: int = 5000) -> float:
-    """Seconds per Alibaba adapter call against the accept-everything fake."""
-    provider = AliyunSmsProvider(
+def bench_provider() -> AliyunSmsProvider:
+    """The real Alibaba adapter, sending to the accept-everything fake."""
+    return AliyunSmsProvider(
         endpoint="https://sms.bench",
         access_key_id="bench",
         access_key_secret="bench-secret",  # noqa: S106 - a fake provider
         transport=fake_world(0),
         clock=lambda: datetime.now(UTC),
     )
+
+
+async def adapter_cost(samples: int = 5000) -> float:
+    """Seconds per Alibaba adapter call against the accept-everything fake."""
+    provider = bench_provider()
     message = OutboundMessage(
         notification_id=str(uuid.uuid4()),
         channel="sms",
@@ -113,13 +118,7 @@ async def adapter_cost(samples: int = 5000) -> float:
 
 async def batch_adapter_cost(calls: int = 200) -> float:
     """Seconds per message of an Alibaba SendBatchSms call of 100 numbers against the fake."""
-    provider = AliyunSmsProvider(
-        endpoint="https://sms.bench",
-        access_key_id="bench",
-        access_key_secret="bench-secret",  # noqa: S106 - a fake provider
-        transport=fake_world(0),
-        clock=lambda: datetime.now(UTC),
-    )
+    provider = bench_provider()
     messages = [
         OutboundMessage(
             notification_id=str(uuid.uuid4()),
