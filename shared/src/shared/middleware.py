@@ -26,15 +26,28 @@ from urllib.parse import unquote_to_bytes
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.i18n import Lang, Text, negotiate
 from shared.logging import clean_request_id, get_logger, request_id_var
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from shared.problem import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
+from shared.problem import (
+    INTERNAL_DETAIL,
+    INTERNAL_ERROR,
+    MALFORMED_JSON,
+    PROBLEM_MEDIA_TYPE,
+    PROBLEM_TYPE_BASE,
+    FieldProblem,
+    PayloadTooLarge,
+    ValidationFailed,
+    invalid_fields_detail,
+)
 
 log = get_logger("gridgov.access")
 
 
 MAX_JSON_DEPTH = 64
-NUL_REASON = "must not contain the NUL character (\\u0000)"
+NUL_REASON = Text("不能包含 NUL 字符（\\u0000）", "must not contain the NUL character (\\u0000)")
+INVALID_ENCODING = Text("字符编码无效", "Invalid character encoding")
+TOO_DEEP = Text("JSON 嵌套过深", "JSON nested too deeply")
 
 
 class _BodyTooLarge(Exception):
@@ -45,9 +58,9 @@ class _Rejected(Exception):
     """The request is refused before it reaches the app."""
 
     def __init__(
-        self, status: int, code: str, title: str, detail: str, errors: list[dict[str, str]]
+        self, status: int, code: str, title: Text, detail: Text, errors: list[FieldProblem]
     ) -> None:
-        super().__init__(detail)
+        super().__init__(str(detail))
         self.status, self.code, self.title, self.detail, self.errors = (
             status,
             code,
@@ -57,28 +70,34 @@ class _Rejected(Exception):
         )
 
 
-def _field_error(field: str, reason: str, kind: str) -> dict[str, str]:
-    return {"field": field, "reason": reason, "type": kind}
+def _field_error(field: str, reason: Text, kind: str) -> FieldProblem:
+    return FieldProblem(field=field, reason=reason, type=kind)
 
 
 def _nul_rejection(fields: list[str]) -> _Rejected:
     return _Rejected(
         422,
         "validation_failed",
-        "Request validation failed",
-        f"{len(fields)} field{'s are' if len(fields) != 1 else ' is'} invalid: "
-        + ", ".join(fields),
+        ValidationFailed.title,
+        invalid_fields_detail(fields),
         [_field_error(f, NUL_REASON, "string_nul_character") for f in fields],
     )
 
 
+def _utf8_reason(exc: UnicodeDecodeError) -> Text:
+    byte, at = f"0x{exc.object[exc.start]:02x}", exc.start
+    return Text(
+        f"不是有效的 UTF-8（第 {at} 字节 {byte}）", f"is not valid UTF-8 (byte {byte} at {at})"
+    )
+
+
 def _encoding_rejection(field: str, exc: UnicodeDecodeError) -> _Rejected:
-    reason = f"is not valid UTF-8 (byte 0x{exc.object[exc.start]:02x} at {exc.start})"
+    reason = _utf8_reason(exc)
     return _Rejected(
         400,
         "invalid_encoding",
-        "Invalid character encoding",
-        f"{field} {reason}",
+        INVALID_ENCODING,
+        Text(f"{field} {reason.zh}", f"{field} {reason.en}"),
         [_field_error(field, reason, "invalid_utf8")],
     )
 
@@ -128,28 +147,32 @@ def _walk(value: Any) -> Iterator[tuple[tuple[str | int, ...], Any, int]]:
 
 def _too_large(limit: int) -> _Rejected:
     return _Rejected(
-        413, "payload_too_large", "Payload too large", f"The request body exceeds {limit} bytes", []
+        413,
+        "payload_too_large",
+        PayloadTooLarge.title,
+        Text(f"请求体超过 {limit} 字节", f"The request body exceeds {limit} bytes"),
+        [],
     )
 
 
-def _nul_in(field: str, detail: str) -> _Rejected:
+def _nul_in(field: str, where: Text) -> _Rejected:
     """A NUL character where no text may hold one (a header, the path)."""
     return _Rejected(
         400,
         "invalid_encoding",
-        "Invalid character encoding",
-        f"{detail} {NUL_REASON}",
+        INVALID_ENCODING,
+        Text(f"{where.zh}{NUL_REASON.zh}", f"{where.en} {NUL_REASON.en}"),
         [_field_error(field, NUL_REASON, "string_nul_character")],
     )
 
 
-def _too_deep(detail: str) -> _Rejected:
+def _too_deep(max_depth: int) -> _Rejected:
+    detail = Text(
+        f"JSON 请求体嵌套超过 {max_depth} 层",
+        f"The JSON body is nested deeper than {max_depth} levels",
+    )
     return _Rejected(
-        400,
-        "json_too_deep",
-        "JSON nested too deeply",
-        detail,
-        [_field_error("body", detail, "json_too_deep")],
+        400, "json_too_deep", TOO_DEEP, detail, [_field_error("body", detail, "json_too_deep")]
     )
 
 
@@ -163,12 +186,12 @@ def check_json(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> None:
     try:
         text = body.decode()
     except UnicodeDecodeError as exc:
-        reason = f"is not valid UTF-8 (byte 0x{exc.object[exc.start]:02x} at {exc.start})"
+        reason = _utf8_reason(exc)
         raise _Rejected(
             400,
             "malformed_json",
-            "Malformed JSON body",
-            f"The request body {reason}",
+            MALFORMED_JSON,
+            Text(f"请求体{reason.zh}", f"The request body {reason.en}"),
             [_field_error("body", reason, "invalid_utf8")],
         ) from None
     if "\\u0000" not in text and text.count("[") + text.count("{") <= max_depth:
@@ -176,13 +199,13 @@ def check_json(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> None:
     try:
         doc = json.loads(text)
     except RecursionError:
-        raise _too_deep(f"The JSON body is nested deeper than {max_depth} levels") from None
+        raise _too_deep(max_depth) from None
     except ValueError:
         return
     nul: list[str] = []
     for path, node, depth in _walk(doc):
         if isinstance(node, (dict, list)) and depth > max_depth:
-            raise _too_deep(f"The JSON body is nested deeper than {max_depth} levels")
+            raise _too_deep(max_depth)
         key = path[-1] if path else None
         if (isinstance(node, str) and "\x00" in node) or (isinstance(key, str) and "\x00" in key):
             nul.append(".".join(str(p) for p in path) or "body")
@@ -205,23 +228,24 @@ def _is_json(media_type: str) -> bool:
 def _problem_bytes(
     status: int,
     code: str,
-    title: str,
-    detail: str,
+    title: Text,
+    detail: Text,
     path: str,
     request_id: str,
-    errors: list[dict[str, str]] | None = None,
+    lang: Lang,
+    errors: list[FieldProblem] | None = None,
 ) -> bytes:
     problem: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + code,
-        "title": title,
+        "title": title.get(lang),
         "status": status,
-        "detail": detail,
+        "detail": detail.get(lang),
         "instance": path,
         "code": code,
         "request_id": request_id,
     }
     if errors:
-        problem["errors"] = errors
+        problem["errors"] = [e.body(lang) for e in errors]
     return json.dumps(problem, ensure_ascii=False).encode()
 
 
@@ -277,14 +301,14 @@ class RequestContextMiddleware:
             except ValueError:
                 too_big = False
             if too_big:
-                await self._send_rejection(send, _too_large(limit), path, request_id)
+                await self._send_rejection(send, _too_large(limit), path, request_id, _lang(scope))
                 self._finish(scope, method, path, 413, started)
                 return
 
         try:
             self._screen_target(scope, path)
         except _Rejected as rejected:
-            await self._send_rejection(send, rejected, path, request_id)
+            await self._send_rejection(send, rejected, path, request_id, _lang(scope))
             self._finish(scope, method, path, rejected.status, started)
             return
 
@@ -304,7 +328,9 @@ class RequestContextMiddleware:
                     break
                 size += len(message.get("body", b""))
                 if size > limit:
-                    await self._send_rejection(send, _too_large(limit), path, request_id)
+                    await self._send_rejection(
+                        send, _too_large(limit), path, request_id, _lang(scope)
+                    )
                     self._finish(scope, method, path, 413, started)
                     return
                 if not message.get("more_body", False):
@@ -318,7 +344,7 @@ class RequestContextMiddleware:
                 else:
                     check_json(body)
             except _Rejected as rejected:
-                await self._send_rejection(send, rejected, path, request_id)
+                await self._send_rejection(send, rejected, path, request_id, _lang(scope))
                 self._finish(scope, method, path, rejected.status, started)
                 return
             replay: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
@@ -371,14 +397,15 @@ class RequestContextMiddleware:
                     send,
                     500,
                     "internal_error",
-                    "Internal server error",
-                    "An unexpected error occurred; quote the request_id when reporting it",
+                    INTERNAL_ERROR,
+                    INTERNAL_DETAIL,
                     path,
                     request_id,
+                    _lang(scope),
                 )
         if overflow and not status_holder["started"]:
             status_holder["status"] = 413
-            await self._send_rejection(send, _too_large(limit), path, request_id)
+            await self._send_rejection(send, _too_large(limit), path, request_id, _lang(scope))
         self._finish(scope, method, path, status_holder["status"], started)
 
     @staticmethod
@@ -386,20 +413,20 @@ class RequestContextMiddleware:
         for name, value in scope.get("headers") or []:
             if b"\x00" in value:
                 field = "header." + name.decode("latin-1")
-                raise _nul_in(field, field)
+                raise _nul_in(field, Text(field, field))
             if name.lower() in DECODED_HEADERS and not value.isascii():
                 try:
                     value.decode()
                 except UnicodeDecodeError as exc:
                     raise _encoding_rejection("header." + name.decode("latin-1"), exc) from None
         if "\x00" in path:
-            raise _nul_in("path", "the path")
+            raise _nul_in("path", Text("路径", "the path"))
         query: bytes = scope.get("query_string") or b""
         if query and (b"%" in query or not query.isascii()):
             check_pairs(query, "query.")
 
     async def _send_rejection(
-        self, send: Send, rejected: _Rejected, path: str, request_id: str
+        self, send: Send, rejected: _Rejected, path: str, request_id: str, lang: Lang
     ) -> None:
         await self._send_problem(
             send,
@@ -409,6 +436,7 @@ class RequestContextMiddleware:
             rejected.detail,
             path,
             request_id,
+            lang,
             errors=rejected.errors,
         )
 
@@ -425,13 +453,14 @@ class RequestContextMiddleware:
         send: Send,
         status: int,
         code: str,
-        title: str,
-        detail: str,
+        title: Text,
+        detail: Text,
         path: str,
         request_id: str,
-        errors: list[dict[str, str]] | None = None,
+        lang: Lang,
+        errors: list[FieldProblem] | None = None,
     ) -> None:
-        body = _problem_bytes(status, code, title, detail, path, request_id, errors)
+        body = _problem_bytes(status, code, title, detail, path, request_id, lang, errors)
         await send(
             {
                 "type": "http.response.start",
@@ -440,7 +469,16 @@ class RequestContextMiddleware:
                     (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
                     (b"content-length", str(len(body)).encode()),
                     (b"x-request-id", request_id.encode()),
+                    (b"content-language", b"en" if lang == "en" else b"zh-CN"),
+                    (b"vary", b"Accept-Language"),
                 ],
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _lang(scope: Scope) -> Lang:
+    for name, value in scope.get("headers") or []:
+        if name == b"accept-language":
+            return negotiate(value.decode("latin-1"))
+    return negotiate(None)

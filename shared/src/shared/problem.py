@@ -5,11 +5,18 @@ Every error body is ``application/problem+json`` with ``type``, ``title``, ``sta
 ``errors``: a list of ``{field, reason, type}``. Domain errors subclass :class:`AppError`.
 Unexpected exceptions are logged with their traceback and answered with a 500 that reveals
 nothing internal.
+
+Texts are zh-CN first (see :mod:`shared.i18n`): ``title``, ``detail`` and every ``reason`` are
+given as :class:`~shared.i18n.Text` (both languages) and answered in Chinese, or in English when
+``Accept-Language`` prefers it; ``code``, ``field`` and ``type`` never change with the language.
+A subclass that declares a ``code`` must declare its own bilingual ``title`` (checked when the
+class is defined). pydantic's messages are translated by :mod:`shared.validation_texts`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, ClassVar
 
@@ -19,7 +26,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.i18n import Lang, Text, localize, negotiate
 from shared.logging import current_request_id, get_logger
+from shared.validation_texts import reason_for
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://gridgov.org/problems/"
@@ -27,27 +36,47 @@ PROBLEM_TYPE_BASE = "https://gridgov.org/problems/"
 log = get_logger(__name__)
 
 
-class FieldProblem(BaseModel):
-    field: str = Field(description="dotted path of the offending field, e.g. `location.lat`")
-    reason: str = Field(description="what is wrong with it")
-    type: str = Field("invalid", description="machine-readable kind of problem")
+class FieldProblemBody(BaseModel):
+    """One entry of a problem's ``errors`` as it goes on the wire."""
+
+    field: str = Field(
+        description="dotted path of the offending field, e.g. `location.lat` (never translated)"
+    )
+    reason: str = Field(
+        description="what is wrong with it, in zh-CN (English under `Accept-Language: en`)"
+    )
+    type: str = Field("invalid", description="machine-readable kind of problem (never translated)")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    """A field problem as raised in code: ``reason`` in both languages."""
+
+    field: str
+    reason: Text | str
+    type: str = "invalid"
+
+    def body(self, lang: Lang) -> dict[str, str]:
+        return {"field": self.field, "reason": localize(self.reason, lang) or "", "type": self.type}
 
 
 class Problem(BaseModel):
-    """The body of every error response (RFC 9457)."""
+    """The body of every error response (RFC 9457). ``title``, ``detail`` and each ``reason``
+    are in zh-CN, or in English when the request says ``Accept-Language: en`` (q-values
+    honoured, e.g. ``en-US,en;q=0.9``); ``code``, ``type`` and each ``field`` are stable."""
 
     model_config = ConfigDict(
         extra="allow",
         json_schema_extra={
             "example": {
                 "type": "https://gridgov.org/problems/validation_failed",
-                "title": "Request validation failed",
+                "title": "请求校验未通过",
                 "status": 422,
-                "detail": "1 field is invalid",
+                "detail": "1 个字段有误：description",
                 "instance": "/api/v1/cases",
                 "code": "validation_failed",
                 "request_id": "5f0c1e0e9d8b4b7c",
-                "errors": [{"field": "description", "reason": "Field required", "type": "missing"}],
+                "errors": [{"field": "description", "reason": "必填项", "type": "missing"}],
             }
         },
     )
@@ -59,7 +88,7 @@ class Problem(BaseModel):
     instance: str | None = None
     code: str
     request_id: str | None = None
-    errors: list[FieldProblem] | None = None
+    errors: list[FieldProblemBody] | None = None
 
 
 class AppError(Exception):
@@ -67,27 +96,34 @@ class AppError(Exception):
 
     status: ClassVar[int] = 400
     code: ClassVar[str] = "bad_request"
-    title: ClassVar[str] = "Bad request"
+    title: ClassVar[Text] = Text("请求有误", "Bad request")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__
+        if "code" in own and "title" not in own:
+            raise TypeError(f"{cls.__name__} declares code {own['code']!r} without a title Text")
+        if "title" in own and not isinstance(own["title"], Text):
+            raise TypeError(f"{cls.__name__}.title must be a Text (zh-CN and English)")
 
     def __init__(
         self,
-        detail: str | None = None,
+        detail: Text | str | None = None,
         *,
         code: str | None = None,
         status: int | None = None,
-        title: str | None = None,
-        errors: Sequence[FieldProblem | Mapping[str, str]] | None = None,
+        title: Text | None = None,
+        errors: Sequence[FieldProblem | Mapping[str, Any]] | None = None,
         headers: Mapping[str, str] | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(detail or self.title)
+        super().__init__(str(detail or self.title))
         self.detail = detail
         self.instance_code = code or self.code
         self.instance_status = status or self.status
-        self.instance_title = title or self.title
+        self.instance_title: Text = title or self.title
         self.errors = [
-            e if isinstance(e, FieldProblem) else FieldProblem.model_validate(e)
-            for e in (errors or [])
+            e if isinstance(e, FieldProblem) else FieldProblem(**e) for e in errors or []
         ]
         self.headers = dict(headers or {})
         self.extra = dict(extra or {})
@@ -96,15 +132,15 @@ class AppError(Exception):
 class BadRequest(AppError):
     status = 400
     code = "bad_request"
-    title = "Bad request"
+    title = Text("请求有误", "Bad request")
 
 
 class Unauthorized(AppError):
     status = 401
     code = "unauthorized"
-    title = "Authentication required"
+    title = Text("需要登录认证", "Authentication required")
 
-    def __init__(self, detail: str | None = None, *, code: str | None = None) -> None:
+    def __init__(self, detail: Text | str | None = None, *, code: str | None = None) -> None:
         error = "invalid_token" if code in {"invalid_token", "token_expired"} else None
         challenge = "Bearer" + (f' error="{error}"' if error else "")
         super().__init__(detail, code=code, headers={"WWW-Authenticate": challenge})
@@ -113,49 +149,49 @@ class Unauthorized(AppError):
 class Forbidden(AppError):
     status = 403
     code = "forbidden"
-    title = "Not allowed"
+    title = Text("无权操作", "Not allowed")
 
 
 class NotFound(AppError):
     status = 404
     code = "not_found"
-    title = "Not found"
+    title = Text("未找到", "Not found")
 
 
 class Conflict(AppError):
     status = 409
     code = "conflict"
-    title = "Conflict"
+    title = Text("与当前状态冲突", "Conflict")
 
 
 class PreconditionFailed(AppError):
     status = 412
     code = "precondition_failed"
-    title = "Precondition failed"
+    title = Text("前提条件不满足", "Precondition failed")
 
 
 class PayloadTooLarge(AppError):
     status = 413
     code = "payload_too_large"
-    title = "Payload too large"
+    title = Text("请求体过大", "Payload too large")
 
 
 class UnsupportedMediaType(AppError):
     status = 415
     code = "unsupported_media_type"
-    title = "Unsupported media type"
+    title = Text("不支持的内容类型", "Unsupported media type")
 
 
 class ValidationFailed(AppError):
     status = 422
     code = "validation_failed"
-    title = "Request validation failed"
+    title = Text("请求校验未通过", "Request validation failed")
 
 
 class RateLimited(AppError):
     status = 429
     code = "rate_limited"
-    title = "Too many requests"
+    title = Text("请求过于频繁", "Too many requests")
 
 
 class UpstreamError(AppError):
@@ -163,19 +199,55 @@ class UpstreamError(AppError):
 
     status = 502
     code = "upstream_error"
-    title = "An upstream service failed"
+    title = Text("上游服务出错", "An upstream service failed")
 
 
 class UpstreamUnavailable(AppError):
     status = 503
     code = "upstream_unavailable"
-    title = "An upstream service is unavailable"
+    title = Text("上游服务不可用", "An upstream service is unavailable")
 
 
 class UpstreamTimeout(AppError):
     status = 504
     code = "upstream_timeout"
-    title = "An upstream service timed out"
+    title = Text("上游服务超时", "An upstream service timed out")
+
+
+def request_lang(request: Request | None) -> Lang:
+    """The language a person reading this answer asked for (``Accept-Language``)."""
+    if request is None:
+        return "zh"
+    return negotiate(request.headers.get("accept-language"))
+
+
+#: A generic title per status, for problems raised without one (Starlette's HTTP errors).
+STATUS_TITLES: dict[int, Text] = {
+    400: Text("请求有误", "Bad Request"),
+    401: Text("需要登录认证", "Unauthorized"),
+    403: Text("无权操作", "Forbidden"),
+    404: Text("未找到", "Not Found"),
+    405: Text("不支持该请求方法", "Method Not Allowed"),
+    406: Text("无法提供所要求的格式", "Not Acceptable"),
+    409: Text("与当前状态冲突", "Conflict"),
+    412: Text("前提条件不满足", "Precondition Failed"),
+    413: Text("请求体过大", "Content Too Large"),
+    415: Text("不支持的内容类型", "Unsupported Media Type"),
+    422: Text("请求校验未通过", "Unprocessable Content"),
+    429: Text("请求过于频繁", "Too Many Requests"),
+    500: Text("服务器内部错误", "Internal Server Error"),
+    502: Text("上游服务出错", "Bad Gateway"),
+    503: Text("服务暂不可用", "Service Unavailable"),
+    504: Text("上游服务超时", "Gateway Timeout"),
+}
+
+
+def status_title(status: int) -> Text:
+    title = STATUS_TITLES.get(status)
+    if title is not None:
+        return title
+    phrase = HTTPStatus(status).phrase
+    return Text(f"错误 {status}", phrase)
 
 
 def problem_response(
@@ -183,28 +255,32 @@ def problem_response(
     *,
     status: int,
     code: str,
-    title: str | None = None,
-    detail: str | None = None,
+    title: Text | None = None,
+    detail: Text | str | None = None,
     errors: Sequence[FieldProblem] | None = None,
     headers: Mapping[str, str] | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
+    lang = request_lang(request)
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + code,
-        "title": title or HTTPStatus(status).phrase,
+        "title": localize(title or status_title(status), lang),
         "status": status,
-        "detail": detail,
+        "detail": localize(detail, lang),
         "instance": request.url.path if request is not None else None,
         "code": code,
         "request_id": current_request_id(),
     }
     if errors:
-        body["errors"] = [e.model_dump() for e in errors]
+        body["errors"] = [e.body(lang) for e in errors]
     if extra:
         for key, value in extra.items():
             body.setdefault(key, value)
+    out_headers = {"Content-Language": "en" if lang == "en" else "zh-CN", **(headers or {})}
+    vary = out_headers.get("Vary")
+    out_headers["Vary"] = f"{vary}, Accept-Language" if vary else "Accept-Language"
     return JSONResponse(
-        body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_MEDIA_TYPE
+        body, status_code=status, headers=out_headers, media_type=PROBLEM_MEDIA_TYPE
     )
 
 
@@ -219,23 +295,40 @@ def _field_path(loc: Sequence[int | str]) -> str:
 
 
 def validation_problems(errors: Sequence[Any]) -> list[FieldProblem]:
-    out: list[FieldProblem] = []
-    for err in errors:
-        out.append(
-            FieldProblem(
-                field=_field_path(err.get("loc", ())),
-                reason=str(err.get("msg", "invalid")),
-                type=str(err.get("type", "invalid")),
-            )
+    """pydantic's errors as field problems, each ``reason`` in zh-CN and English."""
+    return [
+        FieldProblem(
+            field=_field_path(err.get("loc", ())),
+            reason=reason_for(err),
+            type=str(err.get("type", "invalid")),
         )
-    return out
+        for err in errors
+    ]
+
+
+def invalid_fields_detail(fields: Sequence[str]) -> Text:
+    """``detail`` of a validation problem: how many fields and which."""
+    names = ", ".join(fields)
+    n = len(fields)
+    return Text(
+        f"{n} 个字段有误：{names}",
+        f"{n} field{'s are' if n != 1 else ' is'} invalid: {names}",
+    )
+
+
+MALFORMED_JSON = Text("JSON 格式有误", "Malformed JSON body")
+INTERNAL_ERROR = Text("服务器内部错误", "Internal server error")
+INTERNAL_DETAIL = Text(
+    "发生了意外错误；报告问题时请提供 request_id",
+    "An unexpected error occurred; quote the request_id when reporting it",
+)
 
 
 async def _app_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
     if exc.instance_status >= 500:
         log.warning(
-            "app_error", code=exc.instance_code, status=exc.instance_status, detail=exc.detail
+            "app_error", code=exc.instance_code, status=exc.instance_status, detail=str(exc.detail)
         )
     return problem_response(
         request,
@@ -257,10 +350,16 @@ async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
             request,
             status=400,
             code="malformed_json",
-            title="Malformed JSON body",
-            detail="The request body is not valid JSON",
+            title=MALFORMED_JSON,
+            detail=Text("请求体不是有效的 JSON", "The request body is not valid JSON"),
             errors=[
-                FieldProblem(field="body", reason=str(errs[0].get("msg")), type="json_invalid")
+                FieldProblem(
+                    field="body",
+                    reason=Text(
+                        "不是有效的 JSON：" + str(errs[0].get("msg")), str(errs[0].get("msg"))
+                    ),
+                    type="json_invalid",
+                )
             ],
         )
     problems = validation_problems(errs)
@@ -268,9 +367,8 @@ async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
         request,
         status=422,
         code="validation_failed",
-        title="Request validation failed",
-        detail=f"{len(problems)} field{'s are' if len(problems) != 1 else ' is'} invalid: "
-        + ", ".join(sorted({p.field for p in problems})),
+        title=ValidationFailed.title,
+        detail=invalid_fields_detail(sorted({p.field for p in problems})),
         errors=problems,
     )
 
@@ -287,13 +385,24 @@ _HTTP_CODES = {
     429: "rate_limited",
 }
 
+#: Starlette's own English details, and their Chinese.
+_HTTP_DETAILS = {
+    "Method Not Allowed": Text("该地址不支持此请求方法", "Method Not Allowed"),
+    "Not Found": Text("未找到", "Not Found"),
+    "Not Authenticated": Text("需要登录认证", "Not Authenticated"),
+    "Not authenticated": Text("需要登录认证", "Not authenticated"),
+    "Forbidden": Text("无权操作", "Forbidden"),
+}
+
 
 async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
-    detail = exc.detail if isinstance(exc.detail, str) else None
-    if exc.status_code == 404 and detail == "Not Found":
-        detail = f"No route matches {request.method} {request.url.path}"
+    raw = exc.detail if isinstance(exc.detail, str) else None
+    detail: Text | str | None = _HTTP_DETAILS.get(raw, raw) if raw is not None else None
+    if exc.status_code == 404 and raw == "Not Found":
+        route = f"{request.method} {request.url.path}"
+        detail = Text(f"没有与 {route} 匹配的接口", f"No route matches {route}")
     return problem_response(
         request,
         status=exc.status_code,
@@ -309,8 +418,8 @@ async def _unexpected_handler(request: Request, exc: Exception) -> JSONResponse:
         request,
         status=500,
         code="internal_error",
-        title="Internal server error",
-        detail="An unexpected error occurred; quote the request_id when reporting it",
+        title=INTERNAL_ERROR,
+        detail=INTERNAL_DETAIL,
     )
 
 
@@ -327,7 +436,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         s: {
             "model": Problem,
             "content": {PROBLEM_MEDIA_TYPE: {}},
-            "description": HTTPStatus(s).phrase,
+            "description": f"{HTTPStatus(s).phrase} — {status_title(s).zh}",
         }
         for s in statuses
     }

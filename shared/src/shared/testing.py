@@ -242,3 +242,34 @@ def service_fixtures(
         await truncate_all(app.state.engine)
 
     return database_url, test_keys, app, client
+
+
+def _has_cjk(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def assert_problem_texts(package: str) -> list[type[Any]]:
+    """Every problem class defined in ``package`` (all its modules imported) has a title in
+    zh-CN (with Chinese characters) and in English; returns the classes checked."""
+    import importlib
+    import pkgutil
+
+    from shared.i18n import Text
+    from shared.problem import AppError
+
+    root = importlib.import_module(package)
+    for info in pkgutil.walk_packages(root.__path__, prefix=f"{package}."):
+        importlib.import_module(info.name)
+    found: list[type[Any]] = []
+    stack: list[type[Any]] = [AppError]
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        if not cls.__module__.startswith(package):
+            continue
+        title = cls.__dict__.get("title")
+        assert isinstance(title, Text), f"{cls.__qualname__}: title is not a Text"
+        assert _has_cjk(title.zh), f"{cls.__qualname__}: title.zh {title.zh!r} is not Chinese"
+        assert title.en.isascii(), f"{cls.__qualname__}: title.en {title.en!r} is not English"
+        found.append(cls)
+    return found

@@ -62,7 +62,7 @@ def _as_open311(fmt: str) -> Iterator[None]:
     except AppError as exc:
         status = exc.instance_status
         spec_status = status if status in (400, 403, 404) or status >= 500 else 400
-        details = [f"{e.field}: {e.reason}" for e in exc.errors] or [exc.detail or exc.title]
+        details = [f"{e.field}: {e.reason}" for e in exc.errors] or [str(exc.detail or exc.title)]
         raise Open311Error(spec_status, "; ".join(details), fmt) from exc
 
 

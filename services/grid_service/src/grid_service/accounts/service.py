@@ -35,6 +35,7 @@ from grid_service.scope import ensure_covers
 from shared.auth import Principal, Role
 from shared.contracts.auth import TokenResponse
 from shared.db import utcnow
+from shared.i18n import Text
 from shared.problem import AppError, Conflict, FieldProblem, NotFound, ValidationFailed
 
 
@@ -43,7 +44,7 @@ class OAuthError(AppError):
 
     status = 400
     code = "invalid_grant"
-    title = "The token request was refused"
+    title = Text("令牌请求被拒绝", "The token request was refused")
 
     def __init__(
         self,

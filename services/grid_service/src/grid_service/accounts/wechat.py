@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from grid_service.config import Settings
 from shared.http import ServiceClient
+from shared.i18n import Text
 from shared.logging import get_logger
 from shared.problem import AppError, UpstreamError
 
@@ -22,7 +23,7 @@ class WeChatSession:
 class WeChatError(AppError):
     status = 400
     code = "wechat_error"
-    title = "WeChat refused the login"
+    title = Text("微信登录被拒绝", "WeChat refused the login")
 
 
 #: errcode → (status, our code, message); the codes WeChat documents for jscode2session.

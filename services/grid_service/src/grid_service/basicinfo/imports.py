@@ -27,6 +27,7 @@ from grid_service.config import Settings
 from grid_service.phones import PHONE_PATTERN
 from grid_service.privacy.crypto import PiiCipher, normalise
 from shared.db import utcnow
+from shared.i18n import Text
 from shared.problem import FieldProblem, ValidationFailed
 
 XLSX_MAGIC = b"PK\x03\x04"
@@ -103,7 +104,7 @@ class Sheet:
 
 class ImportRejected(ValidationFailed):
     code = "import_rejected"
-    title = "The spreadsheet was not imported"
+    title = Text("表格未导入", "The spreadsheet was not imported")
 
 
 def _cell(value: Any) -> str:
