@@ -114,12 +114,12 @@ def test_a_text_needs_both_languages() -> None:
 def test_a_problem_class_cannot_be_declared_without_a_bilingual_title() -> None:
     with pytest.raises(TypeError):
 
-        class NoTitle(AppError):  # noqa: F841
+        class NoTitle(AppError):
             code = "no_title"
 
     with pytest.raises(TypeError):
 
-        class EnglishTitle(AppError):  # noqa: F841
+        class EnglishTitle(AppError):
             code = "english_title"
             title = "English only"  # type: ignore[assignment]
 
@@ -222,7 +222,8 @@ async def test_middleware_rejections_and_http_errors_are_chinese_first(
     bad_json = await client.post(
         "/things", content=b'{"name": ', headers={"content-type": "application/json"}
     )
-    assert (bad_json.json()["code"], bad_json.json()["title"]) == ("malformed_json", "JSON 格式有误")
+    bad = bad_json.json()
+    assert (bad["code"], bad["title"]) == ("malformed_json", "JSON 格式有误")
 
 
 def test_validation_failed_keeps_class_title() -> None:
