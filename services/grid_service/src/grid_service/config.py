@@ -5,40 +5,17 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.contracts.grids import AreaLevel
+from shared.pii import DEV_PII_KEY, DEV_PII_KEY_ID, PiiKey
 from shared.settings import BaseServiceSettings
+
+__all__ = ["DEV_PII_KEY", "DEV_PII_KEY_ID", "PiiKey", "Settings"]
 
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 DATABASE_NAME = "gridgov_grid"
-
-
-#: Development-only keys for personal data; production refuses them (ids start with "dev").
-DEV_PII_KEY_ID = "dev1"
-DEV_PII_KEY = "ZGV2LW9ubHktcGlpLWtleS1kZXYtb25seS1waWkta2U="  # base64 of 32 ASCII bytes
-
-
-class PiiKey(BaseModel):
-    """One AES-256 key for personal data at rest: ``id`` is stored beside each ciphertext."""
-
-    id: str = Field(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9_-]+$")
-    key: str = Field(description="base64 of 32 random bytes")
-
-    @field_validator("key")
-    @classmethod
-    def _thirty_two_bytes(cls, value: str) -> str:
-        import base64
-        import binascii
-
-        try:
-            raw = base64.b64decode(value, validate=True)
-        except binascii.Error as exc:
-            raise ValueError("must be base64") from exc
-        if len(raw) != 32:
-            raise ValueError("must decode to 32 bytes (AES-256)")
-        return value
 
 
 class Settings(BaseServiceSettings):
