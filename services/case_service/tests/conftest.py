@@ -44,6 +44,7 @@ database_url, test_keys, app, client = service_fixtures(
             relay_enabled=False,
             timer_enabled=False,
             webhook_enabled=False,
+            reporter_erasure_enabled=False,
             storage_dir=STORAGE_DIR,
             http_retries=0,
         )

@@ -110,13 +110,17 @@ async def test_allowed_actions_follow_the_caller(api: Api) -> None:
     assert (await api.get(RESIDENT, url)).json()["allowed_actions"] == []
 
 
-async def test_reporter_is_masked_for_those_who_do_not_need_it(api: Api) -> None:
+async def test_reporter_is_masked_for_every_role_by_default(api: Api) -> None:
     case = await dispatched_case(api, category_code="0601")
     url = f"/api/v1/cases/{case['id']}"
-    for who in (RESIDENT, DISPATCHER_C1, URBAN, ADMIN):
+    reporter = (await api.get(RESIDENT, url)).json()["reporter"]
+    assert reporter["masked"] is False
+    assert (reporter["name"], reporter["phone"]) == ("王小明", "13812345678")
+    for who in (DISPATCHER_C1, URBAN, ADMIN):  # they may reveal, but only when they ask
         reporter = (await api.get(who, url)).json()["reporter"]
-        assert reporter["masked"] is False, who
-        assert (reporter["name"], reporter["phone"]) == ("王小明", "13812345678")
+        assert reporter["masked"] is True, who
+        assert (reporter["name"], reporter["phone"]) == ("王**", "138****5678"), who
+        assert reporter["account_id"] == RESIDENT.sub, who
     for who in (SUPERVISOR_S1, LEADER_A, WORKER_A):
         reporter = (await api.get(who, url)).json()["reporter"]
         assert reporter == {

@@ -166,6 +166,12 @@ def _ops_router(spec: ServiceSpec) -> APIRouter:
     return router
 
 
+LANGUAGE_NOTE = """**Language.** Problems (`title`, `detail`, each field `reason`) are in zh-CN by
+default; send `Accept-Language: en` (q-values honoured, e.g. `en-US,en;q=0.9`) for English.
+`code`, `type` and `field` are stable and never translated. Answers carry `Content-Language`.
+"""
+
+
 def create_service_app(spec: ServiceSpec) -> FastAPI:
     settings = spec.settings
     configure_logging(
@@ -214,7 +220,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
     app = FastAPI(
         title=spec.title,
         version=spec.version,
-        description=spec.description,
+        description=spec.description.rstrip() + "\n\n" + LANGUAGE_NOTE,
         lifespan=lifespan,
         openapi_tags=spec.openapi_tags or None,
         responses=problem_responses(400, 401, 403, 404, 422, 500),

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from shared.pii import PiiKey, dev_keys, keys_problem
 from shared.settings import BaseServiceSettings
 
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
@@ -54,6 +55,35 @@ class Settings(BaseServiceSettings):
     )
     webhook_timeout_seconds: float = Field(
         10.0, gt=0, le=60, description="how long a webhook receiver may take to answer"
+    )
+    # reporter privacy (PIPL)
+    pii_keys: list[PiiKey] = Field(
+        default_factory=dev_keys,
+        min_length=1,
+        description="AES-256-GCM keys of reporters' names and phones at rest, as JSON "
+        '`[{"id": "k2", "key": "<base64>"}, …]`: the first encrypts, all decrypt (rotation)',
+    )
+    pii_hash_key: str = Field(
+        "dev-only-case-pii-hash-key",
+        min_length=16,
+        description="HMAC-SHA256 key of the reporter phone's lookup hash",
+    )
+    reporter_reveal_roles: list[str] = Field(
+        default_factory=lambda: ["admin", "dispatcher", "department_handler", "grid_worker"],
+        description="roles that may ask for a reporter's full name and phone (`reveal=true`) "
+        "to call them back — and only on a case they handle or dispatch",
+    )
+    reporter_phone_retention_days: int = Field(
+        180,
+        ge=0,
+        le=3650,
+        description="a closed case's reporter phone is erased this many days after closure",
+    )
+    reporter_erasure_enabled: bool = Field(
+        True, description="run the reporter-phone erasure worker in-process"
+    )
+    reporter_erasure_poll_seconds: float = Field(
+        3600.0, gt=0, le=86_400, description="idle wait of the erasure worker between scans"
     )
     open311_jurisdiction_id: str = Field(
         "gridgov", description="jurisdiction_id Open311 clients may send (others are 404)"
@@ -184,6 +214,11 @@ class Settings(BaseServiceSettings):
             problems.append("s3 storage needs s3_bucket and credentials")
         if self.webhook_signing_key.get_secret_value().startswith("dev-only"):
             problems.append("webhook_signing_key must be set to a secret of your own")
+        key_problem = keys_problem(self.pii_keys)
+        if key_problem:
+            problems.append(key_problem)
+        if self.pii_hash_key.startswith("dev-only"):
+            problems.append("pii_hash_key must be set to a secret of your own")
         if self.grid_client_secret.get_secret_value() == "case-dev-secret":
             problems.append("grid_client_secret must be this deployment's own secret")
         return problems

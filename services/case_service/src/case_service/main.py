@@ -20,6 +20,7 @@ from case_service.open311.routes import router as open311_router
 from case_service.open311.service import ApiKeys
 from case_service.outbox.relay import OutboxRelay
 from case_service.outbox.responsible import grid_resolver
+from case_service.privacy import service as privacy
 from case_service.sla.calendar import parse_periods
 from case_service.sla.flows import escalator
 from case_service.sla.routes import router as sla_router
@@ -123,6 +124,13 @@ def _startup(settings: Settings):  # type: ignore[no-untyped-def]
         )
         if settings.timer_enabled:
             app.state.timer_worker.start()
+        app.state.reporter_erasure = privacy.ErasureWorker(
+            app.state.sessionmaker,
+            retention_days=settings.reporter_phone_retention_days,
+            poll_seconds=settings.reporter_erasure_poll_seconds,
+        )
+        if settings.reporter_erasure_enabled:
+            app.state.reporter_erasure.start()
         app.state.stats_rollup = RollupWorker(
             app.state.sessionmaker, settings, poll_seconds=settings.stats_rollup_poll_seconds
         )
@@ -139,6 +147,9 @@ async def _shutdown(app: FastAPI) -> None:
     rollup: RollupWorker | None = getattr(app.state, "stats_rollup", None)
     if rollup is not None:
         await rollup.stop()
+    erasure: privacy.ErasureWorker | None = getattr(app.state, "reporter_erasure", None)
+    if erasure is not None:
+        await erasure.stop()
     timers: TimerWorker | None = getattr(app.state, "timer_worker", None)
     if timers is not None:
         await timers.stop()
@@ -153,6 +164,7 @@ async def _shutdown(app: FastAPI) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    privacy.configure(settings)
     return create_service_app(
         ServiceSpec(
             name="case_service",

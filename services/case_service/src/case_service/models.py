@@ -8,6 +8,7 @@ from case_service.categories.models import Category
 from case_service.evaluations.models import Evaluation, ReopenRequest, ReturnVisit
 from case_service.open311.models import Open311Request
 from case_service.outbox.models import OutboxEvent
+from case_service.privacy.models import ReporterReveal
 from case_service.sla.models import (
     CalendarOverride,
     CaseDeadline,
@@ -38,6 +39,7 @@ __all__ = [
     "Open311Request",
     "OutboxEvent",
     "ReopenRequest",
+    "ReporterReveal",
     "ReturnVisit",
     "SlaPolicy",
     "SlaTimer",

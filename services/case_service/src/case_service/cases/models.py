@@ -43,6 +43,18 @@ class Case(SQLModel, table=True):
         sa.Index(
             "ix_case_reporter_account_id_created_at_id", "reporter_account_id", "created_at", "id"
         ),
+        sa.Index(
+            "ix_case_reporter_phone_hash_created_at_id",
+            "reporter_phone_hash",
+            "created_at",
+            "id",
+            postgresql_where=sa.text("reporter_phone_hash IS NOT NULL"),
+        ),
+        sa.Index(
+            "ix_case_closed_at_phone_kept",
+            "closed_at",
+            postgresql_where=sa.text("closed_at IS NOT NULL AND reporter_phone IS NOT NULL"),
+        ),
         sa.Index("ix_case_assignee_account_ids", "assignee_account_ids", postgresql_using="gin"),
         sa.Index("ix_case_department_ids", "department_ids", postgresql_using="gin"),
         sa.Index(
@@ -120,8 +132,14 @@ class Case(SQLModel, table=True):
     )
     # who reported
     reporter_account_id: str | None = Field(default=None, max_length=64)
-    reporter_name: str | None = Field(default=None, max_length=50)
-    reporter_phone: str | None = Field(default=None, max_length=20)
+    # name and phone are ciphertexts (shared.pii: "<key id>:<base64>", AES-256-GCM); the phone's
+    # keyed lookup hash finds a caller's cases; the phone is erased a while after closure
+    reporter_name: str | None = Field(default=None, sa_column=sa.Column(sa.Text()))
+    reporter_phone: str | None = Field(default=None, sa_column=sa.Column(sa.Text()))
+    reporter_phone_hash: str | None = Field(default=None, max_length=64)
+    reporter_phone_erased_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(sa.DateTime(timezone=True))
+    )
     anonymous: bool = False
     reported_by_account_id: str = Field(max_length=64, title="who filed it (代办: staff)")
     on_behalf: bool = Field(default=False, title="代办: filed by staff for a resident")

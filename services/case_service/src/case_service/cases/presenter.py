@@ -13,36 +13,21 @@ from case_service.cases.schemas import (
     ReporterRead,
     TimelineRead,
 )
+from case_service.privacy import service as privacy
 from shared.auth import Principal, Role
 
 
-def mask_name(name: str | None) -> str | None:
-    if not name:
-        return name
-    return name[0] + "*" * max(1, len(name) - 1)
-
-
-def mask_phone(phone: str | None) -> str | None:
-    if not phone:
-        return phone
-    if len(phone) >= 7:
-        return phone[:3] + "****" + phone[-4:]
-    return "*" * len(phone)
-
-
-def case_read(principal: Principal, case: Case, rows: list[CaseAssignment]) -> CaseRead:
-    clear = access.sees_reporter(principal, case, rows)
-    if clear:
-        reporter = ReporterRead(
-            account_id=case.reporter_account_id,
-            name=case.reporter_name,
-            phone=case.reporter_phone,
-            anonymous=case.anonymous,
-            masked=False,
-            on_behalf=case.on_behalf,
-        )
+def reporter_read(
+    principal: Principal, case: Case, rows: list[CaseAssignment], *, reveal: bool = False
+) -> ReporterRead:
+    """The reporter as the caller may see them: in clear to the reporter and to who filed it
+    for them; hidden entirely on an anonymous report; masked to every other role, unless the
+    caller asked ``reveal`` (checked and audited by the route)."""
+    if privacy.is_own(principal, case):
+        shown = privacy.view(case, clear=True)
+        account_id = case.reporter_account_id
     elif case.anonymous:
-        reporter = ReporterRead(
+        return ReporterRead(
             account_id=None,
             name=None,
             phone=None,
@@ -51,14 +36,24 @@ def case_read(principal: Principal, case: Case, rows: list[CaseAssignment]) -> C
             on_behalf=case.on_behalf,
         )
     else:
-        reporter = ReporterRead(
-            account_id=None,
-            name=mask_name(case.reporter_name),
-            phone=mask_phone(case.reporter_phone),
-            anonymous=False,
-            masked=True,
-            on_behalf=case.on_behalf,
+        shown = privacy.view(case, clear=reveal)
+        account_id = (
+            case.reporter_account_id if access.sees_reporter(principal, case, rows) else None
         )
+    return ReporterRead(
+        account_id=account_id,
+        name=shown.name,
+        phone=shown.phone,
+        anonymous=case.anonymous,
+        masked=shown.masked,
+        on_behalf=case.on_behalf,
+    )
+
+
+def case_read(
+    principal: Principal, case: Case, rows: list[CaseAssignment], *, reveal: bool = False
+) -> CaseRead:
+    reporter = reporter_read(principal, case, rows, reveal=reveal)
     return CaseRead(
         id=case.id,
         case_number=case.case_number,

@@ -26,6 +26,7 @@ from case_service.cases.schemas import (
     TimelineRead,
 )
 from case_service.categories.schemas import Priority
+from case_service.privacy import service as privacy
 from shared.auth import CurrentPrincipal, Principal, Role, require_roles
 from shared.db import SessionDep, utcnow
 from shared.pagination import Page, PageDep, paginate
@@ -166,18 +167,43 @@ async def list_cases(
     "/{case_id}",
     response_model=CaseRead,
     summary="Read one case",
-    description="The case as the caller may see it: reporter name and phone are masked for "
-    "those who do not need them; `allowed_actions` lists what the caller may do now. The "
-    "`ETag` header is the version to send as `If-Match` with an action. Out of scope: 404.",
-    responses=problem_responses(401, 404),
+    description="The case as the caller may see it. The reporter's name and phone are "
+    "masked (`王**`, `138****5678`, `reporter.masked: true`) for every role — only the reporter "
+    "and whoever filed the report for them (代办) see them in clear; an anonymous reporter is "
+    "hidden from everyone else. To call the reporter back, a dispatcher, department handler, "
+    "grid worker or admin (`CASE_REPORTER_REVEAL_ROLES`) who dispatches or handles the case "
+    "asks `?reveal=true&reason=回电核实处理情况`: the answer shows them in clear and the reveal "
+    "is recorded (who, when, why) in the append-only reveal audit. Others get 403 "
+    "`reveal_not_allowed`; no reason is 422 `reveal_reason_required`. `allowed_actions` lists "
+    "what the caller may do now. The `ETag` header is the version to send as `If-Match` with "
+    "an action. Out of scope: 404.",
+    responses=problem_responses(401, 403, 404, 422),
 )
 async def get_case(
-    case_id: CaseId, session: SessionDep, principal: CurrentPrincipal, response: Response
+    case_id: CaseId,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    response: Response,
+    reveal: Annotated[
+        bool,
+        Query(description="show the reporter's name and phone in clear (audited; needs reason)"),
+    ] = False,
+    reason: Annotated[
+        str | None,
+        Query(
+            max_length=500,
+            description="why the reporter's details are needed, e.g. 回电核实处理情况",
+            examples=["回电核实处理情况"],
+        ),
+    ] = None,
 ) -> CaseRead:
     case = await service.get_visible(session, principal, case_id)
     rows = await repository.assignments(session, case.id)
+    if reveal:
+        why = privacy.check_reveal(principal, case, rows, reason=reason)
+        await privacy.record_reveal(session, principal, case, reason=why)
     response.headers.update(_etag(case))
-    return presenter.case_read(principal, case, rows)
+    return presenter.case_read(principal, case, rows, reveal=reveal)
 
 
 @router.post(

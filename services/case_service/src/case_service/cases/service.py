@@ -48,6 +48,7 @@ from case_service.categories.schemas import (
 from case_service.config import Settings
 from case_service.evaluations import service as evaluations
 from case_service.outbox.service import record_event, tell_supporters
+from case_service.privacy import service as privacy
 from case_service.sla import service as sla_service
 from shared.auth import Principal, Role
 from shared.db import utcnow
@@ -224,6 +225,7 @@ async def create_case(
         reporter_account_id = reporter.account_id if reporter else None
         on_behalf = reporter is not None and staff
     handling_path, handling_level = located.first_handling_level()
+    sealed = privacy.seal(reporter.name, reporter.phone) if reporter else privacy.seal(None, None)
     case = Case(
         case_number=await repository.next_case_number(session, now),
         status=Status.reported.value,
@@ -253,8 +255,9 @@ async def create_case(
         handling_area_path=handling_path,
         handling_level=handling_level,
         reporter_account_id=reporter_account_id,
-        reporter_name=reporter.name if reporter else None,
-        reporter_phone=reporter.phone if reporter else None,
+        reporter_name=sealed.name,
+        reporter_phone=sealed.phone,
+        reporter_phone_hash=sealed.phone_hash,
         anonymous=bool(reporter and reporter.anonymous),
         reported_by_account_id=principal.subject,
         on_behalf=on_behalf,
