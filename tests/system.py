@@ -131,6 +131,7 @@ async def start_system(
         env[prefix + "LOG_FILE"] = str(tmp / f"{module}.log")
         env[prefix + "GRID_SERVICE_URL"] = f"http://127.0.0.1:{ports['grid']}"
         env[prefix + "NOTIFY_SERVICE_URL"] = f"http://127.0.0.1:{ports['notify']}"
+        env[prefix + "CASE_SERVICE_URL"] = f"http://127.0.0.1:{ports['case']}"
         env.update(extra_env or {})
         services[key] = ServiceProcess(key, module, ports[key], env, tmp / f"{module}.log")
     await asyncio.gather(*(run_module(svc, "migrate") for svc in services.values()))

@@ -57,6 +57,11 @@ async def test_filters(api: Api) -> None:
     assert await ids(
         api, updated_from=(now - timedelta(minutes=5)).isoformat(), status="dispatched"
     ) == [c["id"]]
+    # id: only these cases (grid_service checks the case ids of patrol findings this way)
+    assert await ids(api, id=[a["id"], c["id"], "5b0e3c1a-7d2f-4e8a-9c61-2f4b8d0a1e37"]) == [
+        c["id"],
+        a["id"],
+    ]
     # mine: a resident's own reports
     mine = (await api.get(WORKER_A, "/api/v1/cases", mine="true")).json()["items"]
     assert mine == []
@@ -129,6 +134,7 @@ async def test_updated_since_feed(api: Api) -> None:
         ({"created_from": "yesterday"}, "query.created_from"),
         ({"overdue": "maybe"}, "query.overdue"),
         ({"q": "x"}, "query.q"),
+        ({"id": "does-not-exist"}, "query.id.0"),
         ({"limit": 1000}, "query.limit"),
         ({"cursor": "garbage!"}, "query.cursor"),
     ],

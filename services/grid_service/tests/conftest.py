@@ -100,3 +100,33 @@ async def fake_wechat(app: Any) -> AsyncIterator[dict[str, Any]]:
     yield state
     await app.state.wechat.http.aclose()
     app.state.wechat.http = previous
+
+
+@pytest_asyncio.fixture
+async def fake_cases(app: Any) -> AsyncIterator[dict[str, Any]]:
+    """A local fake of case_service's case list as grid_service calls it to check case ids:
+    ``GET /api/v1/cases?id=…&id=…`` with the caller's own bearer token. Put the ids that exist
+    in ``state["cases"]``; ``state["calls"]`` records each call's ids and Authorization."""
+    state: dict[str, Any] = {"cases": set(), "calls": []}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.method == "GET"
+        assert request.url.path == "/api/v1/cases"
+        assert request.headers["authorization"].startswith("Bearer ")
+        ids = request.url.params.get_list("id")
+        assert 1 <= len(ids) <= 100
+        assert request.url.params["limit"] == "100"
+        state["calls"].append({"ids": ids, "authorization": request.headers["authorization"]})
+        items = [{"id": i} for i in ids if i in state["cases"]]
+        return httpx.Response(200, json={"items": items, "next_cursor": None})
+
+    previous = app.state.cases.http
+    app.state.cases.http = ServiceClient(
+        "http://case-service.test",
+        name="case_service",
+        transport=httpx.MockTransport(handler),
+        retries=0,
+    )
+    yield state
+    await app.state.cases.http.aclose()
+    app.state.cases.http = previous

@@ -24,11 +24,14 @@ def worker(keys: TestKeys, sub: str = WORKER) -> dict[str, str]:
     }
 
 
-def point(n: int, start: datetime) -> dict[str, Any]:
+def point(n: int, start: datetime, minute: int | None = None) -> dict[str, Any]:
+    """Track point ``n`` (its id), ``minute`` (default n) minutes after ``start``, 111 m north
+    of the previous minute's."""
+    at = n if minute is None else minute
     return {
         "id": str(uuid.UUID(int=n + 1000)),
-        "recorded_at": (start + timedelta(minutes=n)).isoformat(),
-        "lat": 30.25 + n * 0.001,  # ~111 m north per point
+        "recorded_at": (start + timedelta(minutes=at)).isoformat(),
+        "lat": 30.25 + at * 0.001,  # ~111 m north per minute
         "lng": 120.12,
         "accuracy_m": 8,
     }
@@ -46,9 +49,14 @@ async def table_count(app: Any, table: str) -> int:
         return int((await conn.execute(sa.text(COUNTS[table]))).scalar_one())
 
 
+CASE_A = "5b0e3c1a-7d2f-4e8a-9c61-2f4b8d0a1e37"
+CASE_B = "5b0e3c1a-7d2f-4e8a-9c61-2f4b8d0a1e38"
+
+
 async def test_overlapping_batches_store_nothing_twice(
-    client: httpx.AsyncClient, admin: Any, test_keys: TestKeys, app: Any
+    client: httpx.AsyncClient, admin: Any, test_keys: TestKeys, app: Any, fake_cases: Any
 ) -> None:
+    fake_cases["cases"].update({CASE_A, CASE_B})
     s = await setup_grid(client, admin())
     place = await client.post(
         "/api/v1/key-places",
@@ -132,12 +140,12 @@ async def test_overlapping_batches_store_nothing_twice(
 
     # the app reported the finding to case_service and links the case id it got back
     link = f"/api/v1/patrols/{patrol_id}/findings/{reported['id']}/case"
-    linked = await client.put(link, headers=worker(test_keys), json={"case_id": "c-000123"})
+    linked = await client.put(link, headers=worker(test_keys), json={"case_id": CASE_A})
     assert linked.status_code == 200
-    assert linked.json()["case_id"] == "c-000123"
-    same = await client.put(link, headers=worker(test_keys), json={"case_id": "c-000123"})
+    assert linked.json()["case_id"] == CASE_A
+    same = await client.put(link, headers=worker(test_keys), json={"case_id": CASE_A})
     assert same.status_code == 200
-    other_case = await client.put(link, headers=worker(test_keys), json={"case_id": "c-999"})
+    other_case = await client.put(link, headers=worker(test_keys), json={"case_id": CASE_B})
     assert other_case.status_code == 409
 
     ended_at = (started + timedelta(minutes=50)).isoformat()
@@ -147,9 +155,7 @@ async def test_overlapping_batches_store_nothing_twice(
     assert ended.status_code == 200
     detail = (await client.get(f"/api/v1/patrols/{patrol_id}", headers=worker(test_keys))).json()
     assert (detail["check_in_count"], detail["ended_at"] is not None) == (1, True)
-    assert [(f["description"], f["case_id"]) for f in detail["findings"]] == [
-        ("井盖破损", "c-000123")
-    ]
+    assert [(f["description"], f["case_id"]) for f in detail["findings"]] == [("井盖破损", CASE_A)]
 
 
 async def test_daily_coverage_names_patrolled_and_unpatrolled_grids(
@@ -168,7 +174,7 @@ async def test_daily_coverage_names_patrolled_and_unpatrolled_grids(
         await client.post(
             f"/api/v1/patrols/{patrol_id}/uploads",
             headers=hdrs,
-            json={"track_points": [point(n + minutes * 10, started) for n in range(3)]},
+            json={"track_points": [point(n + minutes * 10, started, minute=n) for n in range(3)]},
         )
         await client.post(
             f"/api/v1/patrols/{patrol_id}/end",

@@ -102,6 +102,31 @@ class Settings(BaseServiceSettings):
     visit_due_window_days: int = Field(
         7, ge=0, le=90, description="a visit shows as due this many days before its date"
     )
+    field_clock_skew_minutes: int = Field(
+        10,
+        ge=0,
+        le=120,
+        description="how far in the future a phone's clock may be: patrol, track point, check-in, "
+        "finding and visit times later than now plus this are refused",
+    )
+    patrol_max_speed_kmh: float = Field(
+        120,
+        gt=0,
+        le=1000,
+        description="a track point reached from the previous one faster than this is kept but "
+        "flagged as an outlier and left out of distance and coverage",
+    )
+    patrol_district_margin_m: float = Field(
+        5000,
+        ge=0,
+        le=100_000,
+        description="a track point further than this outside the patrolled grid's district is "
+        "an outlier",
+    )
+    case_service_url: str = Field(
+        "http://127.0.0.1:8001",
+        description="base URL of case_service (case ids of patrol findings are checked there)",
+    )
 
     @field_validator("pii_keys")
     @classmethod

@@ -11,6 +11,7 @@ from grid_service.accounts.routes import accounts_router, auth_router, clients_r
 from grid_service.accounts.wechat import WeChatClient
 from grid_service.areas.routes import router as areas_router
 from grid_service.basicinfo.routes import router as basicinfo_router
+from grid_service.clients.cases import CaseClient
 from grid_service.config import ALEMBIC_INI, DATABASE_NAME, Settings, get_settings
 from grid_service.departments.routes import router as departments_router
 from grid_service.keys.routes import router as keys_router
@@ -71,6 +72,14 @@ async def _startup(app: FastAPI) -> None:
     app.state.locator = Locator(check_interval=settings.locate_version_check_seconds)
     app.state.wechat = WeChatClient(settings)
     app.state.own_verifier = app.state.verifier = own_verifier(app, settings)
+    app.state.cases = CaseClient(
+        ServiceClient(
+            settings.case_service_url,
+            name="case_service",
+            timeout=settings.http_timeout_seconds,
+            retries=settings.http_retries,
+        )
+    )
     try:
         async with app.state.sessionmaker() as session, session.begin():
             await ensure_active_key(session, secret=settings.signing_key_secret)
@@ -83,6 +92,7 @@ async def _startup(app: FastAPI) -> None:
 async def _shutdown(app: FastAPI) -> None:
     await app.state.wechat.aclose()
     await app.state.own_verifier.aclose()
+    await app.state.cases.aclose()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

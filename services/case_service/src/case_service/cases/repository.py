@@ -132,6 +132,7 @@ class CaseFilters:
     updated_to: datetime | None = None
     q: str | None = None
     reporter_account_id: str | None = None
+    ids: list[uuid.UUID] | None = None
 
 
 def list_statement(
@@ -142,6 +143,8 @@ def list_statement(
     if scope is not None:
         stmt = stmt.where(scope)
     f = filters
+    if f.ids:
+        stmt = stmt.where(col(Case.id).in_(f.ids))
     if f.status:
         stmt = stmt.where(col(Case.status).in_(f.status))
     if f.category_code:

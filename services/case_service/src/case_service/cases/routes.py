@@ -129,6 +129,10 @@ async def list_cases(
     ] = None,
     q: Annotated[str | None, Query(min_length=2, max_length=100)] = None,
     mine: Annotated[bool, Query(description="only cases I reported")] = False,
+    id: Annotated[
+        list[uuid.UUID] | None,
+        Query(max_length=100, description="only these cases (at most 100; e.g. to check ids)"),
+    ] = None,
 ) -> Page[CaseSummary]:
     filters = CaseFilters(
         status=[s.value for s in status] if status else None,
@@ -145,6 +149,7 @@ async def list_cases(
         updated_to=updated_to,
         q=q,
         reporter_account_id=principal.subject if mine else None,
+        ids=list(id) if id else None,
     )
     stmt = repository.list_statement(filters, scope=access.scope_clause(principal), now=utcnow())
     if updated_since is not None:

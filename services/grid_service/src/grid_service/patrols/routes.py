@@ -5,21 +5,22 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from grid_service.basicinfo.service import scope_paths
 from grid_service.patrols import repository, service
-from grid_service.patrols.models import Patrol
+from grid_service.patrols.models import Patrol, PatrolFinding
 from grid_service.patrols.schemas import (
     COVERAGE_EXAMPLE,
     PATROL_ID,
     Coverage,
     FindingCaseLink,
     FindingRead,
+    FindingWithoutCase,
     PatrolDetail,
     PatrolEnd,
     PatrolRead,
@@ -32,7 +33,7 @@ from grid_service.scope import ensure_covers
 from shared.auth import Principal, require_roles
 from shared.db import SessionDep
 from shared.pagination import Page, PageDep, paginate
-from shared.problem import problem_responses
+from shared.problem import FieldProblem, ValidationFailed, problem_responses
 
 FINDING_EXAMPLE = {
     "id": "6c1f0e7a-3b3e-4b8e-8a51-0d6f0b1e2a03",
@@ -43,14 +44,17 @@ FINDING_EXAMPLE = {
     "photos": ["patrol/2026/11/23/manhole.jpg"],
     "outcome": "reported",
     "resolution": None,
-    "case_id": "c-2026-000123",
+    "case_id": "5b0e3c1a-7d2f-4e8a-9c61-2f4b8d0a1e37",
 }
 
 
 router = APIRouter(prefix="/api/v1/patrols", tags=["patrols"])
 
 PatrollerDep = Annotated[Principal, require_roles("grid_worker", "grid_leader")]
-ViewerDep = Annotated[Principal, require_roles("grid_worker", "grid_leader", "admin", "supervisor")]
+ViewerDep = Annotated[
+    Principal,
+    require_roles("grid_worker", "grid_leader", "dispatcher", "supervisor", "admin"),
+]
 PATROL_EXAMPLE = {
     "id": PATROL_ID,
     "area_id": "3e1f6a52-1f7e-4b53-9c2b-52d8c1a0f001",
@@ -70,19 +74,41 @@ def _read(p: Patrol) -> PatrolRead:
     return PatrolRead.model_validate(p)
 
 
+async def check_cases(request: Request, fields: list[tuple[str, uuid.UUID]]) -> None:
+    """Every case id names a case the caller may see in case_service (one call per hundred
+    ids, before any database work: no transaction is held across it). 422 ``case_not_found``
+    names each field whose case does not exist there."""
+    if not fields:
+        return
+    found = await request.app.state.cases.visible(
+        (str(case_id) for _, case_id in fields),
+        authorization=request.headers.get("authorization", ""),
+    )
+    missing = [
+        FieldProblem(field=field, reason="no such case in case_service")
+        for field, case_id in fields
+        if str(case_id) not in found
+    ]
+    if missing:
+        raise ValidationFailed("Unknown case ids", code="case_not_found", errors=missing)
+
+
 @router.post(
     "",
     status_code=201,
     response_model=PatrolRead,
     summary="Start a patrol",
     description="A grid worker or leader whose areas cover the grid. The app generates the id; "
-    "sending the same start again answers 200 with the stored patrol.",
+    "sending the same start again answers 200 with the stored patrol; the same id with another "
+    "`started_at` is a 409 `idempotency_conflict`. `started_at` may not be in the future (beyond "
+    "`GRID_FIELD_CLOCK_SKEW_MINUTES`). One open patrol per worker: while one is open, starting "
+    "another is a 409 `patrol_open` whose `open_patrol_id` names it — end it first.",
     responses=example_response(PATROL_EXAMPLE, 201) | problem_responses(401, 403, 409, 422),
 )
 async def start_patrol(
-    session: SessionDep, principal: PatrollerDep, body: PatrolStart
+    session: SessionDep, principal: PatrollerDep, settings: SettingsDep, body: PatrolStart
 ) -> JSONResponse:
-    patrol, new = await service.start(session, principal, body)
+    patrol, new = await service.start(session, settings, principal, body)
     return JSONResponse(_read(patrol).model_dump(mode="json"), status_code=201 if new else 200)
 
 
@@ -95,7 +121,13 @@ async def start_patrol(
     "so a retried or overlapping batch stores nothing twice. A finding is either resolved on "
     "the spot (with `resolution`) or `reported`: the app reports it to case_service "
     "(`POST /api/v1/cases`, Idempotency-Key = the finding id) and sends the case id it got back "
-    "here or later through `PUT …/findings/{id}/case`.",
+    "here or later through `PUT …/findings/{id}/case`; every case id is checked with "
+    "case_service (422 `case_not_found`). Stored ids sent again with other values are a 409 "
+    "`idempotency_conflict`. Times before the start, after the end or in the future (beyond "
+    "the clock-skew allowance) are a 422 `outside_patrol_window` listing each field. A track "
+    "point outside the grid's district (plus `GRID_PATROL_DISTRICT_MARGIN_M`) or reached "
+    "faster than `GRID_PATROL_MAX_SPEED_KMH` is stored as an outlier and left out of the "
+    "distance and coverage.",
     responses=example_response(
         {
             "stored": {"track_points": 3, "check_ins": 1, "findings": 0},
@@ -107,9 +139,18 @@ async def start_patrol(
     | problem_responses(401, 403, 404, 422),
 )
 async def upload(
-    session: SessionDep, principal: PatrollerDep, patrol_id: uuid.UUID, body: PatrolUpload
+    request: Request,
+    session: SessionDep,
+    principal: PatrollerDep,
+    settings: SettingsDep,
+    patrol_id: uuid.UUID,
+    body: PatrolUpload,
 ) -> UploadResult:
-    return await service.upload(session, principal, patrol_id, body)
+    await check_cases(
+        request,
+        [(f"findings.{i}.case_id", f.case_id) for i, f in enumerate(body.findings) if f.case_id],
+    )
+    return await service.upload(session, settings, principal, patrol_id, body)
 
 
 @router.post(
@@ -117,13 +158,17 @@ async def upload(
     response_model=PatrolRead,
     summary="End a patrol",
     description="The patrol's own worker. Ending again with the same time is harmless; another "
-    "time is a 409.",
+    "time is a 409. The end may not be in the future nor before the last uploaded point.",
     responses=example_response(PATROL_EXAMPLE) | problem_responses(401, 403, 404, 409, 422),
 )
 async def end_patrol(
-    session: SessionDep, principal: PatrollerDep, patrol_id: uuid.UUID, body: PatrolEnd
+    session: SessionDep,
+    principal: PatrollerDep,
+    settings: SettingsDep,
+    patrol_id: uuid.UUID,
+    body: PatrolEnd,
 ) -> PatrolRead:
-    return _read(await service.end(session, principal, patrol_id, body.ended_at))
+    return _read(await service.end(session, settings, principal, patrol_id, body.ended_at))
 
 
 @router.put(
@@ -131,16 +176,19 @@ async def end_patrol(
     response_model=FindingRead,
     summary="Link a reported finding to its case in case_service",
     description="The patrol's own worker, after the app reported the finding to case_service. "
+    "The case is checked there (422 `case_not_found` if it is not a case the worker may see). "
     "The same case again is harmless; another case is a 409.",
     responses=example_response(FINDING_EXAMPLE, 200) | problem_responses(401, 403, 404, 409, 422),
 )
 async def link_case(
+    request: Request,
     session: SessionDep,
     principal: PatrollerDep,
     patrol_id: uuid.UUID,
     finding_id: uuid.UUID,
     body: FindingCaseLink,
 ) -> FindingRead:
+    await check_cases(request, [("case_id", body.case_id)])
     found = await service.link_case(session, principal, patrol_id, finding_id, body.case_id)
     return FindingRead.model_validate(found)
 
@@ -199,6 +247,122 @@ async def list_patrols(
 
 
 @router.get(
+    "/findings-without-case",
+    response_model=Page[FindingWithoutCase],
+    summary="Reported findings still without a case (上报未立案)",
+    description="Staff, inside their areas (a worker sees the findings of their own grids): "
+    "findings marked `reported` whose case id never reached grid_service — the app lost it, "
+    "or the report to case_service failed. Oldest first, so the longest waiting come first.",
+    responses=example_response(
+        {
+            "items": [
+                {
+                    **FINDING_EXAMPLE,
+                    "case_id": None,
+                    "patrol_id": PATROL_ID,
+                    "area_path": PATROL_EXAMPLE["area_path"],
+                    "worker_id": PATROL_EXAMPLE["worker_id"],
+                    "worker_name": "王芳",
+                }
+            ],
+            "next_cursor": None,
+        },
+        200,
+    )
+    | problem_responses(401, 403, 422),
+)
+async def findings_without_case(
+    session: SessionDep,
+    principal: ViewerDep,
+    page: PageDep,
+    area_path: Annotated[str | None, Query(max_length=400)] = None,
+) -> Page[FindingWithoutCase]:
+    f = PatrolFinding.__table__  # type: ignore[attr-defined]
+    return await paginate(
+        session,
+        repository.findings_without_case_statement(scope_paths(principal, area_path)),
+        order_by=[f.c.found_at, f.c.id],
+        params=page,
+        descending=False,
+        scalars=False,
+        to_item=lambda row: FindingWithoutCase.model_validate(dict(row._mapping)),
+    )
+
+
+@router.get(
+    "/{patrol_id}/track",
+    summary="The patrol's track as GeoJSON (track replay)",
+    description="Its worker, or staff whose areas cover the grid. A FeatureCollection: one "
+    "LineString of the plausible points in time order (what the distance measures), then one "
+    "Point per track point with `recorded_at`, `accuracy_m` and `outlier`, in time order.",
+    responses=example_response(
+        {
+            "type": "FeatureCollection",
+            "properties": {"patrol_id": PATROL_ID, "distance_m": 111.2, "outliers": 1},
+            "features": [
+                {
+                    "type": "Feature",
+                    "geometry": {
+                        "type": "LineString",
+                        "coordinates": [[120.12, 30.25], [120.12, 30.251]],
+                    },
+                    "properties": {"kind": "track"},
+                },
+                {
+                    "type": "Feature",
+                    "geometry": {"type": "Point", "coordinates": [120.12, 30.25]},
+                    "properties": {
+                        "kind": "point",
+                        "id": "6c1f0e7a-3b3e-4b8e-8a51-0d6f0b1e2a01",
+                        "recorded_at": "2026-11-23T00:31:00Z",
+                        "accuracy_m": 8,
+                        "outlier": False,
+                    },
+                },
+            ],
+        },
+        200,
+    )
+    | problem_responses(401, 403, 404),
+)
+async def get_track(
+    session: SessionDep, principal: ViewerDep, patrol_id: uuid.UUID
+) -> dict[str, Any]:
+    patrol = await service.visible_patrol(session, principal, patrol_id)
+    points = await repository.track_points(session, patrol.id)
+    line = [[p.lng, p.lat] for p in points if not p.outlier]
+    return {
+        "type": "FeatureCollection",
+        "properties": {
+            "patrol_id": str(patrol.id),
+            "distance_m": patrol.distance_m,
+            "outliers": sum(1 for p in points if p.outlier),
+        },
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": {"type": "LineString", "coordinates": line},
+                "properties": {"kind": "track"},
+            },
+            *(
+                {
+                    "type": "Feature",
+                    "geometry": {"type": "Point", "coordinates": [p.lng, p.lat]},
+                    "properties": {
+                        "kind": "point",
+                        "id": str(p.id),
+                        "recorded_at": p.recorded_at.isoformat(),
+                        "accuracy_m": p.accuracy_m,
+                        "outlier": p.outlier,
+                    },
+                }
+                for p in points
+            ),
+        ],
+    }
+
+
+@router.get(
     "/{patrol_id}",
     response_model=PatrolDetail,
     summary="Get a patrol with its findings",
@@ -212,6 +376,7 @@ async def get_patrol(
     return PatrolDetail(
         **_read(patrol).model_dump(),
         check_in_count=await repository.check_in_count(session, patrol.id),
+        outlier_count=await repository.outlier_count(session, patrol.id),
         findings=[
             FindingRead.model_validate(f) for f in await repository.findings(session, patrol.id)
         ],

@@ -51,6 +51,17 @@ class TrackPointIn(BaseModel):
     accuracy_m: float | None = Field(None, ge=0, le=10_000)
 
 
+class TrackPointRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    recorded_at: datetime
+    lat: float
+    lng: float
+    accuracy_m: float | None
+    outlier: bool
+
+
 class CheckInIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -76,10 +87,10 @@ class FindingIn(BaseModel):
     photos: list[Photo] = Field(default_factory=list, max_length=9)
     outcome: FindingOutcome
     resolution: str | None = Field(None, max_length=2000, description="how it was resolved")
-    case_id: str | None = Field(
+    case_id: uuid.UUID | None = Field(
         None,
-        max_length=64,
-        description="the case id case_service returned when the app reported it",
+        description="the case id case_service returned when the app reported it (checked there: "
+        "an id that is not a case the worker may see is a 422)",
     )
 
     @model_validator(mode="after")
@@ -149,10 +160,10 @@ class UploadResult(BaseModel):
 class FindingCaseLink(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"case_id": "c-2026-000123"}]},
+        json_schema_extra={"examples": [{"case_id": "5b0e3c1a-7d2f-4e8a-9c61-2f4b8d0a1e37"}]},
     )
 
-    case_id: str = Field(min_length=1, max_length=64)
+    case_id: uuid.UUID = Field(description="a case in case_service that the worker may see")
 
 
 class FindingRead(BaseModel):
@@ -185,7 +196,17 @@ class PatrolRead(BaseModel):
 
 class PatrolDetail(PatrolRead):
     check_in_count: int
+    outlier_count: int = Field(description="track points left out of distance and coverage")
     findings: list[FindingRead]
+
+
+class FindingWithoutCase(FindingRead):
+    """A reported finding whose case id never reached grid_service (上报未立案)."""
+
+    patrol_id: uuid.UUID
+    area_path: str
+    worker_id: str
+    worker_name: str | None
 
 
 class WorkerCoverage(BaseModel):

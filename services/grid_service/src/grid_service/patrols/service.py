@@ -3,11 +3,11 @@ Flushes, never commits."""
 
 from __future__ import annotations
 
-import itertools
-import math
 import uuid
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,8 +16,10 @@ from sqlmodel import SQLModel
 from grid_service.basicinfo import repository as basicinfo_repository
 from grid_service.basicinfo.models import KeyPlace
 from grid_service.basicinfo.service import area_in_scope, invalid
+from grid_service.config import Settings
 from grid_service.patrols import repository
 from grid_service.patrols.models import Patrol, PatrolCheckIn, PatrolFinding, PatrolTrackPoint
+from grid_service.patrols.plausibility import Region, outliers, track_length_m
 from grid_service.patrols.schemas import (
     Coverage,
     GridCoverage,
@@ -30,22 +32,35 @@ from grid_service.patrols.schemas import (
 from grid_service.scope import ensure_covers
 from shared.auth import Principal
 from shared.db import utcnow
-from shared.problem import Conflict, Forbidden, NotFound
+from shared.problem import Conflict, FieldProblem, Forbidden, NotFound, ValidationFailed
 
-EARTH_RADIUS_M = 6_371_008.8
+# The fields a replayed row must repeat exactly (else 409 idempotency_conflict).
+REPLAY_FIELDS: dict[str, tuple[str, ...]] = {
+    "track_points": ("recorded_at", "lat", "lng", "accuracy_m"),
+    "check_ins": ("key_place_id", "checked_in_at", "lat", "lng", "photos", "note"),
+    "findings": ("found_at", "lat", "lng", "description", "photos", "outcome", "resolution"),
+}
 
 
-def haversine_m(a: tuple[float, float], b: tuple[float, float]) -> float:
-    lat1, lng1, lat2, lng2 = map(math.radians, (a[0], a[1], b[0], b[1]))
-    h = (
-        math.sin((lat2 - lat1) / 2) ** 2
-        + math.cos(lat1) * math.cos(lat2) * math.sin((lng2 - lng1) / 2) ** 2
+def skew(settings: Settings) -> timedelta:
+    return timedelta(minutes=settings.field_clock_skew_minutes)
+
+
+def not_in_future(settings: Settings, field: str, value: datetime) -> None:
+    if value > utcnow() + skew(settings):
+        raise invalid(
+            field,
+            f"later than now (more than {settings.field_clock_skew_minutes} minutes of clock skew)",
+            code="time_in_future",
+        )
+
+
+def replay_conflict(field: str, differs: str) -> Conflict:
+    return Conflict(
+        f"{field} was sent before with another {differs}: a replay must repeat the first body",
+        code="idempotency_conflict",
+        errors=[FieldProblem(field=f"{field}.{differs}", reason="differs from the stored value")],
     )
-    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(h))
-
-
-def track_length_m(points: list[tuple[float, float]]) -> float:
-    return sum(haversine_m(a, b) for a, b in itertools.pairwise(points))
 
 
 def day_bounds(on: date, tz: str) -> tuple[datetime, datetime]:
@@ -55,15 +70,27 @@ def day_bounds(on: date, tz: str) -> tuple[datetime, datetime]:
 
 
 async def start(
-    session: AsyncSession, principal: Principal, body: PatrolStart
+    session: AsyncSession, settings: Settings, principal: Principal, body: PatrolStart
 ) -> tuple[Patrol, bool]:
-    """The patrol, and whether it is new (a retried start returns the stored one)."""
+    """The patrol, and whether it is new (a retried start returns the stored one). A worker
+    has one open patrol at a time: starting another while one is open is a 409
+    ``patrol_open`` naming it (the app ends it first)."""
     existing = await repository.get(session, body.id)
     if existing is not None:
         if existing.worker_id != principal.subject or existing.area_id != body.area_id:
             raise Conflict("This patrol id is taken", code="patrol_id_taken")
+        if existing.started_at != body.started_at:
+            raise replay_conflict("patrol", "started_at")
         return existing, False
+    not_in_future(settings, "started_at", body.started_at)
     area = await area_in_scope(session, principal, body.area_id)
+    open_patrol = await repository.open_patrol(session, principal.subject)
+    if open_patrol is not None:
+        raise Conflict(
+            f"Patrol {open_patrol.id} is still open: end it before starting another",
+            code="patrol_open",
+            extra={"open_patrol_id": str(open_patrol.id)},
+        )
     patrol = Patrol(
         id=body.id,
         area_id=area.id,
@@ -100,21 +127,46 @@ async def visible_patrol(
 
 
 async def upload(
-    session: AsyncSession, principal: Principal, patrol_id: uuid.UUID, body: PatrolUpload
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    patrol_id: uuid.UUID,
+    body: PatrolUpload,
 ) -> UploadResult:
     """Store a batch; rows whose id is already stored are skipped (ON CONFLICT DO NOTHING), so
-    a batch retried after a lost answer, or overlapping the previous one, adds nothing twice."""
+    a batch retried after a lost answer, or overlapping the previous one, adds nothing twice —
+    but a stored id sent again with other values is a 409 ``idempotency_conflict``. Times
+    outside the patrol's window, or in the future, are refused; implausible points are kept,
+    flagged as outliers and left out of the distance (see plausibility.py). Case ids of
+    findings were checked with case_service by the route before this runs."""
     patrol = await own_patrol(session, principal, patrol_id, lock=True)  # one batch at a time
-    batches: list[tuple[str, type[SQLModel], list[uuid.UUID]]] = [
-        ("track_points", PatrolTrackPoint, [p.id for p in body.track_points]),
-        ("check_ins", PatrolCheckIn, [c.id for c in body.check_ins]),
-        ("findings", PatrolFinding, [f.id for f in body.findings]),
-    ]
-    for name, model, ids in batches:
-        taken = await repository.owners(session, model, ids)
-        for index, row_id in enumerate(ids):
-            if taken.get(row_id, patrol.id) != patrol.id:
+    check_window(settings, patrol, body)
+    rows: dict[str, list[dict[str, Any]]] = {
+        "track_points": [p.model_dump() for p in body.track_points],
+        "check_ins": [c.model_dump() for c in body.check_ins],
+        "findings": [
+            {
+                **f.model_dump(mode="python"),
+                "outcome": f.outcome.value,
+                "case_id": str(f.case_id) if f.case_id else None,
+            }
+            for f in body.findings
+        ],
+    }
+    models: dict[str, type[SQLModel]] = {
+        "track_points": PatrolTrackPoint,
+        "check_ins": PatrolCheckIn,
+        "findings": PatrolFinding,
+    }
+    for name, model in models.items():
+        stored = await repository.stored(session, model, [r["id"] for r in rows[name]])
+        for index, row in enumerate(rows[name]):
+            before = stored.get(row["id"])
+            if before is None:
+                continue
+            if before["patrol_id"] != patrol.id:
                 raise invalid(f"{name}.{index}.id", "this id belongs to another patrol")
+            check_replay(f"{name}.{index}", REPLAY_FIELDS[name], before, row)
     for index, check_in in enumerate(body.check_ins):
         place = await basicinfo_repository.get(session, KeyPlace, check_in.key_place_id)
         if place is None or not (
@@ -127,34 +179,26 @@ async def upload(
                 code="key_place_not_found",
             )
     points = await repository.insert_new(
-        session,
-        PatrolTrackPoint,
-        [{**p.model_dump(), "patrol_id": patrol.id} for p in body.track_points],
+        session, PatrolTrackPoint, [{**r, "patrol_id": patrol.id} for r in rows["track_points"]]
     )
     check_ins = await repository.insert_new(
-        session,
-        PatrolCheckIn,
-        [{**c.model_dump(), "patrol_id": patrol.id} for c in body.check_ins],
+        session, PatrolCheckIn, [{**r, "patrol_id": patrol.id} for r in rows["check_ins"]]
     )
     findings = await repository.insert_new(
         session,
         PatrolFinding,
         [
             {
-                **f.model_dump(mode="python"),
-                "outcome": f.outcome.value,
+                **r,
                 "patrol_id": patrol.id,
-                "case_linked_at": utcnow() if f.case_id else None,
+                "case_linked_at": utcnow() if r["case_id"] else None,
             }
-            for f in body.findings
+            for r in rows["findings"]
         ],
     )
+    await link_replayed_cases(session, patrol.id, rows["findings"])
     if points:
-        track = await repository.track(session, patrol.id)
-        patrol.distance_m = round(track_length_m(track), 1)
-        patrol.track_point_count = len(track)
-        session.add(patrol)
-        await session.flush()
+        await measure(session, settings, patrol)
     return UploadResult(
         stored=UploadCounts(track_points=points, check_ins=check_ins, findings=findings),
         duplicates=UploadCounts(
@@ -167,8 +211,93 @@ async def upload(
     )
 
 
+def check_window(settings: Settings, patrol: Patrol, body: PatrolUpload) -> None:
+    """Every time of the batch inside the patrol: not before its start, not after its end, not
+    in the future (each with the clock-skew allowance)."""
+    allowance = skew(settings)
+    earliest = patrol.started_at - allowance
+    latest = min(
+        patrol.ended_at + allowance if patrol.ended_at else utcnow() + allowance,
+        utcnow() + allowance,
+    )
+    times: list[tuple[str, datetime]] = [
+        *(
+            (f"track_points.{i}.recorded_at", p.recorded_at)
+            for i, p in enumerate(body.track_points)
+        ),
+        *((f"check_ins.{i}.checked_in_at", c.checked_in_at) for i, c in enumerate(body.check_ins)),
+        *((f"findings.{i}.found_at", f.found_at) for i, f in enumerate(body.findings)),
+    ]
+    problems = []
+    for field, value in times:
+        if value < earliest:
+            problems.append(FieldProblem(field=field, reason="before the patrol started"))
+        elif value > latest:
+            reason = (
+                "after the patrol ended"
+                if patrol.ended_at and value > patrol.ended_at + allowance
+                else "later than now"
+            )
+            problems.append(FieldProblem(field=field, reason=reason))
+    if problems:
+        raise ValidationFailed(
+            "Times outside the patrol's window", code="outside_patrol_window", errors=problems
+        )
+
+
+def check_replay(
+    field: str, names: Sequence[str], before: Mapping[str, Any], row: Mapping[str, Any]
+) -> None:
+    for name in names:
+        old, new = before[name], row[name]
+        if isinstance(old, list) or isinstance(new, list):
+            old, new = list(old or []), list(new or [])
+        if old != new:
+            raise replay_conflict(field, name)
+    # a case id may be added later (the case was reported after the first upload); never changed
+    if before.get("case_id") and row.get("case_id") and before["case_id"] != row["case_id"]:
+        raise replay_conflict(field, "case_id")
+
+
+async def link_replayed_cases(
+    session: AsyncSession, patrol_id: uuid.UUID, findings: Sequence[Mapping[str, Any]]
+) -> None:
+    """A finding sent again with the case id it lacked the first time gets linked."""
+    for row in findings:
+        if row["case_id"]:
+            found = await repository.finding(session, patrol_id, row["id"])
+            if found is not None and found.case_id is None:
+                found.case_id = row["case_id"]
+                found.case_linked_at = utcnow()
+                session.add(found)
+    await session.flush()
+
+
+async def measure(session: AsyncSession, settings: Settings, patrol: Patrol) -> None:
+    """Flag the track's outliers again (late points may arrive out of order) and measure the
+    distance over the plausible points only."""
+    fixes = await repository.fixes(session, patrol.id)
+    boundary = await repository.district_boundary(session, patrol.area_path)
+    region = Region.around(boundary, settings.patrol_district_margin_m) if boundary else None
+    flagged = outliers(fixes, region=region, max_speed_kmh=settings.patrol_max_speed_kmh)
+    await repository.set_outliers(session, patrol.id, flagged)
+    plausible = [
+        (f.lat, f.lng)
+        for f in sorted(fixes, key=lambda f: (f.recorded_at, f.id))
+        if f.id not in flagged
+    ]
+    patrol.distance_m = round(track_length_m(plausible), 1)
+    patrol.track_point_count = len(fixes)
+    session.add(patrol)
+    await session.flush()
+
+
 async def end(
-    session: AsyncSession, principal: Principal, patrol_id: uuid.UUID, ended_at: datetime
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    patrol_id: uuid.UUID,
+    ended_at: datetime,
 ) -> Patrol:
     patrol = await own_patrol(session, principal, patrol_id, lock=True)
     if patrol.ended_at is not None:
@@ -177,6 +306,10 @@ async def end(
         raise Conflict("This patrol has already ended", code="patrol_ended")
     if ended_at < patrol.started_at:
         raise invalid("ended_at", "before the patrol started")
+    not_in_future(settings, "ended_at", ended_at)
+    last = await repository.last_recorded_at(session, patrol.id)
+    if last is not None and ended_at < last - skew(settings):
+        raise invalid("ended_at", "before the last uploaded track point, check-in or finding")
     patrol.ended_at = ended_at
     session.add(patrol)
     await session.flush()
@@ -188,18 +321,19 @@ async def link_case(
     principal: Principal,
     patrol_id: uuid.UUID,
     finding_id: uuid.UUID,
-    case_id: str,
+    case_id: uuid.UUID,
 ) -> PatrolFinding:
+    """Link a reported finding to its case (the route checked the case with case_service)."""
     await own_patrol(session, principal, patrol_id)
     found = await repository.finding(session, patrol_id, finding_id)
     if found is None:
         raise NotFound(f"No finding {finding_id} on this patrol", code="finding_not_found")
     if found.outcome != "reported":
         raise Conflict("This finding was resolved on the spot", code="finding_resolved")
-    if found.case_id is not None and found.case_id != case_id:
+    if found.case_id is not None and found.case_id != str(case_id):
         raise Conflict("This finding is linked to another case", code="finding_linked")
     if found.case_id is None:
-        found.case_id = case_id
+        found.case_id = str(case_id)
         found.case_linked_at = utcnow()
         session.add(found)
         await session.flush()
