@@ -132,7 +132,7 @@ async def test_times_outside_the_patrol_or_in_the_future_are_refused(
     late = {**point(5, started), "recorded_at": (ended_at + timedelta(hours=2)).isoformat()}
     response = await client.post(url, headers=worker(test_keys), json={"track_points": [late]})
     assert response.status_code == 422
-    assert response.json()["errors"][0]["reason"] == "after the patrol ended"
+    assert response.json()["errors"][0]["reason"] == "晚于巡查结束时间"
 
     # a patrol starting 3 days ahead
     ahead = await client.post(

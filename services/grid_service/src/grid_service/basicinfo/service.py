@@ -35,6 +35,7 @@ from grid_service.privacy.masking import mask_id_number, mask_phone
 from grid_service.privacy.models import AuditAction
 from grid_service.scope import ensure_covers
 from shared.auth import Principal, require_roles
+from shared.i18n import Text
 from shared.problem import Conflict, FieldProblem, Forbidden, NotFound, ValidationFailed
 
 #: Who keeps basic information: grid workers, grid leaders and admins, inside their areas.
@@ -47,7 +48,7 @@ ORG_PHONE_FIELD = "organisation.contact_phone"
 PLACE_PHONE_FIELD = "key_place.responsible_phone"
 
 
-def invalid(field: str, reason: str, *, code: str = "validation_failed") -> ValidationFailed:
+def invalid(field: str, reason: str | Text, *, code: str = "validation_failed") -> ValidationFailed:
     return ValidationFailed(reason, code=code, errors=[FieldProblem(field=field, reason=reason)])
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from shared.http import ServiceClient
+from shared.i18n import Text
 from shared.problem import UpstreamError
 
 MAX_IDS = 100  # case_service's page size
@@ -30,6 +31,11 @@ class CaseClient:
                 headers={"Authorization": authorization},
             )
             if response.status_code != 200:
-                raise UpstreamError(f"case_service answered {response.status_code}")
+                raise UpstreamError(
+                    Text(
+                        f"案件服务返回 {response.status_code}",
+                        f"case_service answered {response.status_code}",
+                    )
+                )
             found.update(str(item["id"]) for item in response.json()["items"])
         return found

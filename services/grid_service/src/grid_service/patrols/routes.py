@@ -32,6 +32,7 @@ from grid_service.privacy.deps import SettingsDep, example_response
 from grid_service.scope import ensure_covers
 from shared.auth import Principal, require_roles
 from shared.db import SessionDep
+from shared.i18n import Text
 from shared.pagination import Page, PageDep, paginate
 from shared.problem import FieldProblem, ValidationFailed, problem_responses
 
@@ -85,12 +86,14 @@ async def check_cases(request: Request, fields: list[tuple[str, uuid.UUID]]) -> 
         authorization=request.headers.get("authorization", ""),
     )
     missing = [
-        FieldProblem(field=field, reason="no such case in case_service")
+        FieldProblem(field=field, reason=Text("案件库中没有该案件", "no such case in case_service"))
         for field, case_id in fields
         if str(case_id) not in found
     ]
     if missing:
-        raise ValidationFailed("Unknown case ids", code="case_not_found", errors=missing)
+        raise ValidationFailed(
+            Text("案件编号不存在", "Unknown case ids"), code="case_not_found", errors=missing
+        )
 
 
 @router.post(

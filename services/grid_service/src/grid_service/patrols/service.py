@@ -32,6 +32,7 @@ from grid_service.patrols.schemas import (
 from grid_service.scope import ensure_covers
 from shared.auth import Principal
 from shared.db import utcnow
+from shared.i18n import Text
 from shared.problem import Conflict, FieldProblem, Forbidden, NotFound, ValidationFailed
 
 # The fields a replayed row must repeat exactly (else 409 idempotency_conflict).
@@ -42,24 +43,41 @@ REPLAY_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
+BEFORE_START = Text("早于巡查开始时间", "before the patrol started")
+AFTER_END = Text("晚于巡查结束时间", "after the patrol ended")
+LATER_THAN_NOW = Text("晚于当前时间", "later than now")
+
+
 def skew(settings: Settings) -> timedelta:
     return timedelta(minutes=settings.field_clock_skew_minutes)
 
 
 def not_in_future(settings: Settings, field: str, value: datetime) -> None:
     if value > utcnow() + skew(settings):
+        minutes = settings.field_clock_skew_minutes
         raise invalid(
             field,
-            f"later than now (more than {settings.field_clock_skew_minutes} minutes of clock skew)",
+            Text(
+                f"晚于当前时间（超出 {minutes} 分钟的时钟误差）",
+                f"later than now (more than {minutes} minutes of clock skew)",
+            ),
             code="time_in_future",
         )
 
 
 def replay_conflict(field: str, differs: str) -> Conflict:
     return Conflict(
-        f"{field} was sent before with another {differs}: a replay must repeat the first body",
+        Text(
+            f"{field} 已提交过，{differs} 与首次不同：重发必须与首次内容一致",
+            f"{field} was sent before with another {differs}: a replay must repeat the first body",
+        ),
         code="idempotency_conflict",
-        errors=[FieldProblem(field=f"{field}.{differs}", reason="differs from the stored value")],
+        errors=[
+            FieldProblem(
+                field=f"{field}.{differs}",
+                reason=Text("与已保存的值不同", "differs from the stored value"),
+            )
+        ],
     )
 
 
@@ -87,7 +105,10 @@ async def start(
     open_patrol = await repository.open_patrol(session, principal.subject)
     if open_patrol is not None:
         raise Conflict(
-            f"Patrol {open_patrol.id} is still open: end it before starting another",
+            Text(
+                f"巡查 {open_patrol.id} 尚未结束：请先结束再开始新的巡查",
+                f"Patrol {open_patrol.id} is still open: end it before starting another",
+            ),
             code="patrol_open",
             extra={"open_patrol_id": str(open_patrol.id)},
         )
@@ -165,7 +186,10 @@ async def upload(
             if before is None:
                 continue
             if before["patrol_id"] != patrol.id:
-                raise invalid(f"{name}.{index}.id", "this id belongs to another patrol")
+                raise invalid(
+                    f"{name}.{index}.id",
+                    Text("该编号属于另一次巡查", "this id belongs to another patrol"),
+                )
             check_replay(f"{name}.{index}", REPLAY_FIELDS[name], before, row)
     for index, check_in in enumerate(body.check_ins):
         place = await basicinfo_repository.get(session, KeyPlace, check_in.key_place_id)
@@ -231,17 +255,19 @@ def check_window(settings: Settings, patrol: Patrol, body: PatrolUpload) -> None
     problems = []
     for field, value in times:
         if value < earliest:
-            problems.append(FieldProblem(field=field, reason="before the patrol started"))
+            problems.append(FieldProblem(field=field, reason=BEFORE_START))
         elif value > latest:
             reason = (
-                "after the patrol ended"
+                AFTER_END
                 if patrol.ended_at and value > patrol.ended_at + allowance
-                else "later than now"
+                else LATER_THAN_NOW
             )
             problems.append(FieldProblem(field=field, reason=reason))
     if problems:
         raise ValidationFailed(
-            "Times outside the patrol's window", code="outside_patrol_window", errors=problems
+            Text("时间不在本次巡查的起止范围内", "Times outside the patrol's window"),
+            code="outside_patrol_window",
+            errors=problems,
         )
 
 
@@ -309,7 +335,13 @@ async def end(
     not_in_future(settings, "ended_at", ended_at)
     last = await repository.last_recorded_at(session, patrol.id)
     if last is not None and ended_at < last - skew(settings):
-        raise invalid("ended_at", "before the last uploaded track point, check-in or finding")
+        raise invalid(
+            "ended_at",
+            Text(
+                "早于已上传的最后一个轨迹点、签到或发现",
+                "before the last uploaded track point, check-in or finding",
+            ),
+        )
     patrol.ended_at = ended_at
     session.add(patrol)
     await session.flush()
