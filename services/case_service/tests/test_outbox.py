@@ -237,3 +237,52 @@ async def test_relay_authenticates_with_client_credentials(api: Api) -> None:
     assert await relay_once(api_sessionmaker(api), client) == 1
     assert seen == ["Bearer token-1", "Bearer token-2"]
     assert await pending(api) == []
+
+
+async def test_a_dispatch_to_departments_tells_their_on_duty_handlers(api: Api) -> None:
+    """The relay asks grid_service for the on-duty handlers of the lead and co-handling
+    departments (once, stored on the row) and posts them as department_handler_account_ids."""
+    from case_service.outbox.responsible import grid_resolver
+
+    case = await api.report(RESIDENT)
+    await api.act(DISPATCHER_C1, case["id"], "accept")
+    await api.act(
+        DISPATCHER_C1,
+        case["id"],
+        "dispatch",
+        assignees=[
+            {"department_id": "dept-urban", "role": "lead"},
+            {"department_id": "dept-housing", "role": "co"},
+        ],
+    )
+    asked: list[httpx.QueryParams] = []
+    handlers = {
+        "dept-urban": "11111111-1111-1111-1111-111111111111",
+        "dept-housing": "22222222-2222-2222-2222-222222222222",
+    }
+
+    class FakeCredentials:
+        async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+            assert (method, path) == ("GET", "/api/v1/recipients/responsible")
+            params = httpx.QueryParams(kwargs["params"])
+            asked.append(params)
+            ids = [handlers[d] for d in params.get_list("department_id")]
+            return httpx.Response(200, json={"account_ids": ids})
+
+    resolve = grid_resolver(FakeCredentials())  # type: ignore[arg-type]
+    fake = FakeNotify(fail_times=3)
+    maker = api_sessionmaker(api)
+    for _ in range(3):  # refused, retried: grid_service is asked once
+        await relay_once(maker, fake.client(), resolve=resolve)
+        async with maker() as s, s.begin():
+            await s.execute(sa.text("UPDATE outbox_event SET next_attempt_at = now()"))
+    await relay_once(maker, fake.client(), resolve=resolve)
+    dispatched = [e for e in fake.events() if e.type == "case.dispatched"]
+    assert dispatched
+    assert {tuple(e.payload["department_handler_account_ids"]) for e in dispatched} == {
+        tuple(handlers.values())
+    }
+    assert len(asked) == 1
+    assert asked[0].get_list("department_id") == ["dept-urban", "dept-housing"]
+    assert (asked[0]["roles"], asked[0]["match"]) == ("department_handler", "department")
+    assert "area_path" not in asked[0]

@@ -238,3 +238,90 @@ async def test_responsible_staff_by_role_covering_or_exact(
     )
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "query.area_path"
+
+
+async def test_responsible_handlers_of_departments_on_duty(
+    client: httpx.AsyncClient, app: Any, bearer: Any, admin: Any
+) -> None:
+    """The on-duty handlers of the lead and co-handling departments: enabled, with the role,
+    in one of the departments, and not away on a post right now."""
+    from datetime import timedelta
+
+    from grid_service.accounts.models import Account
+    from grid_service.members.models import Member
+    from shared.db import utcnow
+
+    district = "330100.330106"
+    people = {
+        "urban-1": (["department_handler"], ["dept-urban"], False),
+        "urban-2": (["department_handler"], ["dept-urban", "dept-housing"], False),
+        "housing-1": (["department_handler"], ["dept-housing"], False),
+        "roads-1": (["department_handler"], ["dept-roads"], False),
+        "urban-gone": (["department_handler"], ["dept-urban"], True),
+        "urban-away": (["department_handler"], ["dept-urban"], False),
+        "urban-back": (["department_handler"], ["dept-urban"], False),
+        "urban-dispatcher": (["dispatcher"], ["dept-urban"], False),
+    }
+    ids = {}
+    now = utcnow()
+    async with app.state.sessionmaker() as s, s.begin():
+        for username, (roles, depts, disabled) in people.items():
+            account = Account(
+                kind="staff",
+                username=username,
+                name=username,
+                password_hash="x",
+                roles=roles,
+                area_paths=[district],
+                department_ids=depts,
+                home_area_path=district,
+                disabled=disabled,
+            )
+            s.add(account)
+            await s.flush()
+            ids[username] = str(account.id)
+    tree = await make_chain(client, admin())
+    async with app.state.sessionmaker() as s, s.begin():
+        for username, since, until in (
+            ("urban-away", now - timedelta(hours=1), now + timedelta(days=1)),
+            ("urban-back", now - timedelta(days=3), now - timedelta(days=1)),
+        ):
+            s.add(
+                Member(
+                    area_id=tree["grid1"]["id"],
+                    area_path=district,
+                    post="grid_worker",
+                    name=username,
+                    account_id=ids[username],
+                    away_since=since,
+                    away_until=until,
+                )
+            )
+    case_service = {
+        "roles": ["platform"],
+        "scope": "responsible:read",
+        "cid": "case_service",
+        "sub": "client:case_service",
+    }
+    r = await client.get(
+        "/api/v1/recipients/responsible",
+        headers=bearer(**case_service),
+        params={
+            "department_id": ["dept-urban", "dept-housing"],
+            "roles": "department_handler",
+            "match": "department",
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert sorted(r.json()["account_ids"]) == sorted(
+        [ids["urban-1"], ids["urban-2"], ids["housing-1"], ids["urban-back"]]
+    )
+    missing = await client.get(
+        "/api/v1/recipients/responsible",
+        headers=bearer(**case_service),
+        params={"roles": "department_handler", "match": "department"},
+    )
+    assert missing.status_code == 422
+    assert missing.json()["errors"] == [
+        {"field": "query.department_id", "reason": "match=department 时必填", "type": "missing"}
+    ]

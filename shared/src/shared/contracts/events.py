@@ -15,7 +15,8 @@ Who hears what (notify_service maps ``type`` → recipients → template):
 ``case.accepted``                              ``reporter_account_id``         case_accepted
 ``case.rejected``                              ``reporter_account_id``         case_rejected
 ``case.dispatched`` ``case.assigned``          ``assignee_account_ids``        case_assigned
-``case.reassigned``
+``case.reassigned``                            and ``department_handler_
+                                               account_ids`` (each person once)
 ``case.deadline_set`` ``case.extended``        ``reporter_account_id``         case_deadline
 ``case.deadline_approaching`` ``case.urged``   ``assignee_account_ids``        case_reminder
 ``case.overdue``                               ``supervisor_account_ids``      case_overdue
@@ -27,8 +28,13 @@ any type with ``payload.major`` true           ``leader_account_ids``          c
 =============================================  ==============================  ==============
 
 case_service's outbox relay fills ``supervisor_account_ids`` (supervisors and grid leaders
-covering the handling level) and ``leader_account_ids`` (dispatchers and supervisors of every
-level above) from grid_service before posting, outside any transaction.
+covering the handling level), ``leader_account_ids`` (dispatchers and supervisors of every
+level above) and, for a dispatch or reassignment to departments, ``department_handler_account_ids``
+(the on-duty handlers of the lead and co-handling departments) from grid_service before posting,
+outside any transaction.
+
+Every message to a person with an account is also an item of their in-app inbox
+(``/api/v1/inbox``), whichever channel (SMS, WeChat, in-app) carried it.
 
 Major incidents go to the leaders of the levels above (critical priority: no quiet hours, no
 caps), once per case and leader, whichever event first carries ``major: true``. Other types are
@@ -76,6 +82,11 @@ class CaseEventPayload(BaseModel):
     )
     supervisor_account_ids: list[uuid.UUID] = Field(
         default_factory=list, description="who is told when the case is overdue (督办)"
+    )
+    department_handler_account_ids: list[uuid.UUID] = Field(
+        default_factory=list,
+        description="on-duty handlers of the case's departments (lead and co-handling), told "
+        "of a dispatch or reassignment",
     )
     leader_account_ids: list[uuid.UUID] = Field(
         default_factory=list, description="leaders of the levels above, told of major incidents"

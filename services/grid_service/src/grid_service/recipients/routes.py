@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from grid_service.accounts import repository as accounts_repository
 from grid_service.accounts.models import Account, AccountKind
+from grid_service.members.models import Member
 from shared.auth import CurrentPrincipal, Principal, Role
 from shared.contracts.recipients import (
     Audience,
@@ -20,9 +21,10 @@ from shared.contracts.recipients import (
     RecipientRead,
     RecipientResolveRequest,
 )
-from shared.db import SessionDep
+from shared.db import SessionDep, utcnow
+from shared.i18n import Text
 from shared.pagination import PageParams, paginate
-from shared.problem import Forbidden, problem_responses
+from shared.problem import FieldProblem, Forbidden, ValidationFailed, problem_responses
 
 router = APIRouter(prefix="/api/v1/recipients", tags=["recipients"])
 
@@ -145,7 +147,10 @@ class ResponsibleIds(BaseModel):
     "`match=covering` (default): accounts with one of `roles` whose scope covers `area_path` "
     "(the area itself or any area above it) — e.g. the grid leader and supervisors of an "
     "overdue case. `match=exact`: accounts scoped exactly to one of the given `area_path`s — "
-    "e.g. the dispatchers of each level above a major incident. Needs scope "
+    "e.g. the dispatchers of each level above a major incident. `match=department`: the "
+    "on-duty accounts with one of `roles` in one of the departments `department_id` — e.g. "
+    "the handlers of the lead and co-handling departments a case was dispatched to; on duty "
+    "means enabled and not away (离岗) on a post at this moment. Needs scope "
     f"`{RESPONSIBLE_SCOPE}` (or admin). Only ids are returned; contact details stay here.",
     responses={
         200: {
@@ -161,15 +166,54 @@ class ResponsibleIds(BaseModel):
 async def responsible(
     session: SessionDep,
     principal: CurrentPrincipal,
-    area_path: Annotated[list[str], Query(min_length=1, max_length=20)],
     roles: Annotated[list[str], Query(min_length=1, max_length=10)],
-    match: Annotated[str, Query(pattern="^(covering|exact)$")] = "covering",
+    area_path: Annotated[
+        list[str], Query(max_length=20, description="with match=covering or exact")
+    ] = [],  # noqa: B006 — FastAPI copies the default
+    department_id: Annotated[
+        list[str],
+        Query(max_length=20, description="with match=department", examples=["dept-urban"]),
+    ] = [],  # noqa: B006
+    match: Annotated[str, Query(pattern="^(covering|exact|department)$")] = "covering",
 ) -> ResponsibleIds:
     if not (RESPONSIBLE_SCOPE in principal.scopes or principal.has_role(Role.admin)):
         raise Forbidden(f"This call needs the scope {RESPONSIBLE_SCOPE}", code="missing_scope")
+    wanted, field = (
+        (department_id, "department_id")
+        if match == "department"
+        else (
+            area_path,
+            "area_path",
+        )
+    )
+    if not wanted:
+        raise ValidationFailed(
+            Text(f"match={match} 需要 {field}", f"match={match} needs {field}"),
+            errors=[
+                FieldProblem(
+                    field=f"query.{field}",
+                    reason=Text(f"match={match} 时必填", f"required with match={match}"),
+                    type="missing",
+                )
+            ],
+        )
     table = Account.__table__  # type: ignore[attr-defined]
     paths = sa.func.unnest(table.c.area_paths).table_valued("p").render_derived(name="scope_path")
-    if match == "exact":
+    if match == "department":
+        member = Member.__table__  # type: ignore[attr-defined]
+        now = utcnow()
+        away = sa.exists(
+            sa.select(1).where(
+                member.c.account_id == table.c.id,
+                member.c.away_since.is_not(None),
+                member.c.away_since <= now,
+                sa.or_(member.c.away_until.is_(None), member.c.away_until > now),
+            )
+        )
+        where = sa.and_(
+            table.c.department_ids.overlap(sa.cast(department_id, ARRAY(sa.String))), ~away
+        )
+    elif match == "exact":
         where = table.c.area_paths.overlap(sa.cast(area_path, ARRAY(sa.String)))
     else:
         covers = sa.or_(

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from notify_service.clients.grid import GridClient
@@ -446,6 +447,19 @@ def _fill_contacts(w: Work, r: RecipientRead) -> None:
     )
 
 
+def _inbox_item(n: Notification, template: MessageTemplate, now: datetime) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4(),
+        "account_id": n.recipient_account_id,
+        "notification_id": n.id,
+        "template_key": n.template_key,
+        "title": render(template.title, n.variables),
+        "body": render(template.body, n.variables),
+        "created_at": now,
+        "read_at": None,
+    }
+
+
 def _plan(
     ctx: DeliveryContext,
     w: Work,
@@ -482,26 +496,21 @@ def _plan(
         return
     assert template is not None
     v["channel"] = channel
-    if channel == Channel.inbox:
+    if n.recipient_account_id is not None:
+        # every message to an account is also an item of its in-app inbox, whichever channel
+        # carries it (the inbox wording if there is one; stored once per notification)
+        inbox_template = templates.get((n.template_key, Channel.inbox, n.locale)) or template
         try:
-            title, body = render(template.title, n.variables), render(template.body, n.variables)
+            w.inbox = _inbox_item(n, inbox_template, now)
         except (KeyError, IndexError, ValueError) as exc:
-            _permanent(
-                w,
-                SendResult(Outcome.permanent, code="template_render_failed", detail=str(exc)),
-                now,
-            )
-            return
-        w.inbox = {
-            "id": uuid.uuid4(),
-            "account_id": n.recipient_account_id,
-            "notification_id": n.id,
-            "template_key": n.template_key,
-            "title": title,
-            "body": body,
-            "created_at": now,
-            "read_at": None,
-        }
+            if channel == Channel.inbox:
+                _permanent(
+                    w,
+                    SendResult(Outcome.permanent, code="template_render_failed", detail=str(exc)),
+                    now,
+                )
+                return
+    if channel == Channel.inbox:
         v.update(
             status=NotificationStatus.delivered, sent_at=now, delivered_at=now, provider="inbox"
         )
@@ -678,7 +687,12 @@ async def _record(ctx: DeliveryContext, work: list[Work], now: datetime) -> None
         await repo.add_events(session, [e for w in work for e in w.events])
         inbox = [w.inbox for w in work if w.inbox is not None]
         if inbox:
-            await session.execute(sa.insert(InboxItem.__table__), inbox)  # type: ignore[attr-defined]
+            table = InboxItem.__table__  # type: ignore[attr-defined]
+            # a message planned again (deferred, retried) already has its inbox item
+            await session.execute(
+                pg_insert(table).on_conflict_do_nothing(index_elements=["notification_id"]),
+                inbox,
+            )
         sent = [
             w.values
             for w in work

@@ -38,13 +38,22 @@ REPORTER = "reporter_account_id"
 ASSIGNEES = "assignee_account_ids"
 SUPERVISORS = "supervisor_account_ids"
 LEADERS = "leader_account_ids"
+DEPARTMENT_HANDLERS = "department_handler_account_ids"
 
 RULES: dict[str, list[Rule]] = {
     "case.accepted": [Rule(REPORTER, "case_accepted")],
     "case.rejected": [Rule(REPORTER, "case_rejected")],
-    "case.dispatched": [Rule(ASSIGNEES, "case_assigned")],
+    # the accounts assigned, and the on-duty handlers of every department assigned (the relay
+    # fills department_handler_account_ids from grid_service); one message per person
+    "case.dispatched": [
+        Rule(ASSIGNEES, "case_assigned"),
+        Rule(DEPARTMENT_HANDLERS, "case_assigned"),
+    ],
     "case.assigned": [Rule(ASSIGNEES, "case_assigned")],
-    "case.reassigned": [Rule(ASSIGNEES, "case_assigned")],
+    "case.reassigned": [
+        Rule(ASSIGNEES, "case_assigned"),
+        Rule(DEPARTMENT_HANDLERS, "case_assigned"),
+    ],
     "case.deadline_set": [Rule(REPORTER, "case_deadline")],
     "case.extended": [Rule(REPORTER, "case_deadline")],
     "case.deadline_approaching": [Rule(ASSIGNEES, "case_reminder")],
@@ -109,6 +118,7 @@ async def messages_for_event(
     templates = await templates_repo.for_keys(session, {r.template_key for r, _ in rules})
     all_vars = variables_of(event, payload)
     rows: list[dict[str, Any]] = []
+    seen: set[str] = set()  # a person in two lists of one event hears once
     for rule, scope in rules:
         declared: set[str] = set()
         for (key, _, _), template in templates.items():
@@ -116,6 +126,10 @@ async def messages_for_event(
                 declared |= set(template.variables)
         variables = {k: v for k, v in all_vars.items() if k in declared}
         for account_id in _recipients(payload, rule.recipients):
+            dedup_key = f"{scope}:{rule.template_key}:{account_id}"
+            if dedup_key in seen:
+                continue
+            seen.add(dedup_key)
             rows.append(
                 notifications.new_row(
                     template_key=rule.template_key,
@@ -126,7 +140,7 @@ async def messages_for_event(
                     now=now,
                     account_id=account_id,
                     source_event_id=event.id,
-                    dedup_key=f"{scope}:{rule.template_key}:{account_id}",
+                    dedup_key=dedup_key,
                     created_by=created_by,
                 )
             )
