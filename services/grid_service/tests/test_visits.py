@@ -7,12 +7,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from basicinfo_helpers import COMMUNITY, GRID1, headers, setup_grid
+from basicinfo_helpers import COMMUNITY, GRID1, headers, setup_grid, staff_account
 
 from shared.testing import TestKeys
 
 WORKER = "00000000-0000-0000-0000-00000000000a"
-OTHER = "00000000-0000-0000-0000-00000000000c"
 
 
 async def household(
@@ -47,13 +46,15 @@ async def test_due_and_overdue_visits_per_grid_and_worker(
 ) -> None:
     s = await setup_grid(client, admin())
     grid = s["grid"]
-    hdrs = headers(test_keys, sub=WORKER, roles=["grid_worker"], areas=[GRID1])
-    key = await household(client, hdrs, grid, "K-1", is_key=True, responsible_worker_id=WORKER)
+    worker = await staff_account(client, admin(), "worker-a", "grid_worker")
+    other = await staff_account(client, admin(), "worker-b", "grid_worker")
+    hdrs = headers(test_keys, sub=worker, roles=["grid_worker"], areas=[GRID1])
+    key = await household(client, hdrs, grid, "K-1", is_key=True, responsible_worker_id=worker)
     hardship = await household(
-        client, hdrs, grid, "D-1", is_hardship=True, responsible_worker_id=WORKER
+        client, hdrs, grid, "D-1", is_hardship=True, responsible_worker_id=worker
     )
-    plain_recent = await household(client, hdrs, grid, "P-1", responsible_worker_id=OTHER)
-    plain_old = await household(client, hdrs, grid, "P-2", responsible_worker_id=OTHER)
+    plain_recent = await household(client, hdrs, grid, "P-1", responsible_worker_id=other)
+    plain_old = await household(client, hdrs, grid, "P-2", responsible_worker_id=other)
     assert (await visit(client, hdrs, key["id"], 40)).status_code == 201  # monthly → overdue
     assert (await visit(client, hdrs, hardship["id"], 26)).status_code == 201  # due in 4 days
     assert (await visit(client, hdrs, plain_recent["id"], 40)).status_code == 201  # quarterly
@@ -67,7 +68,7 @@ async def test_due_and_overdue_visits_per_grid_and_worker(
     # most overdue first: K-1 was due 10 days ago, P-2 9 days ago (100 - 91)
     assert rows == [("K-1", "overdue"), ("P-2", "overdue"), ("D-1", "due")]
     # H-301 (from the setup, never visited, registered today) is not due yet
-    mine = await client.get("/api/v1/visits/due", headers=hdrs, params={"worker_id": WORKER})
+    mine = await client.get("/api/v1/visits/due", headers=hdrs, params={"worker_id": worker})
     assert [(r["household_no"], r["status"]) for r in mine.json()["items"]] == [
         ("K-1", "overdue"),
         ("D-1", "due"),

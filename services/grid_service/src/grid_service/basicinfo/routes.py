@@ -365,6 +365,9 @@ async def create_household(
 ) -> HouseholdRead:
     area = await service.area_in_scope(session, principal, body.area_id)
     await service.address_in_area(session, body.address_id, area, field="address_id")
+    await service.check_responsible_worker(
+        session, body.responsible_worker_id, area.path, field="responsible_worker_id"
+    )
     now = utcnow()
     household = Household(
         **body.model_dump(), area_path=area.path, created_at=now, next_visit_due_at=now
@@ -465,6 +468,13 @@ async def update_household(
         address = await repository.get(session, StandardAddress, changes["address_id"])
         if address is None or address.area_id != household.area_id:
             raise invalid("address_id", "no such standard address in this grid")
+    if changes.get("responsible_worker_id") is not None:
+        await service.check_responsible_worker(
+            session,
+            changes["responsible_worker_id"],
+            household.area_path,
+            field="responsible_worker_id",
+        )
     for key, value in changes.items():
         setattr(household, key, value)
     household.next_visit_due_at = service.next_visit_due(settings, household)

@@ -11,6 +11,7 @@ from typing import Annotated, TypeVar
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from grid_service.accounts.models import Account
 from grid_service.areas import repository as areas_repository
 from grid_service.areas.models import Area
 from grid_service.basicinfo import idnumbers, repository
@@ -35,6 +36,7 @@ from grid_service.privacy.masking import mask_id_number, mask_phone
 from grid_service.privacy.models import AuditAction
 from grid_service.scope import ensure_covers
 from shared.auth import Principal, require_roles
+from shared.db import utcnow
 from shared.i18n import Text
 from shared.problem import Conflict, FieldProblem, Forbidden, NotFound, ValidationFailed
 
@@ -120,6 +122,36 @@ def check_id_number(value: str, *, field: str = "id_number") -> str:
     return value
 
 
+async def check_responsible_worker(
+    session: AsyncSession, worker_id: str | None, area_path: str, *, field: str
+) -> None:
+    """A household's responsible worker (包户网格员) is an enabled staff account of this
+    service with the grid worker or grid leader role whose areas cover the household's grid."""
+    if worker_id is None:
+        return
+    try:
+        account_id = uuid.UUID(worker_id)
+    except ValueError:
+        account_id = None
+    account = await session.get(Account, account_id) if account_id else None
+    if account is None or account.kind != "staff" or account.disabled:
+        raise invalid(
+            field, Text("没有这个网格员账号", "no such grid worker account"), code="unknown_worker"
+        )
+    if not {"grid_worker", "grid_leader"} & set(account.roles):
+        raise invalid(
+            field,
+            Text("该账号不是网格员或网格长", "the account is not a grid worker or grid leader"),
+            code="unknown_worker",
+        )
+    if not any(area_path == p or area_path.startswith(p + ".") for p in account.area_paths):
+        raise invalid(
+            field,
+            Text("该网格员不负责这个网格", "the worker's areas do not cover this grid"),
+            code="unknown_worker",
+        )
+
+
 # ------------------------------------------------------------------ visit cadence
 
 
@@ -133,10 +165,15 @@ def visit_interval(settings: Settings, *, is_key: bool, is_hardship: bool) -> ti
 
 
 def next_visit_due(settings: Settings, household: Household) -> datetime:
-    """The last visit (or the household's registration) plus its cadence: key and hardship
-    households monthly, every household at least four times a year."""
-    since = household.last_visited_at or household.created_at
-    return since + visit_interval(
+    """The last visit plus its cadence: key and hardship households monthly, every household at
+    least four times a year. The first visit: a key or hardship household never visited is due
+    at once (from its registration, or from when it became one); any other household within
+    the ordinary cadence of its registration."""
+    if household.last_visited_at is None:
+        if household.is_key or household.is_hardship:
+            return min(household.created_at, utcnow())
+        return household.created_at + visit_interval(settings, is_key=False, is_hardship=False)
+    return household.last_visited_at + visit_interval(
         settings, is_key=household.is_key, is_hardship=household.is_hardship
     )
 

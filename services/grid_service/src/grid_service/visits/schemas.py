@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -35,9 +36,11 @@ class VisitCreate(BaseModel):
     visited_at: AwareDatetime
     kind: VisitKind
     notes: str | None = Field(None, max_length=4000)
-    needs_found: list[str] = Field(default_factory=list, max_length=20)
+    needs_found: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
+        default_factory=list, max_length=20, description="at most 20 needs of 500 characters"
+    )
     follow_up: str | None = Field(None, max_length=2000)
-    follow_up_due_on: date | None = None
+    follow_up_due_on: date | None = Field(None, description="on or after the visit's (local) day")
 
 
 class VisitRead(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -12,19 +13,30 @@ from sqlmodel import col
 
 from grid_service.basicinfo.models import Household
 from grid_service.basicinfo.repository import under_any
-from grid_service.basicinfo.service import in_scope, next_visit_due
+from grid_service.basicinfo.service import in_scope, invalid, next_visit_due
 from grid_service.config import Settings
 from grid_service.visits.models import Visit
 from grid_service.visits.schemas import VisitCreate
 from shared.auth import Principal
 from shared.db import utcnow
+from shared.i18n import Text
 from shared.problem import Conflict
 
 
 async def record(
     session: AsyncSession, settings: Settings, principal: Principal, body: VisitCreate
 ) -> tuple[Visit, bool]:
-    """The visit and whether it is new. The household's last visit and next due date move on."""
+    """The visit and whether it is new. The household's last visit and next due date move on.
+    A visit is not in the future (beyond the clock-skew allowance) and its follow-up is due on
+    or after the visit's local day."""
+    if body.visited_at > utcnow() + timedelta(minutes=settings.field_clock_skew_minutes):
+        raise invalid("visited_at", Text("晚于当前时间", "later than now"), code="time_in_future")
+    visit_day = body.visited_at.astimezone(ZoneInfo(settings.local_timezone)).date()
+    if body.follow_up_due_on is not None and body.follow_up_due_on < visit_day:
+        raise invalid(
+            "follow_up_due_on",
+            Text(f"早于走访日期 {visit_day}", f"before the day of the visit ({visit_day})"),
+        )
     household = await in_scope(
         session, principal, Household, body.household_id, what="household", lock=True
     )
