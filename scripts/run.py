@@ -1,4 +1,11 @@
-"""`make run`: embedded PostgreSQL, migrations, demo data, the three services; Ctrl-C stops all.
+"""`make run`: embedded PostgreSQL, migrations, demo data, the three services and the gateway
+(http://127.0.0.1:8000: the console, with /api/…, /open311/…, /.well-known/… proxied to the
+services as in docker-compose); Ctrl-C stops all.
+
+The console is built first when missing or stale (scripts/console.py: npm ci from the
+registry, vite build); the gateway is Debian's nginx with the compose gateway's configuration
+(shared/local_gateway.py), installed with apt-get when missing and run as root. Its port is
+GRIDGOV_GATEWAY_PORT (default 8000).
 
 Set CASE_DATABASE_URL / GRID_DATABASE_URL / NOTIFY_DATABASE_URL to use your own server instead
 of the embedded one (whose data folder is GRIDGOV_PG_DIR, default var/pg). Ports and other
@@ -18,8 +25,13 @@ from pathlib import Path
 import httpx
 
 from shared.embedded_pg import ensure_database, start_embedded
+from shared.local_gateway import LocalGateway, render_local
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+import console  # noqa: E402  (scripts/console.py)
+
+GATEWAY_PORT = 8000
 SERVICES = [  # (module, env prefix, port, database)
     ("grid_service", "GRID", 8002, "gridgov_grid"),
     ("case_service", "CASE", 8001, "gridgov_case"),
@@ -28,9 +40,26 @@ SERVICES = [  # (module, env prefix, port, database)
 DEMO_ACCOUNTS = ["admin", "dispatcher", "leader", "worker", "handler", "supervisor", "resident"]
 
 
+def start_gateway(env: dict[str, str]) -> LocalGateway | None:
+    """The console and the API on one origin; None (and why) when nginx cannot be had."""
+    upstreams = {f"{module}": [int(env[f"{prefix}_PORT"])] for module, prefix, *_ in SERVICES}
+    port = int(env.get("GRIDGOV_GATEWAY_PORT") or GATEWAY_PORT)
+    try:
+        gateway = render_local(ROOT / "var" / "gateway", upstreams, port=port)
+        gateway.start(new_session=True)
+    except RuntimeError as error:
+        print(f"gateway not started: {error}", file=sys.stderr)
+        return None
+    return gateway
+
+
 def main() -> int:
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
+    try:
+        console.build()
+    except SystemExit as error:  # no npm, or the build failed: the services still run
+        print(f"{error} — the console will not be served", file=sys.stderr)
     server = None
     for module, prefix, port, database in SERVICES:
         key = f"{prefix}_DATABASE_URL"
@@ -69,6 +98,7 @@ def main() -> int:
                 [sys.executable, "-m", module, "serve"], env=env, cwd=ROOT, start_new_session=True
             )
         )
+    gateway = start_gateway(env)
     deadline = time.monotonic() + 60
     pending = {int(env[f"{p}_PORT"]): m for m, p, *_ in SERVICES}
     while pending and time.monotonic() < deadline and not stopping:
@@ -85,6 +115,8 @@ def main() -> int:
             port = env[f"{prefix}_PORT"]
             state = "ready" if int(port) not in pending else "NOT READY (see var/log)"
             print(f"  {module:<15} http://127.0.0.1:{port}  docs: /docs  [{state}]")
+        if gateway is not None:
+            print(f"  console         {gateway.url}/  (the gateway: console + /api/…)")
         print("Demo accounts (password demo12345): " + ", ".join(DEMO_ACCOUNTS))
         print("Open311 demo api_key: demo-open311-key")
         print("Press Ctrl-C to stop.", flush=True)
@@ -92,7 +124,12 @@ def main() -> int:
         if any(c.poll() is not None for c in children):
             print("a service exited; stopping the others", file=sys.stderr)
             break
+        if gateway is not None and gateway.poll() is not None:
+            print("the gateway exited; stopping the services", file=sys.stderr)
+            break
         time.sleep(0.5)
+    if gateway is not None:
+        gateway.stop()
     for child in children:
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)

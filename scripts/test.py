@@ -1,4 +1,4 @@
-"""`make test`: lint, types, then every test suite against real PostgreSQL.
+"""`make test`: lint, types (Python and the console), then every test suite against real PostgreSQL.
 
 Each service's suite runs in its own pytest process (each service has its own tables and
 models), then the whole-system tests in tests/. The last line sums them up.
@@ -45,6 +45,9 @@ def main() -> int:
                 "services/notify_service/src",
             ],
         ),
+        # the console: API types from the services' OpenAPI, oxlint + prettier, vue-tsc
+        # (its browser test is tests/test_console_e2e.py, in the tests/ suite)
+        ("console", [sys.executable, "scripts/console.py", "check"]),
     ]:
         if run(cmd).returncode != 0:
             failed.append(name)

@@ -18,8 +18,10 @@ from shared.testing import REPO_ROOT, free_port
 @pytest.mark.timeout(240)
 def test_run_serves_all_three_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     ports = {"CASE": free_port(), "GRID": free_port(), "NOTIFY": free_port()}
+    gateway = free_port()  # make run's :8000, moved off the contract port
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CASE_", "GRID_", "NOTIFY_"))}
     env["GRIDGOV_PG_DIR"] = str(tmp_path / "pg")
+    env["GRIDGOV_GATEWAY_PORT"] = str(gateway)
     for prefix, port in ports.items():
         env[f"{prefix}_PORT"] = str(port)
         env[f"{prefix}_LOG_FILE"] = str(tmp_path / f"{prefix.lower()}.log")
@@ -61,6 +63,18 @@ def test_run_serves_all_three_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             time.sleep(0.1)
         # The first start includes initdb; the README promises 60 s after the first install.
         assert time.monotonic() - started < 60
+        # the gateway: the console at /, the API behind it on the same origin
+        page = httpx.get(f"http://127.0.0.1:{gateway}/", timeout=5)
+        assert page.status_code == 200
+        assert '<div id="app">' in page.text
+        token = httpx.post(
+            f"http://127.0.0.1:{gateway}/api/v1/auth/token",
+            data={"grant_type": "password", "username": "dispatcher", "password": "demo12345"},
+            timeout=10,
+        )
+        assert token.status_code == 200, token.text
+        assert httpx.get(f"http://127.0.0.1:{gateway}/.well-known/jwks.json").json()["keys"]
+        assert httpx.get(f"http://127.0.0.1:{gateway}/metrics").status_code == 404
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0
     finally:
@@ -69,7 +83,7 @@ def test_run_serves_all_three_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     text = (tmp_path / "run.out").read_text()
     assert "Gridgov is running" in text
     assert "stopped." in text
-    for port in ports.values():
+    for port in [*ports.values(), gateway]:
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
     # The embedded server is gone too: nothing is left running on its data folder.

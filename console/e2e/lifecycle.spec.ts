@@ -1,0 +1,155 @@
+// The whole life of a case in the console, as the centre's staff live it: a resident reports
+// through the API; the dispatcher accepts and dispatches it to the roads department; the
+// department's handler resolves it; the dispatcher verifies it and it is closed. Then the grid
+// map and the indicators board draw what the services hold.
+import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
+
+const PASSWORD = "demo12345";
+const SHOTS = process.env.GRIDGOV_SCREENSHOTS ?? "test-results/screens";
+// Every word the pages show is Chinese: no run of Latin letters longer than this outside
+// codes the person typed (case numbers are digits; the demo accounts line names usernames).
+const LATIN_WORD = /\b[A-Za-z]{4,}\b/g;
+
+async function token(api: APIRequestContext, username: string): Promise<string> {
+  const answer = await api.post("/api/v1/auth/token", {
+    form: { grant_type: "password", username, password: PASSWORD },
+  });
+  expect(answer.ok()).toBeTruthy();
+  return (await answer.json()).access_token as string;
+}
+
+async function report(api: APIRequestContext, title: string): Promise<{ id: string; case_number: string }> {
+  const resident = await token(api, "resident");
+  const answer = await api.post("/api/v1/cases", {
+    headers: { Authorization: `Bearer ${resident}` },
+    data: {
+      category_code: "0801",
+      channel: "mini_program",
+      title,
+      description: `${title}，请尽快处理`,
+      location: { lat: 30.2741, lng: 120.1551, address: "西湖区文三路478号" },
+    },
+  });
+  expect(answer.status(), await answer.text()).toBe(201);
+  return (await answer.json()) as { id: string; case_number: string };
+}
+
+async function login(page: Page, username: string): Promise<void> {
+  await page.goto("/#/login");
+  await page.locator('input[name="username"]').fill(username);
+  await page.locator('input[name="password"]').fill(PASSWORD);
+  await page.getByTestId("login").click();
+  await expect(page.getByTestId("queue")).toBeVisible();
+}
+
+async function logout(page: Page): Promise<void> {
+  await page.getByRole("button", { name: "退出登录" }).click();
+  await expect(page.locator('input[name="username"]')).toBeVisible();
+}
+
+async function openCase(page: Page, caseId: string): Promise<void> {
+  await page.goto(`/#/cases/${caseId}`);
+  await expect(page.getByTestId("status")).toBeVisible();
+}
+
+async function act(
+  page: Page,
+  action: string,
+  fill?: (dialog: ReturnType<Page["locator"]>) => Promise<void>,
+): Promise<void> {
+  await page.locator(`[data-action="${action}"]`).click();
+  const dialog = page.locator(".el-dialog").filter({ has: page.getByTestId("action-form") });
+  await expect(dialog).toBeVisible();
+  if (fill) await fill(dialog);
+  await dialog.getByTestId("confirm").click();
+  await expect(page.locator(".el-message--success").last()).toBeVisible();
+  await expect(dialog).toBeHidden();
+}
+
+async function shot(page: Page, name: string): Promise<void> {
+  await page.waitForTimeout(1200); // let ECharts finish its entry animation
+  await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+}
+
+async function assertChinese(page: Page): Promise<void> {
+  const text = await page.locator("#app").innerText();
+  const latin = (text.match(LATIN_WORD) ?? []).filter(
+    (w) => !["demo", "dispatcher", "handler", "worker", "supervisor", "leader", "admin", "Excel"].includes(w),
+  );
+  expect(latin, `untranslated words on ${page.url()}`).toEqual([]);
+}
+
+test("a case from report to close, then the map and the indicators", async ({ page, request }) => {
+  const stays = await report(request, "路灯不亮");
+  const created = await report(request, "人行道井盖破损");
+
+  // the dispatcher: the case waits in the queue with its time-limit state; accept, dispatch
+  await login(page, "dispatcher");
+  await page.getByRole("tab", { name: "全部案件" }).click();
+  const row = page.getByTestId("queue").locator("tr", { hasText: created.case_number });
+  await expect(row).toBeVisible();
+  await expect(row.locator("[data-state]")).toHaveAttribute("data-state", /on_track|due_soon|overdue/);
+  await shot(page, "01-queue");
+  await assertChinese(page);
+  await row.getByRole("button", { name: "办理" }).click();
+  await expect(page.getByTestId("status")).toHaveAttribute("data-status", "reported");
+  await expect(page.getByTestId("case-map").locator("canvas")).toBeVisible();
+  await act(page, "accept");
+  await expect(page.getByTestId("status")).toHaveAttribute("data-status", "accepted");
+  await act(page, "dispatch", async (dialog) => {
+    await dialog.getByTestId("department").click();
+    await page.locator(".el-select-dropdown__item", { hasText: "西湖区市政设施管理中心" }).click();
+    await dialog.getByTestId("reason").fill("请市政设施管理中心尽快修复");
+  });
+  await expect(page.getByTestId("status")).toHaveAttribute("data-status", "dispatched");
+  await shot(page, "02-dispatched");
+  await assertChinese(page);
+  await logout(page);
+
+  // the roads department's handler: the case is in their queue; claim and resolve it
+  await login(page, "handler");
+  await expect(page.getByTestId("queue").locator("tr", { hasText: created.case_number })).toBeVisible();
+  await openCase(page, created.id);
+  await act(page, "claim");
+  await expect(page.getByTestId("status")).toHaveAttribute("data-status", "in_progress");
+  await act(page, "resolve", async (dialog) => {
+    await dialog.getByTestId("result").fill("已更换井盖，现场恢复通行");
+  });
+  await expect(page.getByTestId("status")).toHaveAttribute("data-status", "resolved");
+  await logout(page);
+
+  // back to the dispatcher: verify, and the case is closed with its whole timeline
+  await login(page, "dispatcher");
+  await openCase(page, created.id);
+  await act(page, "verify");
+  await expect(page.getByTestId("status")).toHaveAttribute("data-status", "closed");
+  const timeline = page.getByTestId("timeline");
+  for (const step of ["上报", "受理", "派遣", "签收", "办结", "核查通过"])
+    await expect(timeline).toContainText(step);
+  await shot(page, "03-closed");
+  await assertChinese(page);
+
+  // the grid map: the district's grids from the areas export, the open case counted in
+  await page.getByRole("menuitem", { name: "网格地图" }).click();
+  const map = page.getByTestId("grid-map");
+  await expect(map.locator("canvas")).toBeVisible();
+  await expect(map).not.toHaveAttribute("data-areas", "0");
+  await expect(map).not.toHaveAttribute("data-open", "0");
+  await expect(page.locator(".busiest li").first()).toContainText(/网格/);
+  await shot(page, "04-map");
+  await assertChinese(page);
+
+  // the indicators: the two reports are counted (the rollup runs every few seconds)
+  await expect(async () => {
+    await page.goto("/#/map");
+    await page.goto("/#/indicators");
+    await expect(page.locator('[data-indicator="received"] .value')).toHaveText(/^[1-9]\d*$/, {
+      timeout: 2000,
+    });
+  }).toPass({ timeout: 45_000 });
+  await expect(page.getByTestId("trend").locator("canvas")).toBeVisible();
+  await expect(page.locator('[data-indicator="on_time_resolution"] .value')).toHaveText(/%$/);
+  await shot(page, "05-indicators");
+  await assertChinese(page);
+  expect(stays.id).not.toEqual(created.id);
+});
