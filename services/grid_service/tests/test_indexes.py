@@ -12,8 +12,9 @@ import sqlalchemy as sa
 from basicinfo_helpers import GRID1
 
 from grid_service.basicinfo import repository as basicinfo_repository
-from grid_service.basicinfo.models import Household, Resident, StandardAddress
+from grid_service.basicinfo.models import Household, Resident, SpecialGroupTag, StandardAddress
 from grid_service.patrols import repository as patrols_repository
+from grid_service.patrols.models import PatrolFinding
 from grid_service.points.models import PointsEntry, ShopItem
 from grid_service.privacy import repository as privacy_repository
 from grid_service.visits import service as visits_service
@@ -36,8 +37,18 @@ def statements() -> dict[str, tuple[sa.Select[Any], list[Any]]]:
             [t(StandardAddress).c.created_at, t(StandardAddress).c.id],
         ),
         "special group": (
-            basicinfo_repository.tag_list_statement("drug_user", [GRID1]),
-            [sa.column("area_path"), sa.column("id")],
+            basicinfo_repository.tagged_statement(["drug_user"], [GRID1]),
+            [t(SpecialGroupTag).c.area_path, t(SpecialGroupTag).c.id],
+        ),
+        "special-group follow-ups due": (
+            basicinfo_repository.tagged_statement(
+                ["drug_user", "low_income"], [GRID1], due_by=NOW.date()
+            ),
+            [t(SpecialGroupTag).c.next_follow_up_on, t(SpecialGroupTag).c.id],
+        ),
+        "patrol findings without a case": (
+            patrols_repository.findings_without_case_statement([GRID1]),
+            [t(PatrolFinding).c.found_at, t(PatrolFinding).c.id],
         ),
         "visits due by worker": (
             visits_service.due_statement([GRID1], worker_id="w1", horizon=NOW),
@@ -74,7 +85,7 @@ async def test_list_query_uses_an_index(app: Any, name: str) -> None:
     stmt = stmt.order_by(*order).limit(21)
     async with app.state.engine.connect() as conn:
         await conn.execute(sa.text("SET enable_seqscan = off"))
-        compiled = stmt.compile(dialect=conn.dialect)
+        compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
         params = tuple(compiled.params[k] for k in compiled.positiontup or [])
         raw = await conn.exec_driver_sql("EXPLAIN " + str(compiled), params)
         plan = "\n".join(row[0] for row in raw.all())

@@ -260,6 +260,13 @@ class SpecialGroupTag(SQLModel, table=True):
             "id",
             postgresql_ops={"area_path": "varchar_pattern_ops"},
         ),
+        # the follow-ups due (随访到期) list
+        sa.Index(
+            "ix_special_group_tag_next_follow_up_on_id",
+            "next_follow_up_on",
+            "id",
+            postgresql_where=sa.text("next_follow_up_on IS NOT NULL"),
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -270,6 +277,10 @@ class SpecialGroupTag(SQLModel, table=True):
     helper_name: str | None = Field(default=None, max_length=100, title="帮扶责任人")
     follow_up_interval_days: int | None = Field(default=None, ge=1, le=366, title="随访周期")
     last_followed_up_on: date | None = Field(default=None, title="最近随访日期")
+    next_follow_up_on: date | None = Field(
+        default=None,
+        title="下次随访日期: the last follow-up (or the tagging day) plus the interval",
+    )
     details: dict[str, Any] = Field(
         default_factory=dict, sa_column=sa.Column(JSONB, nullable=False)
     )

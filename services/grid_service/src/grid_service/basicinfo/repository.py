@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from datetime import date
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -110,7 +111,27 @@ async def tag(session: AsyncSession, resident_id: uuid.UUID, tag: str) -> Specia
     return result.scalar_one_or_none()
 
 
-def tag_list_statement(tag: str, paths: Sequence[str]) -> sa.Select[Any]:
-    return sa.select(SpecialGroupTag).where(
-        col(SpecialGroupTag.tag) == tag, under_any(col(SpecialGroupTag.area_path), paths)
+def tagged_statement(
+    tags: Sequence[str], paths: Sequence[str], *, due_by: date | None = None
+) -> sa.Select[Any]:
+    """Tags of ``tags`` inside ``paths`` with their resident's name and current address (one
+    statement; with ``due_by`` only the follow-ups due by then)."""
+    t = SpecialGroupTag.__table__  # type: ignore[attr-defined]
+    r = Resident.__table__  # type: ignore[attr-defined]
+    a = StandardAddress.__table__  # type: ignore[attr-defined]
+    stmt = (
+        sa.select(
+            t,
+            r.c.name.label("resident_name"),
+            a.c.street_address,
+            a.c.building_no,
+            a.c.unit_no,
+            a.c.room_no,
+        )
+        .join(r, r.c.id == t.c.resident_id)
+        .outerjoin(a, a.c.id == r.c.current_address_id)
+        .where(t.c.tag.in_(list(tags)), under_any(t.c.area_path, paths))
     )
+    if due_by is not None:
+        stmt = stmt.where(t.c.next_follow_up_on.is_not(None), t.c.next_follow_up_on <= due_by)
+    return stmt

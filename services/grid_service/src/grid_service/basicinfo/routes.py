@@ -44,8 +44,10 @@ from grid_service.basicinfo.schemas import (
     ResidentLookup,
     ResidentRead,
     ResidentUpdate,
+    SpecialGroupPatch,
     SpecialGroupRead,
     SpecialGroupSet,
+    TaggedResident,
 )
 from grid_service.basicinfo.service import StaffDep, invalid, scope_paths
 from grid_service.basicinfo.specialgroups import SpecialGroup, validate_details
@@ -54,6 +56,7 @@ from grid_service.privacy.crypto import normalise
 from grid_service.privacy.deps import CipherDep, RevealDep, SettingsDep, example_response
 from grid_service.privacy.models import AuditAction
 from shared.db import SessionDep, utcnow
+from shared.i18n import Text
 from shared.pagination import Page, PageDep, paginate
 from shared.problem import Conflict, NotFound, ValidationFailed, problem_responses
 
@@ -111,6 +114,7 @@ TAG_EXAMPLE = {
     "helper_name": "王芳",
     "follow_up_interval_days": 30,
     "last_followed_up_on": "2026-11-20",
+    "next_follow_up_on": "2026-12-20",
     "details": {"correction_kind": "probation", "term_starts_on": "2026-01-01"},
     "created_at": "2026-11-23T12:00:00Z",
     "updated_at": "2026-11-23T12:00:00Z",
@@ -808,9 +812,102 @@ async def set_tag(
             setattr(row, key, value)
         row.details = details
         row.updated_at = utcnow()
+    row.next_follow_up_on = service.next_follow_up(row)
     session.add(row)
     await session.flush()
     return _tag_read(row)
+
+
+@router.patch(
+    "/residents/{resident_id}/special-groups/{tag}",
+    response_model=SpecialGroupRead,
+    summary="Change some fields of a tag, or record a follow-up (随访)",
+    description="Only accounts granted this tag, inside the resident's grid. Only the fields "
+    "sent change (PUT replaces the whole tag): a form saved without `last_followed_up_on` "
+    "keeps it. In `details` a key sent is set, a key sent as `null` is removed. Recording a "
+    'follow-up is `{"last_followed_up_on": "2026-12-06"}`; the next one falls due '
+    "`follow_up_interval_days` later.",
+    responses=example_response(TAG_EXAMPLE, 200) | problem_responses(401, 403, 404, 422),
+)
+async def patch_tag(
+    session: SessionDep,
+    principal: StaffDep,
+    resident_id: uuid.UUID,
+    tag: SpecialGroup,
+    body: SpecialGroupPatch,
+) -> SpecialGroupRead:
+    resident = await service.in_scope(session, principal, Resident, resident_id, what="resident")
+    await service.require_grant(session, principal, tag)
+    row = await repository.tag(session, resident.id, tag.value)
+    if row is None:
+        raise NotFound(
+            Text("该居民没有这个标签", "The resident has no such tag"),
+            code="special_group_tag_not_found",
+        )
+    changes = body.model_dump(exclude_unset=True, exclude={"details"})
+    if "attention_level" in changes and changes["attention_level"] is None:
+        raise invalid("attention_level", Text("不能为空", "cannot be null"))
+    merged = dict(row.details)
+    for key, value in (body.details or {}).items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    details, problems = validate_details(tag, merged)
+    if problems:
+        raise ValidationFailed(Text("随访字段有误", "Invalid follow-up fields"), errors=problems)
+    for key, value in changes.items():
+        setattr(row, key, value)
+    row.details = details
+    row.updated_at = utcnow()
+    row.next_follow_up_on = service.next_follow_up(row)
+    session.add(row)
+    await session.flush()
+    return _tag_read(row)
+
+
+@router.get(
+    "/special-groups/follow-ups/due",
+    response_model=Page[TaggedResident],
+    summary="Special-group follow-ups due (随访到期)",
+    description="Staff, inside their areas, for the tags they were granted (others are not "
+    "listed at all): tags whose next follow-up falls within `GRID_VISIT_DUE_WINDOW_DAYS`, "
+    "the most overdue first. Names and addresses masked.",
+    responses=example_response(
+        _page(
+            {
+                **TAG_EXAMPLE,
+                "next_follow_up_on": "2026-12-20",
+                "resident_name": "张*",
+                "address": "文三路90号3栋2单元***室",
+                "due": True,
+            }
+        ),
+        200,
+    )
+    | problem_responses(401, 403, 422),
+)
+async def follow_ups_due(
+    session: SessionDep,
+    principal: StaffDep,
+    settings: SettingsDep,
+    page: PageDep,
+    area_path: AreaPathQuery = None,
+    tag: Annotated[SpecialGroup | None, Query(description="one group only")] = None,
+) -> Page[TaggedResident]:
+    granted = await privacy.granted_tags(session, principal)
+    tags = [t for t in granted if tag is None or t == tag.value]
+    horizon = service.follow_up_horizon(settings)
+    t = _table(SpecialGroupTag)
+    return await paginate(
+        session,
+        repository.tagged_statement(tags, scope_paths(principal, area_path), due_by=horizon),
+        order_by=[t.c.next_follow_up_on, t.c.id],
+        params=page,
+        descending=False,
+        scalars=False,
+        to_item=lambda r: service.tagged_read(r, horizon),
+    )
 
 
 @router.delete(
@@ -835,27 +932,43 @@ async def remove_tag(
 
 @router.get(
     "/special-groups/{tag}/residents",
-    response_model=Page[SpecialGroupRead],
+    response_model=Page[TaggedResident],
     summary="Residents tagged with one special group",
-    description="Only accounts granted this tag, inside their areas.",
-    responses=example_response(_page(TAG_EXAMPLE), 200) | problem_responses(401, 403, 422),
+    description="Only accounts granted this tag, inside their areas; each with the resident's "
+    "masked name and address and whether the follow-up is due.",
+    responses=example_response(
+        _page(
+            {
+                **TAG_EXAMPLE,
+                "next_follow_up_on": "2026-12-20",
+                "resident_name": "张*",
+                "address": "文三路90号3栋2单元***室",
+                "due": False,
+            }
+        ),
+        200,
+    )
+    | problem_responses(401, 403, 422),
 )
 async def list_tagged(
     session: SessionDep,
     principal: StaffDep,
+    settings: SettingsDep,
     page: PageDep,
     tag: SpecialGroup,
     area_path: AreaPathQuery = None,
-) -> Page[SpecialGroupRead]:
+) -> Page[TaggedResident]:
     await service.require_grant(session, principal, tag)
     t = _table(SpecialGroupTag)
+    horizon = service.follow_up_horizon(settings)
     return await paginate(
         session,
-        repository.tag_list_statement(tag.value, scope_paths(principal, area_path)),
+        repository.tagged_statement([tag.value], scope_paths(principal, area_path)),
         order_by=[t.c.area_path, t.c.id],
         params=page,
         descending=False,
-        to_item=_tag_read,
+        scalars=False,
+        to_item=lambda r: service.tagged_read(r, horizon),
     )
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 from grid_service.basicinfo.models import (
     BuildingUse,
@@ -17,7 +17,7 @@ from grid_service.basicinfo.models import (
     Ownership,
     Relationship,
 )
-from grid_service.basicinfo.specialgroups import SpecialGroup
+from grid_service.basicinfo.specialgroups import SpecialGroup, details_json_schema
 from grid_service.phones import PHONE_PATTERN
 
 AREA_ID_EXAMPLE = "3e1f6a52-1f7e-4b53-9c2b-52d8c1a0f001"
@@ -407,8 +407,33 @@ class SpecialGroupSet(BaseModel):
     helper_name: str | None = Field(None, max_length=100, title="帮扶责任人")
     follow_up_interval_days: int | None = Field(None, ge=1, le=366, title="随访周期")
     last_followed_up_on: date | None = None
-    details: dict[str, Any] = Field(
-        default_factory=dict, description="the group's own follow-up fields"
+    details: Annotated[dict[str, Any], WithJsonSchema(details_json_schema())] = Field(
+        default_factory=dict,
+        description="the group's own follow-up fields: the model of the tag in the path",
+    )
+
+
+class SpecialGroupPatch(BaseModel):
+    """A partial change of a tag: only the fields sent change. In ``details`` each key sent is
+    set, a key sent as ``null`` is removed, the others are kept; recording a follow-up is
+    ``{"last_followed_up_on": "2026-12-06"}``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"last_followed_up_on": "2026-12-06", "details": {"risk_level": 1}},
+                {"attention_level": "key", "follow_up_interval_days": 14},
+            ]
+        },
+    )
+
+    attention_level: str | None = Field(None, pattern="^(normal|attention|key)$", title="关注程度")
+    helper_name: str | None = Field(None, max_length=100, title="帮扶责任人")
+    follow_up_interval_days: int | None = Field(None, ge=1, le=366, title="随访周期")
+    last_followed_up_on: date | None = Field(None, title="最近随访日期")
+    details: Annotated[dict[str, Any] | None, WithJsonSchema(details_json_schema())] = Field(
+        None, description="keys to set (null removes a key); the others are kept"
     )
 
 
@@ -423,6 +448,9 @@ class SpecialGroupRead(BaseModel):
     helper_name: str | None
     follow_up_interval_days: int | None
     last_followed_up_on: date | None
+    next_follow_up_on: date | None = Field(
+        description="下次随访日期: the last follow-up (or the tagging day) plus the interval"
+    )
     details: dict[str, Any]
     created_at: datetime
     updated_at: datetime
@@ -448,3 +476,12 @@ class ImportResult(BaseModel):
     rows: int
     created: int
     households: int = 0
+
+
+class TaggedResident(SpecialGroupRead):
+    """A tag in the list of one group, with who and where in masked form (the full name and
+    address are on the resident, behind the reveal rules)."""
+
+    resident_name: str | None = Field(description="masked, e.g. 张*")
+    address: str | None = Field(description="the standard address with the room masked")
+    due: bool = Field(description="the follow-up is due (next_follow_up_on within the window)")

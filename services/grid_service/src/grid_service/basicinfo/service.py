@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
-from typing import Annotated, TypeVar
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +20,7 @@ from grid_service.basicinfo.models import (
     KeyPlace,
     Organisation,
     Resident,
+    SpecialGroupTag,
     StandardAddress,
 )
 from grid_service.basicinfo.schemas import (
@@ -27,6 +28,7 @@ from grid_service.basicinfo.schemas import (
     OrganisationRead,
     ResidentCreate,
     ResidentRead,
+    TaggedResident,
 )
 from grid_service.basicinfo.specialgroups import SpecialGroup
 from grid_service.config import Settings
@@ -38,6 +40,7 @@ from grid_service.scope import ensure_covers
 from shared.auth import Principal, require_roles
 from shared.db import utcnow
 from shared.i18n import Text
+from shared.pii import mask_name
 from shared.problem import Conflict, FieldProblem, Forbidden, NotFound, ValidationFailed
 
 #: Who keeps basic information: grid workers, grid leaders and admins, inside their areas.
@@ -150,6 +153,50 @@ async def check_responsible_worker(
             Text("该网格员不负责这个网格", "the worker's areas do not cover this grid"),
             code="unknown_worker",
         )
+
+
+# ------------------------------------------------------------------ special-group follow-ups
+
+
+def next_follow_up(tag: SpecialGroupTag) -> date | None:
+    """The last follow-up (or the tagging day) plus the tag's interval; none without one."""
+    if tag.follow_up_interval_days is None:
+        return None
+    since = tag.last_followed_up_on or (tag.created_at or utcnow()).date()
+    return since + timedelta(days=tag.follow_up_interval_days)
+
+
+def follow_up_horizon(settings: Settings) -> date:
+    return utcnow().date() + timedelta(days=settings.visit_due_window_days)
+
+
+def mask_address(street: str | None, building: str | None, unit: str | None) -> str | None:
+    """The standard address down to the unit, the room masked: 文三路90号3栋2单元***室."""
+    if not street:
+        return None
+    return f"{street}{building or ''}栋" + (f"{unit}单元" if unit else "") + "***室"
+
+
+def tagged_read(row: Any, horizon: date) -> TaggedResident:
+    m = row._mapping
+    due_on = m["next_follow_up_on"]
+    return TaggedResident(
+        id=m["id"],
+        resident_id=m["resident_id"],
+        area_path=m["area_path"],
+        tag=m["tag"],
+        attention_level=m["attention_level"],
+        helper_name=m["helper_name"],
+        follow_up_interval_days=m["follow_up_interval_days"],
+        last_followed_up_on=m["last_followed_up_on"],
+        next_follow_up_on=due_on,
+        details=m["details"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        resident_name=mask_name(m["resident_name"]),
+        address=mask_address(m["street_address"], m["building_no"], m["unit_no"]),
+        due=due_on is not None and due_on <= horizon,
+    )
 
 
 # ------------------------------------------------------------------ visit cadence

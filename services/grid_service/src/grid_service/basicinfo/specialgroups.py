@@ -8,7 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared.i18n import Text
 from shared.problem import FieldProblem
+from shared.validation_texts import reason_for as localised
 
 
 class SpecialGroup(StrEnum):
@@ -103,18 +105,53 @@ FOLLOW_UP_FIELDS: dict[SpecialGroup, type[_Fields]] = {
 }
 
 
+TAG_TITLES: dict[SpecialGroup, str] = {
+    SpecialGroup.low_income: "低保对象",
+    SpecialGroup.elderly_living_alone: "独居老人",
+    SpecialGroup.disabled: "残疾人",
+    SpecialGroup.left_behind_child: "留守儿童",
+    SpecialGroup.released_prisoner: "刑满释放人员（安置帮教）",
+    SpecialGroup.community_correction: "社区矫正人员",
+    SpecialGroup.serious_mental_disorder: "严重精神障碍患者",
+    SpecialGroup.drug_user: "吸毒人员",
+    SpecialGroup.key_petitioner: "重点信访人员",
+}
+
+
+def details_json_schema() -> dict[str, Any]:
+    """The OpenAPI schema of ``details``: one model per tag, each saying which tag it is for."""
+    variants = []
+    for tag, model in FOLLOW_UP_FIELDS.items():
+        schema = model.model_json_schema()
+        schema["title"] = model.__name__
+        schema["description"] = f"`{tag.value}`（{TAG_TITLES[tag]}）的随访字段 / follow-up fields"
+        variants.append(schema)
+    return {
+        "type": "object",
+        "description": "the group's own follow-up fields: the model of the tag in the path",
+        "oneOf": variants,
+    }
+
+
 def validate_details(
     tag: SpecialGroup, details: dict[str, Any]
 ) -> tuple[dict[str, Any], list[FieldProblem]]:
-    """The tag's follow-up fields, checked; problems name ``details.<field>``."""
+    """The tag's follow-up fields, checked; problems name ``details.<field>``. A field of
+    another tag is refused with the list of the fields this tag has."""
     model = FOLLOW_UP_FIELDS[tag]
     try:
         return model.model_validate(details).model_dump(mode="json", exclude_none=True), []
     except ValidationError as exc:
+        allowed = ", ".join(model.model_fields)
         problems = [
             FieldProblem(
                 field="details." + ".".join(str(p) for p in err["loc"]),
-                reason=str(err["msg"]),
+                reason=Text(
+                    f"{TAG_TITLES[tag]}没有这个随访字段，可填：{allowed}",
+                    f"not a follow-up field of {tag.value}; its fields are: {allowed}",
+                )
+                if err["type"] == "extra_forbidden"
+                else localised(err),
                 type=str(err["type"]),
             )
             for err in exc.errors()
