@@ -77,7 +77,7 @@ async def test_console_case_life_map_and_indicators(system: System, tmp_path: Pa
     finally:
         gateway.stop()
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
-    assert "1 passed" in done.stdout
+    assert "2 passed" in done.stdout
     taken = sorted(p.name for p in screens.glob("*.png"))
     assert taken == [
         "01-queue.png",

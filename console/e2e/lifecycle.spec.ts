@@ -149,7 +149,57 @@ test("a case from report to close, then the map and the indicators", async ({ pa
   }).toPass({ timeout: 45_000 });
   await expect(page.getByTestId("trend").locator("canvas")).toBeVisible();
   await expect(page.locator('[data-indicator="on_time_resolution"] .value')).toHaveText(/%$/);
+  await expect(page.getByTestId("ranking")).toBeVisible();
+  await page.setViewportSize({ width: 1440, height: 1900 }); // the whole board in the picture
   await shot(page, "05-indicators");
+  await page.setViewportSize({ width: 1440, height: 900 });
+  // the export: the API's XLSX, saved by the browser
+  const saved = page.waitForEvent("download");
+  await page.getByRole("button", { name: "导出" }).first().click();
+  await page.getByRole("menuitem", { name: "考核指标（Excel）" }).click();
+  const file = await saved;
+  expect(file.suggestedFilename()).toBe("indicators.xlsx");
+  const bytes = await (await import("node:fs/promises")).readFile(await file.path());
+  expect(bytes.subarray(0, 2).toString()).toBe("PK"); // an XLSX is a zip
   await assertChinese(page);
   expect(stays.id).not.toEqual(created.id);
+});
+
+test("a refused access token is refreshed once for every waiting request, then they are replayed", async ({
+  page,
+}) => {
+  await login(page, "dispatcher");
+  const tokenCalls: string[] = [];
+  page.on("request", (r) => {
+    if (r.url().endsWith("/api/v1/auth/token")) tokenCalls.push(r.postData() ?? "");
+  });
+  const refused: string[] = [];
+  page.on("response", (r) => {
+    if (r.status() === 401) refused.push(r.url());
+  });
+  // the access token goes bad (revoked, or a clock jump); the refresh token is still good
+  await page.evaluate(() => {
+    const saved = JSON.parse(sessionStorage.getItem("gridgov.session") ?? "{}");
+    sessionStorage.setItem("gridgov.session", JSON.stringify({ ...saved, access: saved.access + "x" }));
+  });
+  await page.reload();
+  await expect(page.getByTestId("queue")).toBeVisible();
+  await expect(page.getByTestId("who")).toContainText("综治中心调度员");
+  await page.getByRole("tab", { name: "全部案件" }).click();
+  await expect(page.getByTestId("queue").locator("tbody tr").first()).toBeVisible();
+  // several requests met the 401 at once; one refresh served them all
+  expect(refused.length).toBeGreaterThan(1);
+  expect(tokenCalls.filter((body) => body.includes("grant_type=refresh_token"))).toHaveLength(1);
+
+  // when the refresh itself is refused, the person is sent to sign in again
+  await page.evaluate(() => {
+    const saved = JSON.parse(sessionStorage.getItem("gridgov.session") ?? "{}");
+    sessionStorage.setItem(
+      "gridgov.session",
+      JSON.stringify({ ...saved, access: saved.access + "x", refresh: "not-a-refresh-token" }),
+    );
+  });
+  await page.reload();
+  await expect(page.locator('input[name="username"]')).toBeVisible();
+  await assertChinese(page);
 });

@@ -71,7 +71,12 @@ export function buildUrl(path: string, query?: Query): string {
 }
 
 async function send(path: string, opts: RequestOptions): Promise<Response> {
-  const headers: Record<string, string> = { Accept: "application/json", ...opts.headers };
+  // problems come back in Chinese (the services answer zh-CN first)
+  const headers: Record<string, string> = {
+    Accept: "application/json",
+    "Accept-Language": "zh-CN",
+    ...opts.headers,
+  };
   let body: BodyInit | undefined;
   if (opts.json !== undefined) {
     headers["Content-Type"] = "application/json";
