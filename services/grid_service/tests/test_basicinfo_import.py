@@ -94,7 +94,13 @@ async def test_a_good_sheet_is_imported_with_its_households(
         files={"file": ("人口信息采集表.xlsx", xlsx(GOOD), "application/octet-stream")},
     )
     assert response.status_code == 200, response.text
-    assert response.json() == {"kind": "residents", "rows": 3, "created": 3, "households": 1}
+    assert response.json() == {
+        "kind": "residents",
+        "rows": 3,
+        "created": 3,
+        "households": 1,
+        "unmatched_addresses": 0,
+    }
     residents = (
         await client.get("/api/v1/residents", headers=worker(test_keys), params={"limit": 10})
     ).json()["items"]
@@ -133,19 +139,27 @@ async def test_a_bad_sheet_imports_nothing_and_names_every_bad_row(
     assert response.status_code == 422
     body = response.json()
     assert body["code"] == "import_rejected"
-    assert body["detail"] == "4 of 5 rows are invalid; nothing was imported"
+    # row 5's address 9栋1单元101室 is not in the register: no longer an error (kept as text)
+    assert body["detail"] == "5 行中有 3 行有误，全部未导入"
     assert [(e["row"], e["column"]) for e in body["row_errors"]] == [
         (3, "公民身份号码"),
         (4, "联系电话"),
-        (5, "楼栋"),
         (6, "姓名"),
         (6, "公民身份号码"),
         (6, "人口类型"),
     ]
     reasons = {(e["row"], e["column"]): e["reason"] for e in body["row_errors"]}
+    assert reasons[(3, "公民身份号码")] == "校验码不对（GB 11643），请核对号码"
+    assert reasons[(6, "公民身份号码")] == "与第 2 行的身份证号相同"
+    english = await client.post(
+        "/api/v1/basic-info/imports/residents",
+        headers={**worker(test_keys), "Accept-Language": "en"},
+        params={"area_id": s["grid"]},
+        files={"file": ("sheet.xlsx", xlsx(rows), "application/octet-stream")},
+    )
+    assert english.json()["detail"] == "3 of 5 rows are invalid; nothing was imported"
+    reasons = {(e["row"], e["column"]): e["reason"] for e in english.json()["row_errors"]}
     assert reasons[(3, "公民身份号码")] == "the check digit does not match (GB 11643)"
-    assert reasons[(5, "楼栋")] == "unknown address 9栋1单元101室 in this grid"
-    assert reasons[(6, "公民身份号码")] == "the same ID number as row 2"
     assert body["errors"][0]["field"] == "rows.3.公民身份号码"
     assert await counts(app) == (0, 1)  # only the household the setup made
 
@@ -174,7 +188,7 @@ async def test_csv_in_gb18030_and_missing_columns(
         {
             "row": 2,
             "column": "公民身份号码",
-            "reason": "a resident with this ID number is registered",
+            "reason": "已登记过这个身份证号的居民",
         }
     ]
     missing = await client.post(
@@ -185,9 +199,8 @@ async def test_csv_in_gb18030_and_missing_columns(
     )
     assert missing.status_code == 422
     assert [e["reason"] for e in missing.json()["errors"]] == [
-        "missing column 姓名",
-        "missing column 公民身份号码",
-        "missing column 楼栋",
+        "缺少列：姓名",
+        "缺少列：公民身份号码",
     ]
     damaged = await client.post(
         "/api/v1/basic-info/imports/residents",
@@ -211,7 +224,13 @@ async def test_addresses_import_then_duplicates_refused(
         params={"area_id": s["grid"]},
         files={"file": ("addr.csv", text.encode(), "text/csv")},
     )
-    assert ok.json() == {"kind": "addresses", "rows": 2, "created": 2, "households": 0}
+    assert ok.json() == {
+        "kind": "addresses",
+        "rows": 2,
+        "created": 2,
+        "households": 0,
+        "unmatched_addresses": 0,
+    }
     dup = "街路巷门牌,楼栋,单元,室\n文三路90号,6,1,101\n文三路90号,6,1,101\n文三路90号,3,2,301\n"
     bad = await client.post(
         "/api/v1/basic-info/imports/addresses",
@@ -221,8 +240,8 @@ async def test_addresses_import_then_duplicates_refused(
     )
     assert bad.status_code == 422
     assert [(e["row"], e["reason"]) for e in bad.json()["row_errors"]] == [
-        (3, "the same address as row 2"),
-        (4, "this address is already registered in the grid"),
+        (3, "与第 2 行的地址相同"),
+        (4, "本网格已登记这个地址"),
     ]
     listed = await client.get("/api/v1/addresses", headers=worker(test_keys), params={"limit": 50})
     assert len(listed.json()["items"]) == 4  # 2 from the setup + 2 imported, none of the bad file

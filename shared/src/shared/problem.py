@@ -275,13 +275,24 @@ def problem_response(
         body["errors"] = [e.body(lang) for e in errors]
     if extra:
         for key, value in extra.items():
-            body.setdefault(key, value)
+            body.setdefault(key, _localize_deep(value, lang))
     out_headers = {"Content-Language": "en" if lang == "en" else "zh-CN", **(headers or {})}
     vary = out_headers.get("Vary")
     out_headers["Vary"] = f"{vary}, Accept-Language" if vary else "Accept-Language"
     return JSONResponse(
         body, status_code=status, headers=out_headers, media_type=PROBLEM_MEDIA_TYPE
     )
+
+
+def _localize_deep(value: Any, lang: Lang) -> Any:
+    """Texts inside a problem's extra members (e.g. an import's ``row_errors``) in ``lang``."""
+    if isinstance(value, Text):
+        return value.get(lang)
+    if isinstance(value, Mapping):
+        return {k: _localize_deep(v, lang) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_localize_deep(v, lang) for v in value]
+    return value
 
 
 def _field_path(loc: Sequence[int | str]) -> str:

@@ -47,8 +47,11 @@ RESIDENT_COLUMNS: dict[str, tuple[str, ...]] = {
     "室": ("室", "室号", "房号", "门牌"),
     "户号": ("户号",),
     "与户主关系": ("与户主关系",),
+    "现住址": ("现住址", "居住地址", "现居住地址", "住址", "地址"),
 }
-RESIDENT_REQUIRED = ("姓名", "公民身份号码", "楼栋")
+#: 楼栋/单元/室 match the grid's standard addresses; a row whose address is not (yet) in the
+#: register is imported with its free-text address kept for later matching (``现住址``).
+RESIDENT_REQUIRED = ("姓名", "公民身份号码")
 
 ADDRESS_COLUMNS: dict[str, tuple[str, ...]] = {
     "街路巷门牌": ("街路巷门牌", "街路巷及门牌号", "街路巷", "门牌地址"),
@@ -59,6 +62,11 @@ ADDRESS_COLUMNS: dict[str, tuple[str, ...]] = {
 ADDRESS_REQUIRED = ("街路巷门牌", "楼栋")
 
 GENDERS = {"男": "male", "女": "female"}
+#: GB/T 2261.1: 0 未知的性别, 9 未说明的性别 — the ID number's own gender is taken then
+GENDER_LABEL = {"male": "男", "female": "女"}
+UNSTATED_GENDERS = {"未知", "未说明", "未知的性别", "未说明的性别"}
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y.%m.%d")
 MIGRANT = {
     "户籍人口": "registered",
     "户籍": "registered",
@@ -144,6 +152,10 @@ def parse(data: bytes, filename: str | None, *, max_rows: int) -> Sheet:
     if not raw:
         raise _file_problem("the sheet is empty")
     header = [_cell(v) for v in raw[0]]
+    if any(CONTROL.search(h) for h in header):
+        raise _file_problem(
+            Text("表头含有不可见的控制字符", "the header row holds a control character")
+        )
     rows = []
     for number, values in enumerate(raw[1:], start=2):
         cells = [_cell(v) for v in values]
@@ -156,7 +168,7 @@ def parse(data: bytes, filename: str | None, *, max_rows: int) -> Sheet:
     return Sheet(header=header, rows=rows)
 
 
-def _file_problem(reason: str) -> ValidationFailed:
+def _file_problem(reason: str | Text) -> ValidationFailed:
     return ValidationFailed(
         reason, code="unreadable_spreadsheet", errors=[FieldProblem(field="file", reason=reason)]
     )
@@ -173,14 +185,56 @@ def _columns(
     missing = [c for c in required if c not in found]
     if missing:
         raise ValidationFailed(
-            "Required columns are missing: " + ", ".join(missing),
+            Text(
+                "缺少必填列：" + "、".join(missing),
+                "Required columns are missing: " + ", ".join(missing),
+            ),
             code="import_rejected",
-            errors=[FieldProblem(field="file", reason=f"missing column {c}") for c in missing],
+            errors=[
+                FieldProblem(field="file", reason=Text(f"缺少列：{c}", f"missing column {c}"))
+                for c in missing
+            ],
             extra={
-                "row_errors": [{"row": 1, "column": c, "reason": "missing column"} for c in missing]
+                "row_errors": [
+                    {"row": 1, "column": c, "reason": Text("缺少此列", "missing column")}
+                    for c in missing
+                ]
             },
         )
     return found
+
+
+REQUIRED = Text("必填", "required")
+
+
+def id_problem(id_number: str) -> Text | None:
+    """Why an ID number cell is wrong, said for the person who fills the sheet."""
+    if "*" in id_number:
+        return Text(
+            "身份证号已脱敏（含 *）：请导入完整号码（导出时选择显示完整号码）",
+            "the ID number is masked (has *): import the full number (export with reveal)",
+        )
+    why = idnumbers.problem(id_number)
+    if why is None:
+        return None
+    zh = {
+        "an ID number is 17 digits and a check digit or X": (
+            "身份证号应为 17 位数字加 1 位校验码（数字或 X）"
+        ),
+        "the birth date inside the ID number does not exist": "身份证号中的出生日期不存在",
+        "the birth date inside the ID number is in the future": "身份证号中的出生日期晚于今天",
+        "the check digit does not match (GB 11643)": "校验码不对（GB 11643），请核对号码",
+    }.get(why, "身份证号无效")
+    return Text(zh, why)
+
+
+def _date(value: str) -> date | None:
+    for fmt in DATE_FORMATS:
+        try:
+            return datetime.strptime(value, fmt).date()  # noqa: DTZ007 - a calendar date
+        except ValueError:
+            continue
+    return None
 
 
 def _get(cells: list[str], columns: dict[str, int], name: str) -> str:
@@ -190,17 +244,36 @@ def _get(cells: list[str], columns: dict[str, int], name: str) -> str:
 
 class _Errors:
     def __init__(self) -> None:
-        self.items: list[tuple[int, str | None, str]] = []
+        self.items: list[tuple[int, str | None, str | Text]] = []
 
-    def add(self, row: int, column: str | None, reason: str) -> None:
+    def add(self, row: int, column: str | None, reason: str | Text) -> None:
         self.items.append((row, column, reason))
+
+    def control_characters(self, sheet: Sheet) -> None:
+        """Every cell holding a control character (NUL and the like, invisible in the sheet and
+        refused by the database) is named by its row and column header."""
+        for number, cells in sheet.rows:
+            for index, cell in enumerate(cells):
+                if CONTROL.search(cell):
+                    column = sheet.header[index] if index < len(sheet.header) else None
+                    self.add(
+                        number,
+                        column or f"第{index + 1}列",
+                        Text(
+                            "含有不可见的控制字符（如 NUL），请删除后再导入",
+                            "holds an invisible control character (such as NUL); remove it",
+                        ),
+                    )
 
     def raise_if_any(self, rows: int) -> None:
         if not self.items:
             return
         bad_rows = len({r for r, _, _ in self.items})
         raise ImportRejected(
-            f"{bad_rows} of {rows} rows are invalid; nothing was imported",
+            Text(
+                f"{rows} 行中有 {bad_rows} 行有误，全部未导入",
+                f"{bad_rows} of {rows} rows are invalid; nothing was imported",
+            ),
             errors=[
                 FieldProblem(field=f"rows.{r}" + (f".{c}" if c else ""), reason=why)
                 for r, c, why in self.items
@@ -218,6 +291,7 @@ def _address_key(building: str, unit: str, room: str) -> tuple[str, str, str]:
 async def import_addresses(session: AsyncSession, area: Area, sheet: Sheet) -> ImportResult:
     columns = _columns(sheet, ADDRESS_COLUMNS, ADDRESS_REQUIRED)
     errors = _Errors()
+    errors.control_characters(sheet)
     existing = {
         _address_key(a.building_no, a.unit_no, a.room_no)
         for a in await repository.addresses_in(session, area.id)
@@ -230,15 +304,23 @@ async def import_addresses(session: AsyncSession, area: Area, sheet: Sheet) -> I
             _get(cells, columns, "楼栋"), _get(cells, columns, "单元"), _get(cells, columns, "室")
         )
         if not street:
-            errors.add(number, "街路巷门牌", "required")
+            errors.add(number, "街路巷门牌", REQUIRED)
         if not key[0]:
-            errors.add(number, "楼栋", "required")
+            errors.add(number, "楼栋", REQUIRED)
         if any(len(part) > 20 for part in key) or len(street) > 200:
-            errors.add(number, None, "a value is too long")
+            errors.add(number, None, Text("有值过长", "a value is too long"))
         if key in seen:
-            errors.add(number, None, f"the same address as row {seen[key]}")
+            errors.add(
+                number,
+                None,
+                Text(f"与第 {seen[key]} 行的地址相同", f"the same address as row {seen[key]}"),
+            )
         elif key in existing:
-            errors.add(number, None, "this address is already registered in the grid")
+            errors.add(
+                number,
+                None,
+                Text("本网格已登记这个地址", "this address is already registered in the grid"),
+            )
         seen.setdefault(key, number)
         new.append(
             StandardAddress(
@@ -265,6 +347,7 @@ async def import_residents(
 ) -> ImportResult:
     columns = _columns(sheet, RESIDENT_COLUMNS, RESIDENT_REQUIRED)
     errors = _Errors()
+    errors.control_characters(sheet)
     addresses = {
         _address_key(a.building_no, a.unit_no, a.room_no): a
         for a in await repository.addresses_in(session, area.id)
@@ -276,46 +359,115 @@ async def import_residents(
         value = {name: _get(cells, columns, name) for name in RESIDENT_COLUMNS}
         row: dict[str, Any] = {}
         if not value["姓名"]:
-            errors.add(number, "姓名", "required")
+            errors.add(number, "姓名", REQUIRED)
         elif len(value["姓名"]) > 100:
-            errors.add(number, "姓名", "longer than 100 characters")
+            errors.add(number, "姓名", Text("超过 100 个字", "longer than 100 characters"))
         id_number = normalise(value["公民身份号码"])
-        why = idnumbers.problem(id_number) if id_number else "required"
+        why = id_problem(id_number) if id_number else REQUIRED
         if why:
             errors.add(number, "公民身份号码", why)
         elif id_number in seen_ids:
-            errors.add(number, "公民身份号码", f"the same ID number as row {seen_ids[id_number]}")
+            errors.add(
+                number,
+                "公民身份号码",
+                Text(
+                    f"与第 {seen_ids[id_number]} 行的身份证号相同",
+                    f"the same ID number as row {seen_ids[id_number]}",
+                ),
+            )
         else:
             seen_ids[id_number] = number
             row["birth_on"] = idnumbers.birth_date(id_number)
             row["gender"] = idnumbers.gender(id_number)
-            if (
-                value["出生日期"]
-                and value["出生日期"].replace("/", "-") != row["birth_on"].isoformat()
-            ):
-                errors.add(number, "出生日期", "differs from the birth date in the ID number")
-            if value["性别"] and GENDERS.get(value["性别"]) != row["gender"]:
-                errors.add(number, "性别", "differs from the gender the ID number encodes")
+        # every cell is checked in this one pass, whatever the ID number's state
+        born = _date(value["出生日期"]) if value["出生日期"] else None
+        if value["出生日期"] and born is None:
+            errors.add(
+                number,
+                "出生日期",
+                Text("不是日期（应写作 1990-01-31）", "not a date (write it as 1990-01-31)"),
+            )
+        elif born is not None and "birth_on" in row and born != row["birth_on"]:
+            errors.add(
+                number,
+                "出生日期",
+                Text(
+                    f"与身份证号中的出生日期 {row['birth_on']} 不一致",
+                    f"differs from the birth date in the ID number ({row['birth_on']})",
+                ),
+            )
+        gender = value["性别"]
+        if gender and gender not in GENDERS and gender not in UNSTATED_GENDERS:
+            errors.add(
+                number,
+                "性别",
+                Text(
+                    "只能填 男、女、未知 或 未说明",
+                    "one of 男, 女, 未知 (unknown) or 未说明 (not stated)",
+                ),
+            )
+        elif gender in GENDERS and "gender" in row and GENDERS[gender] != row["gender"]:
+            errors.add(
+                number,
+                "性别",
+                Text(
+                    f"与身份证号第 17 位表示的性别（{GENDER_LABEL[row['gender']]}）不一致",
+                    "differs from the gender the ID number encodes (its 17th digit)",
+                ),
+            )
         phone = "".join(value["联系电话"].split())
-        if phone and not _PHONE.match(phone):
-            errors.add(number, "联系电话", "not a phone number (digits, optionally +86)")
+        if "*" in phone:
+            errors.add(
+                number,
+                "联系电话",
+                Text(
+                    "联系电话已脱敏（含 *）：请导入完整号码",
+                    "the phone number is masked (has *): import the full number",
+                ),
+            )
+        elif phone and not _PHONE.match(phone):
+            errors.add(
+                number,
+                "联系电话",
+                Text(
+                    "不是手机号码（11 位数字，可加 +86）",
+                    "not a phone number (digits, optionally +86)",
+                ),
+            )
         migrant = MIGRANT.get(value["人口类型"] or "户籍人口")
         if migrant is None:
-            errors.add(number, "人口类型", "one of 户籍人口, 流动人口, 境外人员")
+            errors.add(
+                number,
+                "人口类型",
+                Text(
+                    "只能填 户籍人口、流动人口 或 境外人员",
+                    "one of 户籍人口, 流动人口, 境外人员",
+                ),
+            )
         relationship = None
         if value["与户主关系"]:
             relationship = RELATIONSHIPS.get(value["与户主关系"])
             if relationship is None:
-                errors.add(number, "与户主关系", "unknown relationship")
+                errors.add(
+                    number,
+                    "与户主关系",
+                    Text(
+                        "不认识的关系（如 户主、配偶、子女、父母）",
+                        "unknown relationship (e.g. 户主, 配偶, 子女, 父母)",
+                    ),
+                )
         key = _address_key(value["楼栋"], value["单元"], value["室"])
-        address = addresses.get(key)
-        if address is None:
+        address = addresses.get(key) if key[0] else None
+        address_text = value["现住址"] or None
+        if address is None and key[0]:
             label = "".join(
                 f"{part}{unit}"
                 for part, unit in zip(key, ("栋", "单元", "室"), strict=True)
                 if part
             )
-            errors.add(number, "楼栋", f"unknown address {label} in this grid")
+            address_text = address_text or label  # kept for matching through the register
+        if address_text and len(address_text) > 200:
+            errors.add(number, "现住址", Text("超过 200 个字", "longer than 200 characters"))
         row.update(
             name=value["姓名"],
             id_number=id_number,
@@ -323,6 +475,7 @@ async def import_residents(
             migrant=migrant,
             relationship=relationship,
             address=address,
+            address_text=None if address is not None else address_text,
             household_no=value["户号"],
             ethnicity=value["民族"] or None,
             registered_address=value["户籍地详址"] or None,
@@ -330,7 +483,11 @@ async def import_residents(
         parsed.append((number, row))
     hashes = {cipher.lookup_hash(id_number): n for id_number, n in seen_ids.items()}
     for known in await repository.existing_hashes(session, hashes):
-        errors.add(hashes[known], "公民身份号码", "a resident with this ID number is registered")
+        errors.add(
+            hashes[known],
+            "公民身份号码",
+            Text("已登记过这个身份证号的居民", "a resident with this ID number is registered"),
+        )
     errors.raise_if_any(len(sheet.rows))
 
     now = utcnow()
@@ -347,7 +504,7 @@ async def import_residents(
                     area_id=area.id,
                     area_path=area.path,
                     household_no=row["household_no"],
-                    address_id=row["address"].id,
+                    address_id=row["address"].id if row["address"] else None,
                     created_at=now,
                     next_visit_due_at=now,
                 )
@@ -369,7 +526,8 @@ async def import_residents(
             phone_hash=cipher.lookup_hash(row["phone"]) if row["phone"] else None,
             ethnicity=row["ethnicity"],
             registered_address=row["registered_address"],
-            current_address_id=row["address"].id,
+            current_address_id=row["address"].id if row["address"] else None,
+            current_address_text=row["address_text"],
             migrant_status=row["migrant"],
         )
         residents.append(resident)
@@ -387,4 +545,5 @@ async def import_residents(
         rows=len(sheet.rows),
         created=len(residents),
         households=created_households,
+        unmatched_addresses=sum(1 for r in residents if r.current_address_text),
     )

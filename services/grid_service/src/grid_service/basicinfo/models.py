@@ -192,6 +192,11 @@ class Resident(SQLModel, table=True):
     current_address_id: uuid.UUID | None = Field(
         default=None, foreign_key="standard_address.id", index=True, title="现住址"
     )
+    current_address_text: str | None = Field(
+        default=None,
+        max_length=200,
+        title="现住址 (free text not yet matched to a standard address)",
+    )
     migrant_status: str = Field(max_length=16, title="人口类型: 户籍/流动/境外")
     created_at: datetime = _ts()
     updated_at: datetime = _ts()

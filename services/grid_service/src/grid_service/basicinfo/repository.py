@@ -135,3 +135,15 @@ def tagged_statement(
     if due_by is not None:
         stmt = stmt.where(t.c.next_follow_up_on.is_not(None), t.c.next_follow_up_on <= due_by)
     return stmt
+
+
+async def addresses_by_id(
+    session: AsyncSession, ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, StandardAddress]:
+    wanted = list(ids)
+    if not wanted:
+        return {}
+    result = await session.execute(
+        sa.select(StandardAddress).where(col(StandardAddress.id).in_(wanted))
+    )
+    return {a.id: a for a in result.scalars()}

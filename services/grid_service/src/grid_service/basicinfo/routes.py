@@ -585,6 +585,13 @@ async def lookup_residents(
     )
 
 
+def _address_cells(address: StandardAddress | None, text: str | None) -> list[str]:
+    """楼栋, 单元, 室 and 现住址 as the import reads them back."""
+    if address is None:
+        return ["", "", "", text or ""]
+    return [address.building_no, address.unit_no, address.room_no, address.street_address]
+
+
 EXPORT_HEADER = [
     "姓名",
     "公民身份号码",
@@ -596,6 +603,10 @@ EXPORT_HEADER = [
     "人口类型",
     "户号",
     "与户主关系",
+    "楼栋",
+    "单元",
+    "室",
+    "现住址",
 ]
 
 
@@ -605,7 +616,9 @@ EXPORT_HEADER = [
     summary="Export residents as CSV",
     description="Staff, inside their areas; `reason` is required for every export and is "
     "recorded in the audit trail with the number of rows. Numbers are masked unless "
-    "`reveal=true` (allowed roles only). At most 50 000 rows.",
+    "`reveal=true` (allowed roles only). At most 50 000 rows. The columns are the import's "
+    "(with 楼栋/单元/室 and 现住址): an export with `reveal=true` can be imported again; a "
+    "masked one is refused row by row (masked ID numbers).",
     responses={
         200: {
             "content": {
@@ -639,6 +652,8 @@ async def export_residents(
         h.id: h.household_no
         for h in (await session.execute(repository.list_statement(Household, paths))).scalars()
     }
+    address_ids = {r.current_address_id for r in residents if r.current_address_id}
+    addresses = await repository.addresses_by_id(session, address_ids)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(EXPORT_HEADER)
@@ -663,6 +678,7 @@ async def export_residents(
                 kinds.get(r.migrant_status, ""),
                 households.get(r.household_id, "") if r.household_id else "",
                 rels.get(r.relationship_to_head or "", ""),
+                *_address_cells(addresses.get(r.current_address_id), r.current_address_text),
             ]
         )
     await privacy.record(

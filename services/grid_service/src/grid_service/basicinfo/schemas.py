@@ -275,6 +275,9 @@ class ResidentRead(BaseModel):
     ethnicity: str | None
     registered_address: str | None
     current_address_id: uuid.UUID | None
+    current_address_text: str | None = Field(
+        None, description="a free-text address (from an import) not yet matched to the register"
+    )
     migrant_status: MigrantStatus
     household_id: uuid.UUID | None
     relationship_to_head: Relationship | None
@@ -476,6 +479,11 @@ class ImportResult(BaseModel):
     rows: int
     created: int
     households: int = 0
+    unmatched_addresses: int = Field(
+        0,
+        description="residents imported with a free-text address not (yet) in the register; "
+        "kept in `current_address_text` for later matching",
+    )
 
 
 class TaggedResident(SpecialGroupRead):

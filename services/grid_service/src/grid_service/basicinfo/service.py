@@ -294,6 +294,7 @@ def resident_read(
         ethnicity=resident.ethnicity,
         registered_address=resident.registered_address,
         current_address_id=resident.current_address_id,
+        current_address_text=resident.current_address_text,
         migrant_status=resident.migrant_status,
         household_id=resident.household_id,
         relationship_to_head=resident.relationship_to_head,
