@@ -91,6 +91,11 @@ test("a case from report to close, then the map and the indicators", async ({ pa
   await expect(row.locator("[data-state]")).toHaveAttribute("data-state", /on_track|due_soon|overdue/);
   await shot(page, "01-queue");
   await assertChinese(page);
+  // "to place": only cases whose address is not on a grid yet — these two are placed
+  await page.getByRole("tab", { name: "待定位" }).click();
+  await expect(page.getByText("地址尚未定位到网格")).toBeVisible();
+  await expect(page.getByTestId("queue").locator("tr", { hasText: created.case_number })).toHaveCount(0);
+  await page.getByRole("tab", { name: "全部案件" }).click();
   await row.getByRole("button", { name: "办理" }).click();
   await expect(page.getByTestId("status")).toHaveAttribute("data-status", "reported");
   await expect(page.getByTestId("case-map").locator("canvas")).toBeVisible();
