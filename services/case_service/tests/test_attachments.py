@@ -141,6 +141,6 @@ async def test_attachments_follow_their_case(api: Api) -> None:
         assert r.status_code == 404
     # an attachment belongs to one case
     r = await api.report(RESIDENT, attachment_ids=[photo["id"]], expect=422)
-    assert r["errors"][0]["reason"] == "used by another case"
+    assert r["errors"][0]["reason"] == "已被其他案件使用"
     r = await api.get(ADMIN, "/api/v1/attachments/6b0c6f3e-3f55-4e55-9a43-1a1f4b8f0a11")
     assert r.status_code == 404

@@ -26,6 +26,7 @@ from shared.auth import JWKSVerifier
 from shared.db import make_engine, make_sessionmaker
 from shared.embedded_pg import ensure_database, start_embedded
 from shared.http import ServiceClient
+from shared.i18n import Text
 from shared.logging import configure_logging, get_logger
 from shared.metrics import render
 from shared.middleware import RequestContextMiddleware
@@ -144,14 +145,17 @@ def _ops_router(spec: ServiceSpec) -> APIRouter:
                 request,
                 status=503,
                 code="database_unavailable",
-                detail="The database does not answer",
+                detail=Text("数据库无应答", "The database does not answer"),
             )
         if current != head:
             return problem_response(
                 request,
                 status=503,
                 code="migrations_pending",
-                detail=f"Database at {current}, code expects {head}",
+                detail=Text(
+                    f"数据库版本为 {current}，代码需要 {head}",
+                    f"Database at {current}, code expects {head}",
+                ),
                 extra={"migration": current, "head": head},
             )
         return Readiness(

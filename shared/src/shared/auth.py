@@ -23,6 +23,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.http import ServiceClient
+from shared.i18n import Text
 from shared.logging import get_logger
 from shared.problem import AppError, Forbidden, Unauthorized, UpstreamUnavailable
 
@@ -131,11 +132,13 @@ class JWKSVerifier:
                     log.warning("jwks_refresh_failed", error=exc.instance_code)
                     return
                 raise UpstreamUnavailable(
-                    "Signing keys could not be fetched", code="auth_unavailable"
+                    Text("无法获取签名密钥", "Signing keys could not be fetched"),
+                    code="auth_unavailable",
                 ) from exc
             if response.status_code != 200:
                 raise UpstreamUnavailable(
-                    "Signing keys could not be fetched", code="auth_unavailable"
+                    Text("无法获取签名密钥", "Signing keys could not be fetched"),
+                    code="auth_unavailable",
                 )
             keys: dict[str, jwt.PyJWK] = {}
             for jwk in response.json().get("keys", []):
@@ -159,14 +162,20 @@ class JWKSVerifier:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
-            raise Unauthorized("The access token is malformed", code="invalid_token") from exc
+            raise Unauthorized(
+                Text("访问令牌格式错误", "The access token is malformed"), code="invalid_token"
+            ) from exc
         kid = header.get("kid")
         if not kid or header.get("alg") not in ALGORITHMS:
-            raise Unauthorized("The access token has no usable key id", code="invalid_token")
+            raise Unauthorized(
+                Text("访问令牌没有可用的密钥 ID", "The access token has no usable key id"),
+                code="invalid_token",
+            )
         key = await self.key_for(kid)
         if key is None:
             raise Unauthorized(
-                "The access token was signed by an unknown key", code="invalid_token"
+                Text("访问令牌由未知密钥签名", "The access token was signed by an unknown key"),
+                code="invalid_token",
             )
         try:
             claims: dict[str, Any] = jwt.decode(
@@ -179,15 +188,20 @@ class JWKSVerifier:
                 options={"require": ["exp", "iat", "sub", "aud", "iss"]},
             )
         except jwt.ExpiredSignatureError as exc:
-            raise Unauthorized("The access token has expired", code="token_expired") from exc
+            raise Unauthorized(
+                Text("访问令牌已过期", "The access token has expired"), code="token_expired"
+            ) from exc
         except jwt.InvalidAudienceError as exc:
             raise Unauthorized(
-                "The access token is for another audience", code="invalid_token"
+                Text("访问令牌不是签发给本服务的", "The access token is for another audience"),
+                code="invalid_token",
             ) from exc
         except jwt.PyJWTError as exc:
-            raise Unauthorized("The access token is invalid", code="invalid_token") from exc
+            raise Unauthorized(
+                Text("访问令牌无效", "The access token is invalid"), code="invalid_token"
+            ) from exc
         if claims.get("typ", "access") != "access":
-            raise Unauthorized("Not an access token", code="invalid_token")
+            raise Unauthorized(Text("不是访问令牌", "Not an access token"), code="invalid_token")
         return claims
 
 
@@ -202,7 +216,7 @@ async def get_principal(
 ) -> Principal:
     """FastAPI dependency: the verified caller, or a 401 problem."""
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("A bearer access token is required")
+        raise Unauthorized(Text("需要 Bearer 访问令牌", "A bearer access token is required"))
     verifier: JWKSVerifier = request.app.state.verifier
     claims = await verifier.verify(credentials.credentials)
     principal = Principal.from_claims(claims)
@@ -232,7 +246,10 @@ def require_roles(*roles: str) -> Any:
     async def dependency(principal: CurrentPrincipal) -> Principal:
         if not principal.has_role(*roles):
             raise Forbidden(
-                f"This action needs one of the roles: {', '.join(sorted(roles))}",
+                Text(
+                    f"此操作需要以下角色之一：{'、'.join(sorted(roles))}",
+                    f"This action needs one of the roles: {', '.join(sorted(roles))}",
+                ),
                 code="missing_role",
             )
         return principal

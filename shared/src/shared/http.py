@@ -26,6 +26,7 @@ from tenacity import (
     stop_after_attempt,
 )
 
+from shared.i18n import Text
 from shared.logging import current_request_id, get_logger
 from shared.problem import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 
@@ -147,7 +148,9 @@ class ServiceClient:
             response: httpx.Response = await retrying(once)
         except httpx.TimeoutException as exc:
             log.warning("upstream_timeout", upstream=self.name, method=method, url=url)
-            raise UpstreamTimeout(f"{self.name} did not answer in time") from exc
+            raise UpstreamTimeout(
+                Text(f"{self.name} 未及时应答", f"{self.name} did not answer in time")
+            ) from exc
         except httpx.TransportError as exc:
             log.warning(
                 "upstream_unreachable",
@@ -156,7 +159,9 @@ class ServiceClient:
                 url=url,
                 error=type(exc).__name__,
             )
-            raise UpstreamUnavailable(f"{self.name} is unreachable") from exc
+            raise UpstreamUnavailable(
+                Text(f"{self.name} 无法连接", f"{self.name} is unreachable")
+            ) from exc
         if response.status_code >= 500:
             log.warning(
                 "upstream_error",
@@ -166,10 +171,17 @@ class ServiceClient:
                 status=response.status_code,
             )
             if response.status_code == 503:
-                raise UpstreamUnavailable(f"{self.name} is unavailable")
+                raise UpstreamUnavailable(
+                    Text(f"{self.name} 不可用", f"{self.name} is unavailable")
+                )
             if response.status_code == 504:
-                raise UpstreamTimeout(f"{self.name} timed out")
-            raise UpstreamError(f"{self.name} answered {response.status_code}")
+                raise UpstreamTimeout(Text(f"{self.name} 超时", f"{self.name} timed out"))
+            raise UpstreamError(
+                Text(
+                    f"{self.name} 返回了 {response.status_code}",
+                    f"{self.name} answered {response.status_code}",
+                )
+            )
         return response
 
     async def get(self, url: str, **kwargs: Any) -> httpx.Response:

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
 from shared.db import SessionDep, utcnow
+from shared.i18n import Text
 from shared.problem import FieldProblem, ValidationFailed
 
 
@@ -90,12 +91,15 @@ class Idempotency:
         ).one()
         if row.request_hash != self.request_hash:
             raise ValidationFailed(
-                "This Idempotency-Key was already used with a different request",
+                Text(
+                    "此 Idempotency-Key 已用于另一个不同的请求",
+                    "This Idempotency-Key was already used with a different request",
+                ),
                 code="idempotency_key_reused",
                 errors=[
                     FieldProblem(
                         field="header.Idempotency-Key",
-                        reason="reused with a different body",
+                        reason=Text("已用于不同的请求体", "reused with a different body"),
                         type="reused",
                     )
                 ],

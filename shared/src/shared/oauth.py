@@ -18,6 +18,7 @@ import httpx
 from shared.contracts.auth import TokenResponse
 from shared.db import utcnow
 from shared.http import ServiceClient
+from shared.i18n import Text
 from shared.problem import UpstreamError
 
 TOKEN_PATH = "/api/v1/auth/token"  # noqa: S105 - a path, not a secret
@@ -66,7 +67,10 @@ class ClientCredentials:
             response = await self.client.post(TOKEN_PATH, data=form, retry=True)
             if response.status_code != 200:
                 raise UpstreamError(
-                    f"grid_service refused our client credentials ({response.status_code})",
+                    Text(
+                        f"grid_service 拒绝了本服务的客户端凭据（{response.status_code}）",
+                        f"grid_service refused our client credentials ({response.status_code})",
+                    ),
                     code="service_auth_failed",
                 )
             granted = TokenResponse.model_validate(response.json())

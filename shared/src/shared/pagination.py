@@ -20,6 +20,7 @@ from fastapi import Depends, Query
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.i18n import Text
 from shared.problem import FieldProblem, ValidationFailed
 
 T = TypeVar("T")
@@ -67,9 +68,14 @@ def encode_cursor(values: Sequence[Any]) -> str:
 
 def _bad_cursor() -> ValidationFailed:
     return ValidationFailed(
-        "The cursor is not one this service issued",
+        Text("该游标不是本服务签发的", "The cursor is not one this service issued"),
         code="invalid_cursor",
-        errors=[FieldProblem(field="query.cursor", reason="malformed or foreign cursor")],
+        errors=[
+            FieldProblem(
+                field="query.cursor",
+                reason=Text("游标格式错误或来自他处", "malformed or foreign cursor"),
+            )
+        ],
     )
 
 

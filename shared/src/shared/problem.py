@@ -53,11 +53,12 @@ class FieldProblem:
     """A field problem as raised in code: ``reason`` in both languages."""
 
     field: str
-    reason: Text | str
+    reason: Text
     type: str = "invalid"
 
     def body(self, lang: Lang) -> dict[str, str]:
-        return {"field": self.field, "reason": localize(self.reason, lang) or "", "type": self.type}
+        reason = self.reason.get(lang) if isinstance(self.reason, Text) else str(self.reason)
+        return {"field": self.field, "reason": reason, "type": self.type}
 
 
 class Problem(BaseModel):
@@ -108,7 +109,7 @@ class AppError(Exception):
 
     def __init__(
         self,
-        detail: Text | str | None = None,
+        detail: Text | None = None,
         *,
         code: str | None = None,
         status: int | None = None,
@@ -140,7 +141,7 @@ class Unauthorized(AppError):
     code = "unauthorized"
     title = Text("需要登录认证", "Authentication required")
 
-    def __init__(self, detail: Text | str | None = None, *, code: str | None = None) -> None:
+    def __init__(self, detail: Text | None = None, *, code: str | None = None) -> None:
         error = "invalid_token" if code in {"invalid_token", "token_expired"} else None
         challenge = "Bearer" + (f' error="{error}"' if error else "")
         super().__init__(detail, code=code, headers={"WWW-Authenticate": challenge})

@@ -272,4 +272,27 @@ def assert_problem_texts(package: str) -> list[type[Any]]:
         assert _has_cjk(title.zh), f"{cls.__qualname__}: title.zh {title.zh!r} is not Chinese"
         assert title.en.isascii(), f"{cls.__qualname__}: title.en {title.en!r} is not English"
         found.append(cls)
+    _assert_validators_bilingual(root)
     return found
+
+
+def _assert_validators_bilingual(root: Any) -> None:
+    """A request schema's validator gives its reason in both languages: ``raise
+    InvalidValue("中文", "English")``, never ``raise ValueError("English")``."""
+    import ast
+
+    for folder in root.__path__:
+        for path in Path(folder).rglob("schemas.py"):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                if (
+                    isinstance(node, ast.Raise)
+                    and isinstance(node.exc, ast.Call)
+                    and isinstance(node.exc.func, ast.Name)
+                    and node.exc.func.id == "ValueError"
+                    and node.exc.args
+                    and isinstance(node.exc.args[0], ast.Constant | ast.JoinedStr)
+                ):
+                    raise AssertionError(
+                        f"{path}:{node.lineno}: raise InvalidValue(zh, en), not ValueError"
+                    )

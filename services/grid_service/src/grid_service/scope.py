@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Annotated
 
 from shared.auth import Principal, Role, require_roles
+from shared.i18n import Text
 from shared.problem import Forbidden
 
 AdminDep = Annotated[Principal, require_roles(Role.admin)]
@@ -16,18 +17,28 @@ def ensure_covers(principal: Principal, paths: Iterable[str], *, what: str = "ar
     outside = sorted({p for p in paths if not principal.covers_area(p)})
     if outside:
         raise Forbidden(
-            f"This {what} lies outside your areas: {', '.join(outside)}", code="outside_scope"
+            Text(
+                f"此{what}不在您的辖区内：{'、'.join(outside)}",
+                f"This {what} lies outside your areas: {', '.join(outside)}",
+            ),
+            code="outside_scope",
         )
 
 
 def ensure_scope(principal: Principal, scope: str) -> None:
     """403 ``missing_scope`` unless the token carries ``scope`` (platform clients)."""
     if scope not in principal.scopes:
-        raise Forbidden(f"This call needs the scope {scope}", code="missing_scope")
+        raise Forbidden(
+            Text(f"此调用需要权限范围 {scope}", f"This call needs the scope {scope}"),
+            code="missing_scope",
+        )
 
 
 def ensure_top_level(principal: Principal) -> None:
     """403 unless the admin's areas include a root of the tree (system-wide settings such as
     signing keys and platform clients are not for a street's admin)."""
     if not any("." not in path for path in principal.area_paths):
-        raise Forbidden("Only an admin of a whole tree may do this", code="outside_scope")
+        raise Forbidden(
+            Text("只有整棵区域树的管理员可以这样做", "Only an admin of a whole tree may do this"),
+            code="outside_scope",
+        )

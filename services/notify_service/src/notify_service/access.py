@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import Depends
 
 from shared.auth import CurrentPrincipal, Principal, Role
+from shared.i18n import Text
 from shared.problem import Forbidden
 
 SCOPE_EVENTS_WRITE = "events:write"  # case_service's outbox relay
@@ -21,7 +22,13 @@ def allow(*, roles: tuple[str, ...] = (), scopes: tuple[str, ...] = ()) -> Any:
         if principal.has_role(*roles) or principal.scopes.intersection(scopes):
             return principal
         wanted = [f"role {r}" for r in roles] + [f"scope {s}" for s in scopes]
-        raise Forbidden(f"This action needs one of: {', '.join(wanted)}", code="not_allowed")
+        raise Forbidden(
+            Text(
+                f"此操作需要以下角色之一：{'、'.join(wanted)}",
+                f"This action needs one of: {', '.join(wanted)}",
+            ),
+            code="not_allowed",
+        )
 
     return Depends(dependency)
 

@@ -15,6 +15,7 @@ from case_service.cases import access
 from case_service.cases import repository as cases
 from shared.auth import CurrentPrincipal, Principal
 from shared.db import SessionDep
+from shared.i18n import Text
 from shared.problem import NotFound, problem_responses
 
 router = APIRouter(prefix="/api/v1/attachments", tags=["attachments"])
@@ -52,14 +53,14 @@ async def upload(
 async def _visible(session: AsyncSession, principal: Principal, attachment_id: uuid.UUID) -> object:
     row = await repository.get(session, attachment_id)
     if row is None:
-        raise NotFound("No such attachment", code="attachment_not_found")
+        raise NotFound(Text("没有这个附件", "No such attachment"), code="attachment_not_found")
     if row.uploaded_by == principal.subject:
         return row
     if row.case_id is not None:
         case = await cases.get(session, row.case_id)
         if case is not None and access.can_see(principal, case):
             return row
-    raise NotFound("No such attachment", code="attachment_not_found")
+    raise NotFound(Text("没有这个附件", "No such attachment"), code="attachment_not_found")
 
 
 @router.get(

@@ -15,6 +15,7 @@ from case_service.attachments.models import Attachment
 from case_service.attachments.schemas import AttachmentKind, Purpose
 from case_service.attachments.storage import Storage
 from case_service.config import Settings
+from shared.i18n import Text
 from shared.problem import FieldProblem, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 
 SNIFF_BYTES = 8192
@@ -58,18 +59,27 @@ async def store_upload(
     head = await upload.read(SNIFF_BYTES)
     if not head:
         raise ValidationFailed(
-            "The file is empty",
+            Text("文件为空", "The file is empty"),
             code="empty_attachment",
-            errors=[FieldProblem(field="file", reason="empty")],
+            errors=[FieldProblem(field="file", reason=Text("为空", "empty"))],
         )
     guessed = filetype.guess(head)
     mime = guessed.mime if guessed is not None else None
     if mime not in ALLOWED:
         raise UnsupportedMediaType(
-            "Attachments must be photos (JPEG, PNG, WebP, HEIC), videos (MP4, MOV, 3GP) or "
-            "documents (PDF, Word, Excel); the content was " + (mime or "not recognised"),
+            Text(
+                "附件须为照片（JPEG、PNG、WebP、HEIC）、视频（MP4、MOV、3GP）或文档"
+                "（PDF、Word、Excel）；实际内容为 " + (mime or "无法识别"),
+                "Attachments must be photos (JPEG, PNG, WebP, HEIC), videos (MP4, MOV, 3GP) or "
+                "documents (PDF, Word, Excel); the content was " + (mime or "not recognised"),
+            ),
             code="unsupported_attachment_type",
-            errors=[FieldProblem(field="file", reason=f"content type {mime or 'unknown'}")],
+            errors=[
+                FieldProblem(
+                    field="file",
+                    reason=Text(f"内容类型 {mime or '未知'}", f"content type {mime or 'unknown'}"),
+                )
+            ],
         )
     kind = ALLOWED[mime]
     limit = limit_for(kind, settings)
@@ -80,17 +90,29 @@ async def store_upload(
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge(
-                f"A {kind.value} may be at most {limit} bytes",
+                Text(
+                    f"{kind.value} 最大 {limit} 字节",
+                    f"A {kind.value} may be at most {limit} bytes",
+                ),
                 code="attachment_too_large",
-                errors=[FieldProblem(field="file", reason=f"larger than {limit} bytes")],
+                errors=[
+                    FieldProblem(
+                        field="file",
+                        reason=Text(f"大于 {limit} 字节", f"larger than {limit} bytes"),
+                    )
+                ],
             )
         digest.update(chunk)
         parts.append(chunk)
     if size > limit:
         raise PayloadTooLarge(
-            f"A {kind.value} may be at most {limit} bytes",
+            Text(f"{kind.value} 最大 {limit} 字节", f"A {kind.value} may be at most {limit} bytes"),
             code="attachment_too_large",
-            errors=[FieldProblem(field="file", reason=f"larger than {limit} bytes")],
+            errors=[
+                FieldProblem(
+                    field="file", reason=Text(f"大于 {limit} 字节", f"larger than {limit} bytes")
+                )
+            ],
         )
     attachment_id = uuid.uuid4()
     key = f"{attachment_id.hex[:2]}/{attachment_id}"
@@ -124,21 +146,32 @@ async def claim(
         return []
     if len(set(ids)) != len(ids):
         raise ValidationFailed(
-            "An attachment is listed twice",
+            Text("同一个附件被列了两次", "An attachment is listed twice"),
             code="duplicate_attachment",
-            errors=[FieldProblem(field=field, reason="duplicate ids")],
+            errors=[FieldProblem(field=field, reason=Text("ID 重复", "duplicate ids"))],
         )
     found = {a.id: a for a in await repository.get_many(session, ids, lock=True)}
     problems = []
     for i, attachment_id in enumerate(ids):
         a = found.get(attachment_id)
         if a is None or a.uploaded_by != actor_id:
-            problems.append(FieldProblem(field=f"{field}.{i}", reason="no such upload of yours"))
+            problems.append(
+                FieldProblem(
+                    field=f"{field}.{i}",
+                    reason=Text("没有您上传的这个附件", "no such upload of yours"),
+                )
+            )
         elif a.case_id is not None and a.case_id != case_id:
-            problems.append(FieldProblem(field=f"{field}.{i}", reason="used by another case"))
+            problems.append(
+                FieldProblem(
+                    field=f"{field}.{i}", reason=Text("已被其他案件使用", "used by another case")
+                )
+            )
     if problems:
         raise ValidationFailed(
-            "Some attachments cannot be used", code="invalid_attachment", errors=problems
+            Text("部分附件不能使用", "Some attachments cannot be used"),
+            code="invalid_attachment",
+            errors=problems,
         )
     for a in found.values():
         a.case_id = case_id

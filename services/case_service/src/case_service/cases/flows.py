@@ -20,6 +20,7 @@ from case_service.cases.schemas import CaseCreate, CaseIntakeResult, CaseRead, C
 from case_service.cases.service import Located
 from case_service.clients.grid import GridClient
 from shared.auth import Principal
+from shared.i18n import Text
 from shared.idempotency import Idempotency, request_hash
 from shared.problem import FieldProblem, ValidationFailed
 
@@ -37,9 +38,16 @@ async def locate(grid: GridClient, principal: Principal, data: CaseCreate) -> Lo
         result = await grid.locate(lat=loc.lat, lng=loc.lng, crs=loc.crs)
         if result is None:
             raise ValidationFailed(
-                "The location lies outside every grid of this jurisdiction",
+                Text(
+                    "该位置不在本辖区任何网格内",
+                    "The location lies outside every grid of this jurisdiction",
+                ),
                 code="outside_jurisdiction",
-                errors=[FieldProblem(field="location", reason="outside the jurisdiction")],
+                errors=[
+                    FieldProblem(
+                        field="location", reason=Text("不在本辖区内", "outside the jurisdiction")
+                    )
+                ],
             )
         chain = [
             {"path": a.path, "level": a.level.value, "name": a.name, "id": str(a.id)}
@@ -57,9 +65,17 @@ async def locate(grid: GridClient, principal: Principal, data: CaseCreate) -> Lo
     # An address alone: staff file it in their own area (the hotline or centre's jurisdiction).
     if not principal.area_paths:
         raise ValidationFailed(
-            "Give the location as lat/lng: an address alone cannot be placed in a grid",
+            Text(
+                "请用经纬度（lat/lng）给出位置：仅凭地址无法落到网格",
+                "Give the location as lat/lng: an address alone cannot be placed in a grid",
+            ),
             code="location_needs_point",
-            errors=[FieldProblem(field="location.lat", reason="required without a staff area")],
+            errors=[
+                FieldProblem(
+                    field="location.lat",
+                    reason=Text("无工作人员辖区时必填", "required without a staff area"),
+                )
+            ],
         )
     path = principal.area_paths[0]
     parts = path.split(".")

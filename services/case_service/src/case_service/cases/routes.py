@@ -29,6 +29,7 @@ from case_service.categories.schemas import Priority
 from case_service.privacy import service as privacy
 from shared.auth import CurrentPrincipal, Principal, Role, require_roles
 from shared.db import SessionDep, utcnow
+from shared.i18n import Text
 from shared.pagination import Page, PageDep, paginate
 from shared.problem import FieldProblem, ValidationFailed, problem_responses
 
@@ -44,9 +45,16 @@ def parse_if_match(value: str | None) -> int | None:
     match = _ETAG.match(value.strip())
     if match is None:
         raise ValidationFailed(
-            'If-Match must be the case version as an ETag, e.g. "3"',
+            Text(
+                'If-Match 须为 ETag 形式的案件版本，例如 "3"',
+                'If-Match must be the case version as an ETag, e.g. "3"',
+            ),
             code="invalid_if_match",
-            errors=[FieldProblem(field="header.If-Match", reason="not a case version")],
+            errors=[
+                FieldProblem(
+                    field="header.If-Match", reason=Text("不是案件版本号", "not a case version")
+                )
+            ],
         )
     return int(match.group(1))
 

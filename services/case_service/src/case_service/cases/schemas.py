@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from case_service.categories.schemas import Priority
 from shared.contracts.grids import CoordinateSystem
+from shared.validation_texts import InvalidValue
 
 PHONE_PATTERN = r"^\+?[0-9][0-9-]{4,19}$"
 
@@ -41,9 +42,9 @@ class LocationIn(BaseModel):
     @model_validator(mode="after")
     def _point_or_address(self) -> Self:
         if (self.lat is None) != (self.lng is None):
-            raise ValueError("lat and lng go together")
+            raise InvalidValue("lat 和 lng 须同时给出", "lat and lng go together")
         if self.lat is None and self.address is None:
-            raise ValueError("give lat/lng or an address")
+            raise InvalidValue("请给出经纬度或地址", "give lat/lng or an address")
         return self
 
 
@@ -103,9 +104,14 @@ class CaseCreate(BaseModel):
     @model_validator(mode="after")
     def _source_pair(self) -> Self:
         if (self.source is None) != (self.external_id is None):
-            raise ValueError("source and external_id go together")
+            raise InvalidValue(
+                "source 和 external_id 须同时给出", "source and external_id go together"
+            )
         if self.channel is Channel.platform and self.source is None:
-            raise ValueError("intake from another platform needs source and external_id")
+            raise InvalidValue(
+                "其他平台推送的案件须提供 source 和 external_id",
+                "intake from another platform needs source and external_id",
+            )
         return self
 
 
@@ -215,7 +221,10 @@ class AssigneeIn(BaseModel):
     @model_validator(mode="after")
     def _one_target(self) -> Self:
         if (self.account_id is None) == (self.department_id is None):
-            raise ValueError("give account_id or department_id, not both")
+            raise InvalidValue(
+                "account_id 和 department_id 只能给一个",
+                "give account_id or department_id, not both",
+            )
         return self
 
 

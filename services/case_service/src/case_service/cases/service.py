@@ -52,6 +52,7 @@ from case_service.privacy import service as privacy
 from case_service.sla import service as sla_service
 from shared.auth import Principal, Role
 from shared.db import utcnow
+from shared.i18n import Text
 from shared.problem import (
     Conflict,
     FieldProblem,
@@ -94,10 +95,10 @@ class Located:
 
 
 def _not_found() -> NotFound:
-    return NotFound("No such case", code="case_not_found")
+    return NotFound(Text("没有这个案件", "No such case"), code="case_not_found")
 
 
-def _invalid(field_name: str, reason: str, detail: str, code: str) -> ValidationFailed:
+def _invalid(field_name: str, reason: Text, detail: Text, code: str) -> ValidationFailed:
     return ValidationFailed(
         detail, code=code, errors=[FieldProblem(field=field_name, reason=reason)]
     )
@@ -146,30 +147,42 @@ def _check_channel(principal: Principal, data: CaseCreate) -> None:
         if data.source is None:
             raise _invalid(
                 "source",
-                "required for platform clients",
-                "A platform must send source and external_id",
+                Text("平台客户端必填", "required for platform clients"),
+                Text(
+                    "平台推送必须提供 source 和 external_id",
+                    "A platform must send source and external_id",
+                ),
                 "source_required",
             )
         return
     if data.source is not None:
         raise _invalid(
             "source",
-            "only platform clients send source/external_id",
-            "source and external_id are for other platforms pushing cases in",
+            Text(
+                "只有平台客户端才能传 source/external_id",
+                "only platform clients send source/external_id",
+            ),
+            Text(
+                "source 和 external_id 供其他平台推送案件使用",
+                "source and external_id are for other platforms pushing cases in",
+            ),
             "source_not_allowed",
         )
     if not staff and data.channel not in RESIDENT_CHANNELS:
         raise _invalid(
             "channel",
-            f"residents report through {', '.join(sorted(c.value for c in RESIDENT_CHANNELS))}",
-            "This channel is for staff or other platforms",
+            Text(
+                f"群众通过 {'、'.join(sorted(c.value for c in RESIDENT_CHANNELS))} 上报",
+                f"residents report through {', '.join(sorted(c.value for c in RESIDENT_CHANNELS))}",
+            ),
+            Text("此渠道供工作人员或其他平台使用", "This channel is for staff or other platforms"),
             "channel_not_allowed",
         )
     if data.channel is Channel.patrol and not principal.has_role(Role.grid_worker):
         raise _invalid(
             "channel",
-            "patrol reports come from grid workers",
-            "Not a grid worker",
+            Text("巡查上报只能由网格员提交", "patrol reports come from grid workers"),
+            Text("不是网格员", "Not a grid worker"),
             "channel_not_allowed",
         )
 
@@ -189,21 +202,27 @@ async def create_case(
     now = utcnow()
     if data.occurred_at is not None and data.occurred_at > now + timedelta(minutes=5):
         raise _invalid(
-            "occurred_at", "in the future", "occurred_at is in the future", "occurred_in_future"
+            "occurred_at",
+            Text("不能晚于当前时间", "in the future"),
+            Text("发生时间（occurred_at）晚于当前时间", "occurred_at is in the future"),
+            "occurred_in_future",
         )
     category = await categories.get_current(session, data.category_code)
     if category is None or not category.active or category.parent_code is None:
         raise _invalid(
             "category_code",
-            "no such active 小类 (cases are filed under a second-level category)",
-            "Unknown category",
+            Text(
+                "没有这个在用的小类（案件按二级类别登记）",
+                "no such active 小类 (cases are filed under a second-level category)",
+            ),
+            Text("未知的类别", "Unknown category"),
             "unknown_category",
         )
     definitions = [AttributeDefinition.model_validate(a) for a in category.attributes]
     clean, problems = validate_attribute_values(definitions, data.attributes)
     if problems:
         raise ValidationFailed(
-            "The category's form is not filled in correctly",
+            Text("类别表单填写有误", "The category's form is not filled in correctly"),
             code="invalid_attributes",
             errors=problems,
         )
@@ -212,7 +231,10 @@ async def create_case(
         principal.has_role(Role.grid_worker) and principal.covers_area(located.area_path)
     ):
         raise Forbidden(
-            "Only a grid worker may resolve on the spot, and only in their own grids",
+            Text(
+                "只有网格员可以现场处置（自行处置），且只限本人网格",
+                "Only a grid worker may resolve on the spot, and only in their own grids",
+            ),
             code="self_handling_not_allowed",
         )
 
@@ -376,7 +398,10 @@ def _require(body: CaseActionRequest, name: str, action: Action) -> Any:
     value = getattr(body, name)
     if value is None:
         raise _invalid(
-            name, f"required for {action.value}", f"{action.value} needs {name}", f"{name}_required"
+            name,
+            Text(f"{action.value} 时必填", f"required for {action.value}"),
+            Text(f"{action.value} 需要 {name}", f"{action.value} needs {name}"),
+            f"{name}_required",
         )
     return value
 
@@ -420,19 +445,28 @@ async def _dispatch(
         if not assignees:
             raise _invalid(
                 "assignees",
-                "required: one lead and any co-handlers",
-                f"{action.value} needs assignees",
+                Text("必填：一个主办，协办可选", "required: one lead and any co-handlers"),
+                Text(
+                    f"{action.value} 需要指定办理对象（assignees）",
+                    f"{action.value} needs assignees",
+                ),
                 "assignees_required",
             )
     leads = [a for a in assignees if a.role == "lead"]
     if len(leads) != 1:
         raise _invalid(
-            "assignees", "exactly one lead (主办)", "One lead is required", "one_lead_required"
+            "assignees",
+            Text("须有且只有一个主办", "exactly one lead (主办)"),
+            Text("须指定一个主办", "One lead is required"),
+            "one_lead_required",
         )
     keys = [(a.account_id, a.department_id) for a in assignees]
     if len(set(keys)) != len(keys):
         raise _invalid(
-            "assignees", "listed twice", "An assignee is listed twice", "duplicate_assignee"
+            "assignees",
+            Text("重复列出", "listed twice"),
+            Text("同一个办理对象被列了两次", "An assignee is listed twice"),
+            "duplicate_assignee",
         )
     _end_active(rows, "ended", now)
     new = [
@@ -471,7 +505,10 @@ async def apply_action(
         raise _not_found()
     if if_match is not None and if_match != case.version:
         raise PreconditionFailed(
-            f"The case is at version {case.version}, not {if_match}; reload it and retry",
+            Text(
+                f"案件当前版本为 {case.version}，不是 {if_match}；请刷新后重试",
+                f"The case is at version {case.version}, not {if_match}; reload it and retry",
+            ),
             code="version_mismatch",
             headers={"ETag": f'"{case.version}"'},
             extra={"current_version": case.version},
@@ -480,7 +517,10 @@ async def apply_action(
     target = next_status(action, current)
     if target is None:
         raise Conflict(
-            f"{action.value} is not possible while the case is {current.value}",
+            Text(
+                f"案件处于 {current.value} 状态，不能 {action.value}",
+                f"{action.value} is not possible while the case is {current.value}",
+            ),
             code="illegal_transition",
             extra={"case_status": current.value, "allowed_actions": actions_from(current)},
         )
@@ -489,12 +529,19 @@ async def apply_action(
         if action is Action.reopen and case.reporter_account_id == principal.subject:
             url = f"/api/v1/cases/{case.id}/reopen-requests"
             raise Forbidden(
-                f"A reporter does not reopen a case: ask to reopen at POST {url} after rating "
-                "it dissatisfied, and a dispatcher decides",
+                Text(
+                    f"报告人不能直接重新打开案件：请先评价为不满意，"
+                    f"再通过 POST {url} 申请重办，由派遣员决定",
+                    f"A reporter does not reopen a case: ask to reopen at POST {url} after rating "
+                    "it dissatisfied, and a dispatcher decides",
+                ),
                 code="reopen_by_request",
                 extra={"reopen_request_url": url},
             )
-        raise Forbidden(f"You may not {action.value} this case", code="action_not_permitted")
+        raise Forbidden(
+            Text(f"您不能对此案件执行 {action.value}", f"You may not {action.value} this case"),
+            code="action_not_permitted",
+        )
     if action in NEEDS_REASON:
         _require(body, "reason", action)
 
@@ -533,7 +580,10 @@ async def apply_action(
     elif action is Action.escalate:
         chain = [e["path"] for e in case.area_chain]
         if case.handling_area_path not in chain or chain.index(case.handling_area_path) == 0:
-            raise Conflict("There is no level above this one", code="no_level_above")
+            raise Conflict(
+                Text("已是最高层级，无法再上报", "There is no level above this one"),
+                code="no_level_above",
+            )
         above = case.area_chain[chain.index(case.handling_area_path) - 1]
         data = {"from_level": case.handling_area_path, "to_level": above["path"]}
         case.handling_area_path = above["path"]
@@ -543,7 +593,10 @@ async def apply_action(
     elif action is Action.verify:
         if case.self_handled and principal.subject in case.assignee_account_ids:
             raise Forbidden(
-                "A case resolved on the spot is verified by someone else",
+                Text(
+                    "现场处置的案件须由他人核查",
+                    "A case resolved on the spot is verified by someone else",
+                ),
                 code="verifier_is_resolver",
             )
         case.closed_at = now
@@ -566,7 +619,10 @@ async def apply_action(
         closed_at = case.closed_at or case.updated_at
         if now - closed_at > timedelta(days=settings.reopen_window_days):
             raise Conflict(
-                f"Cases can be reopened within {settings.reopen_window_days} days of closing",
+                Text(
+                    f"案件结案后 {settings.reopen_window_days} 天内才能重新打开",
+                    f"Cases can be reopened within {settings.reopen_window_days} days of closing",
+                ),
                 code="reopen_window_passed",
             )
         case.closed_at = None
@@ -637,15 +693,23 @@ async def _merge(
 ) -> None:
     if into == case.id:
         raise _invalid(
-            "into_case_id", "a case cannot merge into itself", "Bad merge", "merge_into_self"
+            "into_case_id",
+            Text("案件不能合并到自身", "a case cannot merge into itself"),
+            Text("合并有误", "Bad merge"),
+            "merge_into_self",
         )
     master = await repository.get(session, into, lock=True)
     if master is None or not access.can_see(principal, master):
         raise _invalid(
-            "into_case_id", "no such case", "The master case does not exist", "unknown_master_case"
+            "into_case_id",
+            Text("没有这个案件", "no such case"),
+            Text("主案件不存在", "The master case does not exist"),
+            "unknown_master_case",
         )
     if Status(master.status) in FINAL or master.status == Status.closed.value:
-        raise Conflict("The master case is no longer open", code="master_not_open")
+        raise Conflict(
+            Text("主案件已不在办理中", "The master case is no longer open"), code="master_not_open"
+        )
     case.merged_into_id = master.id
     master.supporter_count += 1 + case.supporter_count
     master.version += 1
@@ -686,8 +750,8 @@ async def add_comment(
     if not staff and body.visibility.value == "internal":
         raise _invalid(
             "visibility",
-            "residents write public comments",
-            "Residents cannot write internal notes",
+            Text("群众只能发表公开评论", "residents write public comments"),
+            Text("群众不能写内部备注", "Residents cannot write internal notes"),
             "internal_not_allowed",
         )
     await attachments.claim(

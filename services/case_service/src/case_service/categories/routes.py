@@ -10,6 +10,7 @@ from case_service.categories import repository, service
 from case_service.categories.schemas import CaseKind, CategoryCreate, CategoryRead, CategoryUpdate
 from shared.auth import CurrentPrincipal, Principal, Role, require_roles
 from shared.db import SessionDep
+from shared.i18n import Text
 from shared.problem import NotFound, problem_responses
 
 router = APIRouter(prefix="/api/v1/categories", tags=["categories"])
@@ -54,7 +55,7 @@ async def list_categories(
 async def get_category(code: str, session: SessionDep, principal: CurrentPrincipal) -> CategoryRead:
     row = await repository.get_current(session, code)
     if row is None:
-        raise NotFound(f"No category {code}", code="category_not_found")
+        raise NotFound(Text(f"没有类别 {code}", f"No category {code}"), code="category_not_found")
     return CategoryRead.model_validate(row)
 
 
@@ -70,7 +71,7 @@ async def list_versions(
 ) -> list[CategoryRead]:
     rows = await repository.versions(session, code)
     if not rows:
-        raise NotFound(f"No category {code}", code="category_not_found")
+        raise NotFound(Text(f"没有类别 {code}", f"No category {code}"), code="category_not_found")
     return [CategoryRead.model_validate(r) for r in rows]
 
 

@@ -9,7 +9,9 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shared.i18n import Text
 from shared.problem import FieldProblem
+from shared.validation_texts import InvalidValue
 
 CODE_PATTERN = r"^[A-Za-z0-9_.-]{1,32}$"
 
@@ -81,12 +83,12 @@ class AttributeDefinition(BaseModel):
     def _lists_have_values(self) -> Self:
         is_list = self.datatype in {AttributeType.singlevaluelist, AttributeType.multivaluelist}
         if is_list and not self.values:
-            raise ValueError("a value list needs at least one value")
+            raise InvalidValue("取值列表至少需要一个值", "a value list needs at least one value")
         if not is_list and self.values:
-            raise ValueError("only value lists take values")
+            raise InvalidValue("只有取值列表类型才能有取值", "only value lists take values")
         keys = [v.key for v in self.values]
         if len(keys) != len(set(keys)):
-            raise ValueError("value keys must be unique")
+            raise InvalidValue("取值的键不能重复", "value keys must be unique")
         return self
 
 
@@ -108,10 +110,13 @@ class CategoryBase(BaseModel):
     @model_validator(mode="after")
     def _owner_needs_department(self) -> Self:
         if self.routing is Routing.owner and not self.owner_department_id:
-            raise ValueError("owner routing (属主) needs owner_department_id")
+            raise InvalidValue(
+                "属主派遣（属主）需要 owner_department_id",
+                "owner routing (属主) needs owner_department_id",
+            )
         codes = [a.code for a in self.attributes]
         if len(codes) != len(set(codes)):
-            raise ValueError("attribute codes must be unique")
+            raise InvalidValue("属性编码不能重复", "attribute codes must be unique")
         return self
 
 
@@ -171,40 +176,73 @@ def validate_attribute_values(
     for code in values:
         if code not in known:
             problems.append(
-                FieldProblem(field=f"attributes.{code}", reason="unknown attribute", type="extra")
+                FieldProblem(
+                    field=f"attributes.{code}",
+                    reason=Text("未知的属性", "unknown attribute"),
+                    type="extra",
+                )
             )
     for d in definitions:
         field = f"attributes.{d.code}"
         value = values.get(d.code)
         if value is None or value == "" or value == []:
             if d.required:
-                problems.append(FieldProblem(field=field, reason="required", type="missing"))
+                problems.append(
+                    FieldProblem(field=field, reason=Text("必填项", "required"), type="missing")
+                )
             continue
         keys = {v.key for v in d.values}
         if d.datatype in {AttributeType.string, AttributeType.text}:
             limit = 200 if d.datatype is AttributeType.string else 4000
             if not isinstance(value, str) or len(value) > limit:
-                problems.append(FieldProblem(field=field, reason=f"must be text of ≤ {limit}"))
+                problems.append(
+                    FieldProblem(
+                        field=field,
+                        reason=Text(
+                            f"应为不超过 {limit} 个字符的文本", f"must be text of ≤ {limit}"
+                        ),
+                    )
+                )
                 continue
         elif d.datatype is AttributeType.number:
             if isinstance(value, bool) or not isinstance(value, int | float):
-                problems.append(FieldProblem(field=field, reason="must be a number"))
+                problems.append(
+                    FieldProblem(field=field, reason=Text("应为数值", "must be a number"))
+                )
                 continue
         elif d.datatype is AttributeType.datetime:
             try:
                 value = datetime.fromisoformat(str(value)).isoformat()
             except ValueError:
-                problems.append(FieldProblem(field=field, reason="must be an ISO 8601 datetime"))
+                problems.append(
+                    FieldProblem(
+                        field=field,
+                        reason=Text("应为 ISO 8601 日期时间", "must be an ISO 8601 datetime"),
+                    )
+                )
                 continue
         elif d.datatype is AttributeType.singlevaluelist:
             if value not in keys:
-                problems.append(FieldProblem(field=field, reason=f"must be one of {sorted(keys)}"))
+                problems.append(
+                    FieldProblem(
+                        field=field,
+                        reason=Text(
+                            f"应为以下之一：{sorted(keys)}", f"must be one of {sorted(keys)}"
+                        ),
+                    )
+                )
                 continue
         elif d.datatype is AttributeType.multivaluelist and (
             not isinstance(value, list) or not value or any(v not in keys for v in value)
         ):
             problems.append(
-                FieldProblem(field=field, reason=f"must be a list drawn from {sorted(keys)}")
+                FieldProblem(
+                    field=field,
+                    reason=Text(
+                        f"应为由以下取值组成的列表：{sorted(keys)}",
+                        f"must be a list drawn from {sorted(keys)}",
+                    ),
+                )
             )
             continue
         clean[d.code] = value

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from case_service.categories import repository
 from case_service.categories.models import Category
 from case_service.categories.schemas import CategoryBase, CategoryCreate, CategoryUpdate
+from shared.i18n import Text
 from shared.problem import Conflict, FieldProblem, NotFound, ValidationFailed
 
 
@@ -21,20 +22,31 @@ async def create_category(
     session: AsyncSession, *, data: CategoryCreate, actor_id: str | None
 ) -> Category:
     if await repository.get_current(session, data.code) is not None:
-        raise Conflict(f"Category {data.code} exists", code="category_exists")
+        raise Conflict(
+            Text(f"类别 {data.code} 已存在", f"Category {data.code} exists"), code="category_exists"
+        )
     if data.parent_code is not None:
         parent = await repository.get_current(session, data.parent_code)
         if parent is None:
             raise ValidationFailed(
-                "The parent category does not exist",
+                Text("上级类别不存在", "The parent category does not exist"),
                 code="unknown_parent_category",
-                errors=[FieldProblem(field="parent_code", reason="no such category")],
+                errors=[
+                    FieldProblem(
+                        field="parent_code", reason=Text("没有这个类别", "no such category")
+                    )
+                ],
             )
         if parent.parent_code is not None:
             raise ValidationFailed(
-                "Categories have two levels: the parent must be a top-level category (大类)",
+                Text(
+                    "类别只有两级：上级必须是一级类别（大类）",
+                    "Categories have two levels: the parent must be a top-level category (大类)",
+                ),
                 code="category_too_deep",
-                errors=[FieldProblem(field="parent_code", reason="is itself a 小类")],
+                errors=[
+                    FieldProblem(field="parent_code", reason=Text("本身是小类", "is itself a 小类"))
+                ],
             )
     category = Category(
         code=data.code, parent_code=data.parent_code, created_by=actor_id, **_values(data)
@@ -50,7 +62,7 @@ async def update_category(
     """Write version ``n + 1``; the old row stays for the cases filed under it."""
     current = await repository.get_current(session, code, lock=True)
     if current is None:
-        raise NotFound(f"No category {code}", code="category_not_found")
+        raise NotFound(Text(f"没有类别 {code}", f"No category {code}"), code="category_not_found")
     current.is_current = False
     session.add(current)
     await session.flush()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from shared.contracts.grids import CoordinateSystem, LocateResult
 from shared.http import ServiceClient
+from shared.i18n import Text
 from shared.problem import UpstreamError
 
 
@@ -21,9 +22,16 @@ class GridClient:
             body = _json(response)
             if body.get("code") == "outside_jurisdiction":
                 return None
-            raise UpstreamError("grid_service does not offer point location")
+            raise UpstreamError(
+                Text("grid_service 不提供坐标定位", "grid_service does not offer point location")
+            )
         if response.status_code != 200:
-            raise UpstreamError(f"grid_service answered {response.status_code} to locate")
+            raise UpstreamError(
+                Text(
+                    f"grid_service 对定位返回了 {response.status_code}",
+                    f"grid_service answered {response.status_code} to locate",
+                )
+            )
         return LocateResult.model_validate(response.json())
 
     async def aclose(self) -> None:

@@ -20,6 +20,7 @@ from case_service.evaluations.service import timeline
 from case_service.outbox.service import record_event
 from shared.auth import Principal
 from shared.db import utcnow
+from shared.i18n import Text
 from shared.problem import Conflict, Forbidden, NotFound
 
 
@@ -39,17 +40,27 @@ async def decide_reopen(
     request = await repository.reopen_request(session, request_id, lock=True)
     case = await cases.get(session, request.case_id) if request is not None else None
     if request is None or case is None or not access.can_see(principal, case):
-        raise NotFound("No such reopen request", code="reopen_request_not_found")
+        raise NotFound(
+            Text("没有这个重办申请", "No such reopen request"), code="reopen_request_not_found"
+        )
     rows = await cases.assignments(session, case.id)
     if not principal.has_role(*access.DISPATCH_ROLES) or not access.may_take(
         principal, case, Action.reopen, rows
     ):
         raise Forbidden(
-            "A dispatcher of the case's level decides on reopening", code="action_not_permitted"
+            Text(
+                "由案件所在层级的派遣员决定是否重办",
+                "A dispatcher of the case's level decides on reopening",
+            ),
+            code="action_not_permitted",
         )
     if request.status != "pending":
         raise Conflict(
-            f"This request was decided already ({request.status})", code="reopen_request_decided"
+            Text(
+                f"该申请已处理（{request.status}）",
+                f"This request was decided already ({request.status})",
+            ),
+            code="reopen_request_decided",
         )
     if body.decision is ReopenDecisionKind.reopen:
         case = await case_service.apply_action(

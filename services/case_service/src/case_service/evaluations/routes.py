@@ -23,6 +23,7 @@ from case_service.evaluations.schemas import (
 )
 from shared.auth import CurrentPrincipal, Principal, Role
 from shared.db import SessionDep
+from shared.i18n import Text
 from shared.pagination import Page, PageDep, paginate
 from shared.problem import Forbidden, NotFound, problem_responses
 
@@ -35,13 +36,13 @@ STAFF_AREA_ROLES = (Role.dispatcher, Role.grid_leader, Role.grid_worker, Role.su
 async def _case(session: Any, principal: Principal, case_id: uuid.UUID, *, lock: bool) -> Case:
     case = await cases.get(session, case_id, lock=lock)
     if case is None or not access.can_see(principal, case):
-        raise NotFound("No such case", code="case_not_found")
+        raise NotFound(Text("没有这个案件", "No such case"), code="case_not_found")
     return case
 
 
 def _staff(principal: Principal) -> None:
     if not principal.has_role(Role.admin, *STAFF_AREA_ROLES):
-        raise Forbidden("For staff with an area", code="staff_only")
+        raise Forbidden(Text("仅限有辖区的工作人员", "For staff with an area"), code="staff_only")
 
 
 @router.post(

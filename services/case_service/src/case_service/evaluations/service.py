@@ -33,6 +33,7 @@ from case_service.evaluations.schemas import (
 from case_service.outbox.service import record_event
 from shared.auth import Principal, Role
 from shared.db import utcnow
+from shared.i18n import Text
 from shared.problem import Conflict, FieldProblem, Forbidden, NotFound, ValidationFailed
 
 NO_APP_CHANNELS = frozenset({"hotline"})
@@ -97,7 +98,10 @@ def _is_reporter(principal: Principal, case: Case) -> bool:
 def _closed_at(case: Case) -> datetime:
     if case.status != "closed" or case.closed_at is None:
         raise Conflict(
-            f"Only a closed case is rated; this one is {case.status}",
+            Text(
+                f"只有已结案的案件才能评价；此案件为 {case.status}",
+                f"Only a closed case is rated; this one is {case.status}",
+            ),
             code="case_not_closed",
             extra={"case_status": case.status},
         )
@@ -110,13 +114,19 @@ async def _check_rateable(
     closed_at = _closed_at(case)
     if window and now > closed_at + timedelta(days=settings.rating_window_days):
         raise Conflict(
-            f"A case is rated within {settings.rating_window_days} days of closing; "
-            "this closure counts as not rated",
+            Text(
+                f"结案后 {settings.rating_window_days} 天内才能评价；本次结案视为未评价",
+                f"A case is rated within {settings.rating_window_days} days of closing; "
+                "this closure counts as not rated",
+            ),
             code="rating_window_passed",
             extra={"rating_due_at": (rating_deadline(case, settings) or now).isoformat()},
         )
     if await repository.for_closure(session, case.id, closed_at) is not None:
-        raise Conflict("This closure of the case is already rated", code="already_rated")
+        raise Conflict(
+            Text("本次结案已评价", "This closure of the case is already rated"),
+            code="already_rated",
+        )
     return closed_at
 
 
@@ -223,7 +233,10 @@ async def evaluate(
     """``POST /cases/{id}/evaluations``: the reporter rates the current closure."""
     now = now or utcnow()
     if not _is_reporter(principal, case):
-        raise Forbidden("Only the reporter rates a case", code="not_the_reporter")
+        raise Forbidden(
+            Text("只有报告人可以评价案件", "Only the reporter rates a case"),
+            code="not_the_reporter",
+        )
     closed_at = await _check_rateable(session, case, settings, now, window=True)
     evaluation = await _store(
         session,
@@ -290,21 +303,33 @@ async def request_reopen(
 ) -> ReopenRequest:
     now = now or utcnow()
     if not _is_reporter(principal, case):
-        raise Forbidden("Only the reporter asks to reopen a case", code="not_the_reporter")
+        raise Forbidden(
+            Text("只有报告人可以申请重办", "Only the reporter asks to reopen a case"),
+            code="not_the_reporter",
+        )
     closed_at = _closed_at(case)
     if now > closed_at + timedelta(days=settings.rating_window_days):
         raise Conflict(
-            f"Reopening is asked within {settings.rating_window_days} days of closing",
+            Text(
+                f"结案后 {settings.rating_window_days} 天内才能申请重办",
+                f"Reopening is asked within {settings.rating_window_days} days of closing",
+            ),
             code="reopen_request_window_passed",
         )
     evaluation = await repository.for_closure(session, case.id, closed_at)
     if evaluation is None or evaluation.satisfaction != Satisfaction.dissatisfied.value:
         raise Conflict(
-            "A reporter asks to reopen after rating this closure dissatisfied",
+            Text(
+                "报告人须先对本次结案评价为不满意，才能申请重办",
+                "A reporter asks to reopen after rating this closure dissatisfied",
+            ),
             code="not_dissatisfied",
         )
     if await repository.reopen_request_for(session, evaluation.id) is not None:
-        raise Conflict("Reopening this closure was asked already", code="reopen_already_requested")
+        raise Conflict(
+            Text("本次结案已申请过重办", "Reopening this closure was asked already"),
+            code="reopen_already_requested",
+        )
     request = ReopenRequest(
         case_id=case.id,
         evaluation_id=evaluation.id,
@@ -399,10 +424,13 @@ def _outcome_evaluation(body: ReturnVisitOutcome) -> EvaluationCreate | None:
     if not body.reached:
         if given or body.comment is not None:
             raise ValidationFailed(
-                "An unreached reporter gave no rating",
+                Text("未联系上的报告人没有给出评价", "An unreached reporter gave no rating"),
                 code="rating_without_contact",
                 errors=[
-                    FieldProblem(field=given[0] if given else "comment", reason="reached is false")
+                    FieldProblem(
+                        field=given[0] if given else "comment",
+                        reason=Text("reached 为 false", "reached is false"),
+                    )
                 ],
             )
         return None
@@ -411,9 +439,12 @@ def _outcome_evaluation(body: ReturnVisitOutcome) -> EvaluationCreate | None:
     missing = [f for f in fields if getattr(body, f) is None]
     if missing:
         raise ValidationFailed(
-            "A rating needs satisfaction and all three scores",
+            Text("评价须包含满意度和三项评分", "A rating needs satisfaction and all three scores"),
             code="incomplete_rating",
-            errors=[FieldProblem(field=f, reason="required with a rating") for f in missing],
+            errors=[
+                FieldProblem(field=f, reason=Text("有评价时必填", "required with a rating"))
+                for f in missing
+            ],
         )
     return EvaluationCreate(
         satisfaction=body.satisfaction,
@@ -438,10 +469,11 @@ async def complete_return_visit(
     now = now or utcnow()
     visit = await repository.return_visit(session, visit_id, lock=True)
     if visit is None or not _may_visit(principal, visit.area_path):
-        raise NotFound("No such return visit", code="return_visit_not_found")
+        raise NotFound(Text("没有这个回访", "No such return visit"), code="return_visit_not_found")
     if visit.status != "pending":
         raise Conflict(
-            f"This return visit is {visit.status} already", code="return_visit_completed"
+            Text(f"该回访已是 {visit.status}", f"This return visit is {visit.status} already"),
+            code="return_visit_completed",
         )
     case = await cases.get(session, visit.case_id, lock=True)
     assert case is not None  # foreign key
@@ -449,14 +481,25 @@ async def complete_return_visit(
     wanted = _outcome_evaluation(body)
     if body.reached and rated is None and wanted is None:
         raise ValidationFailed(
-            "This closure is not rated yet: record the reporter's rating",
+            Text(
+                "本次结案尚未评价：请记录报告人的评价",
+                "This closure is not rated yet: record the reporter's rating",
+            ),
             code="rating_required",
             errors=[
-                FieldProblem(field="satisfaction", reason="required: the closure is not rated")
+                FieldProblem(
+                    field="satisfaction",
+                    reason=Text("必填：本次结案尚未评价", "required: the closure is not rated"),
+                )
             ],
         )
     if wanted is not None and rated is not None:
-        raise Conflict("This closure is rated already; record only a note", code="already_rated")
+        raise Conflict(
+            Text(
+                "本次结案已评价：只能记录备注", "This closure is rated already; record only a note"
+            ),
+            code="already_rated",
+        )
     visit.status = "done" if body.reached else "unreachable"
     visit.note = body.note
     visit.completed_by = principal.subject
@@ -464,7 +507,10 @@ async def complete_return_visit(
     if wanted is not None:
         if case.closed_at != visit.closed_at:
             raise Conflict(
-                "The case was reopened since; this closure can no longer be rated",
+                Text(
+                    "案件此后已重新打开，本次结案不能再评价",
+                    "The case was reopened since; this closure can no longer be rated",
+                ),
                 code="closure_superseded",
             )
         evaluation = await _store(

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from shared.i18n import Text
 from shared.oauth import ClientCredentials
 from shared.problem import UpstreamError
 
@@ -63,7 +64,10 @@ def grid_resolver(credentials: ClientCredentials) -> Resolver:
         )
         if response.status_code != 200:
             raise UpstreamError(
-                f"grid_service answered {response.status_code} to responsible",
+                Text(
+                    f"grid_service 对责任人查询返回了 {response.status_code}",
+                    f"grid_service answered {response.status_code} to responsible",
+                ),
                 code="responsible_unavailable",
             )
         return [str(uuid.UUID(i)) for i in response.json()["account_ids"]]

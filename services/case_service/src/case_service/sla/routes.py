@@ -41,6 +41,7 @@ from case_service.sla.schemas import (
 )
 from shared.auth import CurrentPrincipal, Principal, Role
 from shared.db import SessionDep, utcnow
+from shared.i18n import Text
 from shared.pagination import Page, PageDep, paginate
 from shared.problem import (
     Conflict,
@@ -71,7 +72,7 @@ def _policy_read(p: SlaPolicy) -> SlaPolicyRead:
 )
 async def list_policies(session: SessionDep, principal: CurrentPrincipal) -> list[SlaPolicyRead]:
     if principal.has_role(Role.resident):
-        raise Forbidden("Staff only", code="missing_role")
+        raise Forbidden(Text("仅限工作人员", "Staff only"), code="missing_role")
     rows = (
         (
             await session.execute(
@@ -99,7 +100,10 @@ async def create_policy(
     body: SlaPolicyCreate, session: SessionDep, principal: CurrentPrincipal
 ) -> SlaPolicyRead:
     if not principal.has_role(Role.admin):
-        raise Forbidden("Only an admin changes time limits", code="missing_role")
+        raise Forbidden(
+            Text("只有管理员可以修改办理时限", "Only an admin changes time limits"),
+            code="missing_role",
+        )
     same = (
         (
             await session.execute(
@@ -134,12 +138,22 @@ async def create_policy(
 
 def _check_jurisdiction(principal: Principal, path: str) -> None:
     if not principal.has_role(Role.admin):
-        raise Forbidden("Only an admin changes the working calendar", code="missing_role")
+        raise Forbidden(
+            Text("只有管理员可以修改工作日历", "Only an admin changes the working calendar"),
+            code="missing_role",
+        )
     if path and principal.area_paths and not principal.covers_area(path):
-        raise NotFound("No such jurisdiction in your scope", code="jurisdiction_not_found")
+        raise NotFound(
+            Text("您的权限范围内没有这个辖区", "No such jurisdiction in your scope"),
+            code="jurisdiction_not_found",
+        )
     if not path and principal.area_paths:
         raise Forbidden(
-            "Only an admin without an area restriction sets nationwide days", code="out_of_scope"
+            Text(
+                "只有不限区域的管理员才能设置全国性的日期",
+                "Only an admin without an area restriction sets nationwide days",
+            ),
+            code="out_of_scope",
         )
 
 
@@ -238,7 +252,7 @@ async def delete_override(
         )
     ).scalar_one_or_none()
     if row is None:
-        raise NotFound("No override on that day", code="override_not_found")
+        raise NotFound(Text("当天没有调整", "No override on that day"), code="override_not_found")
     await session.delete(row)
 
 
@@ -290,7 +304,10 @@ async def _handler_case(session: Any, principal: Principal, case_id: uuid.UUID) 
     case = await get_visible(session, principal, case_id)
     rows = await case_repository.assignments(session, case.id)
     if not access.is_handler(principal, rows):
-        raise Forbidden("Only a handler of the case can do this", code="not_a_handler")
+        raise Forbidden(
+            Text("只有本案件的办理人可以这样做", "Only a handler of the case can do this"),
+            code="not_a_handler",
+        )
     return case
 
 
@@ -312,7 +329,11 @@ async def request_extension(
     )
     if deadline is None:
         raise Conflict(
-            f"The case has no open {body.deadline_kind} deadline", code="no_open_deadline"
+            Text(
+                f"案件没有进行中的 {body.deadline_kind} 时限",
+                f"The case has no open {body.deadline_kind} deadline",
+            ),
+            code="no_open_deadline",
         )
     pending = (
         await session.execute(
@@ -323,7 +344,10 @@ async def request_extension(
     ).first()
     if pending is not None:
         raise Conflict(
-            "An extension of this deadline is already waiting for a decision",
+            Text(
+                "该时限已有一个延期申请等待审批",
+                "An extension of this deadline is already waiting for a decision",
+            ),
             code="extension_pending",
         )
     ext = Extension(
@@ -376,25 +400,35 @@ async def decide_extension(
         and (principal.has_role(Role.admin) or access.covers(principal, case.handling_area_path))
     ):
         raise Forbidden(
-            "A dispatcher or supervisor of the handling level decides", code="missing_role"
+            Text(
+                "由办理层级的派遣员或督查员审批",
+                "A dispatcher or supervisor of the handling level decides",
+            ),
+            code="missing_role",
         )
     ext = await session.get(Extension, extension_id, with_for_update=True)
     if ext is None or ext.case_id != case.id:
-        raise NotFound("No such extension", code="extension_not_found")
+        raise NotFound(Text("没有这个延期申请", "No such extension"), code="extension_not_found")
     if ext.status != "pending":
-        raise Conflict(f"The extension was already {ext.status}", code="extension_decided")
+        raise Conflict(
+            Text(f"该延期申请已是 {ext.status}", f"The extension was already {ext.status}"),
+            code="extension_decided",
+        )
     if not body.approve and not body.reason:
         raise ValidationFailed(
-            "A refusal needs a reason",
+            Text("驳回须说明理由", "A refusal needs a reason"),
             code="reason_required",
-            errors=[FieldProblem(field="reason", reason="required to refuse")],
+            errors=[FieldProblem(field="reason", reason=Text("驳回时必填", "required to refuse"))],
         )
     now = utcnow()
     ext.decided_by, ext.decided_at, ext.decision_reason = principal.subject, now, body.reason
     if body.approve:
         deadline = await session.get(CaseDeadline, ext.deadline_id, with_for_update=True)
         if deadline is None or deadline.status not in {"open", "paused"}:
-            raise Conflict("The deadline is no longer running", code="no_open_deadline")
+            raise Conflict(
+                Text("该时限已不再计时", "The deadline is no longer running"),
+                code="no_open_deadline",
+            )
         ext.previous_due_at = deadline.due_at
         ext.new_due_at = await service.extend(
             session, case, deadline, ext.amount, LimitUnit(ext.unit), now
@@ -440,9 +474,15 @@ async def open_supervision(
 ) -> SupervisionRead:
     case = await get_visible(session, principal, case_id)
     if not principal.has_role(*SUPERVISORS):
-        raise Forbidden("Only a supervisor opens supervision orders", code="missing_role")
+        raise Forbidden(
+            Text("只有督查员可以发起督办", "Only a supervisor opens supervision orders"),
+            code="missing_role",
+        )
     if case.status not in service_open_statuses():
-        raise Conflict("Only an open case can be supervised", code="case_not_open")
+        raise Conflict(
+            Text("只有办理中的案件可以督办", "Only an open case can be supervised"),
+            code="case_not_open",
+        )
     now = utcnow()
     cal = await service.calendar_for(session, case.handling_area_path or case.area_path)
     due = cal.deadline(now, body.respond_within.amount, body.respond_within.unit)
@@ -507,13 +547,19 @@ async def respond_supervision(
 ) -> SupervisionRead:
     sup = await session.get(Supervision, supervision_id, with_for_update=True)
     if sup is None:
-        raise NotFound("No such supervision order", code="supervision_not_found")
+        raise NotFound(
+            Text("没有这个督办单", "No such supervision order"), code="supervision_not_found"
+        )
     try:
         case = await _handler_case(session, principal, sup.case_id)
     except NotFound as exc:
-        raise NotFound("No such supervision order", code="supervision_not_found") from exc
+        raise NotFound(
+            Text("没有这个督办单", "No such supervision order"), code="supervision_not_found"
+        ) from exc
     if sup.status == "responded":
-        raise Conflict("The order was already answered", code="supervision_answered")
+        raise Conflict(
+            Text("该督办单已回复", "The order was already answered"), code="supervision_answered"
+        )
     now = utcnow()
     sup.status, sup.response = "responded", body.response
     sup.responded_by, sup.responded_at = principal.subject, now
@@ -557,7 +603,11 @@ async def list_supervisions(
 ) -> Page[SupervisionRead]:
     if not principal.has_role(Role.supervisor, Role.dispatcher, Role.grid_leader, Role.admin):
         raise Forbidden(
-            "Supervision lists are for supervisors and dispatchers", code="missing_role"
+            Text(
+                "督办列表供督查员和派遣员查看",
+                "Supervision lists are for supervisors and dispatchers",
+            ),
+            code="missing_role",
         )
     stmt = select(Supervision)
     if not principal.has_role(Role.admin) or principal.area_paths:

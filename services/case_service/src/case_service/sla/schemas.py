@@ -9,6 +9,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from case_service.sla.calendar import LimitUnit
+from shared.validation_texts import InvalidValue
 
 LIMIT_KINDS = ("accept", "dispatch", "first_response", "resolve")
 
@@ -20,7 +21,7 @@ class Limit(BaseModel):
     @model_validator(mode="after")
     def _whole_days(self) -> Limit:
         if self.unit is LimitUnit.working_days and self.amount != int(self.amount):
-            raise ValueError("working_days limits are whole days")
+            raise InvalidValue("working_days 时限须为整天", "working_days limits are whole days")
         return self
 
 

@@ -28,6 +28,7 @@ from case_service.stats.schemas import (
 from case_service.stats.service import StatsFilter, invalid
 from shared.auth import CurrentPrincipal, Principal
 from shared.db import SessionDep
+from shared.i18n import Text
 from shared.problem import NotFound, UpstreamError, problem_responses
 
 router = APIRouter(prefix="/api/v1/stats", tags=["statistics"])
@@ -225,10 +226,19 @@ async def get_ranking(
     format: FormatQuery = Format.json,
 ) -> Any:
     if by not in {GroupBy.area, GroupBy.department}:
-        raise invalid("query.by", "area or department", "invalid_ranking")
+        raise invalid(
+            "query.by",
+            Text("按区域（area）或部门（department）", "area or department"),
+            "invalid_ranking",
+        )
     if indicator not in RATE_INDICATORS:
         raise invalid(
-            "query.indicator", f"one of {', '.join(RATE_INDICATORS)}", "unknown_indicator"
+            "query.indicator",
+            Text(
+                f"应为以下之一：{'、'.join(RATE_INDICATORS)}",
+                f"one of {', '.join(RATE_INDICATORS)}",
+            ),
+            "unknown_indicator",
         )
     await fresh(request)
     result = await service.ranking(
@@ -289,9 +299,14 @@ async def _grid_features(request: Request, under: str | None) -> list[dict[str, 
     params = {"under": under} if under else {}
     response = await request.app.state.grid_client.http.get("/api/v1/areas/export", params=params)
     if response.status_code == 404:
-        raise NotFound("No such area", code="area_not_found")
+        raise NotFound(Text("没有这个区域", "No such area"), code="area_not_found")
     if response.status_code != 200:
-        raise UpstreamError(f"grid_service answered {response.status_code} to the area export")
+        raise UpstreamError(
+            Text(
+                f"grid_service 对区域导出返回了 {response.status_code}",
+                f"grid_service answered {response.status_code} to the area export",
+            )
+        )
     features = response.json().get("features", [])
     return [f for f in features if isinstance(f, dict)]
 
@@ -371,7 +386,7 @@ async def export_cases(
     status: Annotated[list[Status] | None, Query(description="any of these statuses")] = None,
 ) -> StreamingResponse:
     if format is Format.json:
-        raise invalid("query.format", "csv or xlsx", "invalid_format")
+        raise invalid("query.format", Text("csv 或 xlsx", "csv or xlsx"), "invalid_format")
     stmt = _cases_statement(principal, f, status)
     return exports.cases_response(request.app.state.sessionmaker, stmt, format)
 

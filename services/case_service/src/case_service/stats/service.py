@@ -44,6 +44,7 @@ from case_service.stats.schemas import (
     RankingRow,
 )
 from shared.auth import Principal, Role
+from shared.i18n import Text
 from shared.problem import FieldProblem, Forbidden, ValidationFailed
 
 MAX_DAYS = 5 * 366
@@ -59,15 +60,19 @@ class StatsFilter:
     category_code: str | None = None
 
 
-def invalid(field: str, reason: str, code: str) -> ValidationFailed:
+def invalid(field: str, reason: Text, code: str) -> ValidationFailed:
     return ValidationFailed(reason, code=code, errors=[FieldProblem(field=field, reason=reason)])
 
 
 def check_period(date_from: date, date_to: date) -> None:
     if date_to < date_from:
-        raise invalid("query.to", "before from", "invalid_period")
+        raise invalid("query.to", Text("早于开始日期", "before from"), "invalid_period")
     if (date_to - date_from).days > MAX_DAYS:
-        raise invalid("query.to", f"a period spans at most {MAX_DAYS} days", "period_too_long")
+        raise invalid(
+            "query.to",
+            Text(f"统计周期最长 {MAX_DAYS} 天", f"a period spans at most {MAX_DAYS} days"),
+            "period_too_long",
+        )
 
 
 def base_area(principal: Principal, area_path: str | None) -> str | None:
@@ -80,7 +85,12 @@ def base_area(principal: Principal, area_path: str | None) -> str | None:
             return area_path
         if principal.has_role(Role.department_handler) and not principal.has_role(*AREA_ROLES):
             return area_path  # their departments' cases in that area
-        raise Forbidden("Statistics of that area are outside your scope", code="area_out_of_scope")
+        raise Forbidden(
+            Text(
+                "该区域的统计不在您的权限范围内", "Statistics of that area are outside your scope"
+            ),
+            code="area_out_of_scope",
+        )
     if principal.has_role(*AREA_ROLES) and len(principal.area_paths) == 1:
         return principal.area_paths[0]
     return None
@@ -98,7 +108,9 @@ def scope_clause(principal: Principal) -> sa.ColumnElement[bool] | None:
     if principal.has_role(Role.department_handler) and principal.department_ids:
         conds.append(c.department_ids.overlap(list(principal.department_ids)))
     if not conds:
-        raise Forbidden("Statistics are for staff", code="stats_not_permitted")
+        raise Forbidden(
+            Text("统计数据仅供工作人员查看", "Statistics are for staff"), code="stats_not_permitted"
+        )
     return sa.or_(*conds)
 
 

@@ -16,6 +16,7 @@ from case_service.webhooks.models import WebhookDelivery, WebhookSubscription
 from shared.auth import CurrentPrincipal, Principal, Role
 from shared.contracts.events import CASE_EVENT_TYPES
 from shared.db import SessionDep, utcnow
+from shared.i18n import Text
 from shared.pagination import Page, PageDep, paginate
 from shared.problem import (
     Conflict,
@@ -75,14 +76,17 @@ class DeliveryRead(BaseModel):
 
 def _client(principal: Principal) -> str:
     if not principal.has_role(Role.platform) or not principal.client_id:
-        raise Forbidden("Webhooks are for platform clients", code="missing_role")
+        raise Forbidden(
+            Text("Webhook 仅供平台客户端使用", "Webhooks are for platform clients"),
+            code="missing_role",
+        )
     return principal.client_id
 
 
 async def _own(session: SessionDep, principal: Principal, sub_id: uuid.UUID) -> WebhookSubscription:
     sub = await session.get(WebhookSubscription, sub_id)
     if sub is None or sub.client_id != _client(principal):
-        raise NotFound("No such webhook", code="webhook_not_found")
+        raise NotFound(Text("没有这个 Webhook", "No such webhook"), code="webhook_not_found")
     return sub
 
 
@@ -102,9 +106,14 @@ async def subscribe(
     unknown = sorted(set(body.event_types) - set(CASE_EVENT_TYPES))
     if unknown:
         raise ValidationFailed(
-            "Unknown event types",
+            Text("未知的事件类型", "Unknown event types"),
             code="unknown_event_type",
-            errors=[FieldProblem(field="event_types", reason=f"unknown: {', '.join(unknown)}")],
+            errors=[
+                FieldProblem(
+                    field="event_types",
+                    reason=Text(f"未知：{'、'.join(unknown)}", f"unknown: {', '.join(unknown)}"),
+                )
+            ],
         )
     sub = WebhookSubscription(
         client_id=client_id, url=str(body.url), event_types=sorted(set(body.event_types))
@@ -193,9 +202,11 @@ async def replay(
     await _own(session, principal, subscription_id)
     row = await session.get(WebhookDelivery, delivery_id, with_for_update=True)
     if row is None or row.subscription_id != subscription_id:
-        raise NotFound("No such delivery", code="delivery_not_found")
+        raise NotFound(Text("没有这次投递", "No such delivery"), code="delivery_not_found")
     if row.status == "pending":
-        raise Conflict("The delivery is still being tried", code="delivery_pending")
+        raise Conflict(
+            Text("这次投递仍在尝试中", "The delivery is still being tried"), code="delivery_pending"
+        )
     now = utcnow()
     row.status, row.next_attempt_at, row.expires_at = "pending", now, now + service.RETRY_WINDOW
     session.add(row)

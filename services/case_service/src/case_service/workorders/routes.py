@@ -30,6 +30,7 @@ from case_service.categories import repository as categories
 from case_service.workorders.models import CategoryMapping, WorkOrder
 from shared.auth import CurrentPrincipal, Principal, Role
 from shared.db import SessionDep
+from shared.i18n import Text
 from shared.problem import FieldProblem, Forbidden, NotFound, ValidationFailed, problem_responses
 
 router = APIRouter(prefix="/api/v1/work-orders", tags=["work orders"])
@@ -87,7 +88,10 @@ class MappingRead(BaseModel):
 
 def _platform(principal: Principal) -> str:
     if not principal.has_role(Role.platform) or not principal.client_id:
-        raise Forbidden("Work orders are pushed by platform clients", code="missing_role")
+        raise Forbidden(
+            Text("工单由平台客户端推送", "Work orders are pushed by platform clients"),
+            code="missing_role",
+        )
     return principal.client_id
 
 
@@ -169,9 +173,16 @@ async def push(body: WorkOrderIn, request: Request, principal: CurrentPrincipal)
         ).scalar_one_or_none()
     if mapped is None:
         raise ValidationFailed(
-            f"No mapping for category code {body.category_code!r} of {client_id}",
+            Text(
+                f"{client_id} 的类别编码 {body.category_code!r} 没有对照关系",
+                f"No mapping for category code {body.category_code!r} of {client_id}",
+            ),
             code="unmapped_category",
-            errors=[FieldProblem(field="category_code", reason="not in the mapping table")],
+            errors=[
+                FieldProblem(
+                    field="category_code", reason=Text("不在对照表中", "not in the mapping table")
+                )
+            ],
         )
     data = CaseCreate(
         category_code=mapped,
@@ -218,7 +229,7 @@ async def get_order(
 ) -> WorkOrderRead:
     found = await _existing(request, _platform(principal), order_id)
     if found is None:
-        raise NotFound("No such work order", code="work_order_not_found")
+        raise NotFound(Text("没有这个工单", "No such work order"), code="work_order_not_found")
     return found
 
 
@@ -236,12 +247,15 @@ async def put_mapping(
     principal: CurrentPrincipal,
 ) -> MappingRead:
     if not principal.has_role(Role.admin):
-        raise Forbidden("Only an admin maps category codes", code="missing_role")
+        raise Forbidden(
+            Text("只有管理员可以维护类别编码对照", "Only an admin maps category codes"),
+            code="missing_role",
+        )
     if await categories.get_current(session, body.category_code) is None:
         raise ValidationFailed(
-            "Unknown category",
+            Text("未知的类别", "Unknown category"),
             code="unknown_category",
-            errors=[FieldProblem(field="category_code", reason="unknown")],
+            errors=[FieldProblem(field="category_code", reason=Text("未知", "unknown"))],
         )
     row = (
         await session.execute(
@@ -272,7 +286,11 @@ async def list_mappings(
 ) -> list[MappingRead]:
     if not (principal.has_role(Role.admin) or principal.client_id == client_id):
         raise Forbidden(
-            "Only an admin or the platform itself reads its mapping", code="missing_role"
+            Text(
+                "只有管理员或平台本身可以查看其对照表",
+                "Only an admin or the platform itself reads its mapping",
+            ),
+            code="missing_role",
         )
     rows = (
         (

@@ -32,6 +32,7 @@ from shared.auth import CurrentPrincipal, Role
 from shared.contracts.auth import TokenResponse
 from shared.contracts.platform import ApiKeyOwner, ApiKeyVerifyRequest
 from shared.db import SessionDep
+from shared.i18n import Text
 from shared.pagination import Page, PageDep, paginate
 from shared.problem import Forbidden, NotFound, problem_response, problem_responses
 
@@ -144,7 +145,7 @@ async def token(
         if grant_type == "password":
             if not username or not password:
                 raise OAuthError(
-                    "username and password are required",
+                    Text("用户名和密码必填", "username and password are required"),
                     code="invalid_request",
                     error="invalid_request",
                 )
@@ -154,7 +155,9 @@ async def token(
         elif grant_type == "refresh_token":
             if not refresh_token:
                 raise OAuthError(
-                    "refresh_token is required", code="invalid_request", error="invalid_request"
+                    Text("refresh_token 必填", "refresh_token is required"),
+                    code="invalid_request",
+                    error="invalid_request",
                 )
             result = await service.refresh_grant(session, settings, refresh_token=refresh_token)
         elif grant_type == "client_credentials":
@@ -162,7 +165,10 @@ async def token(
             cid, secret = basic if basic else (client_id, client_secret)
             if not cid or not secret:
                 raise OAuthError(
-                    "client_id and client_secret are required",
+                    Text(
+                        "client_id 和 client_secret 必填",
+                        "client_id and client_secret are required",
+                    ),
                     code="invalid_client",
                     error="invalid_client",
                     status=401,
@@ -173,11 +179,13 @@ async def token(
             )
         elif not grant_type:
             raise OAuthError(
-                "grant_type is required", code="invalid_request", error="invalid_request"
+                Text("grant_type 必填", "grant_type is required"),
+                code="invalid_request",
+                error="invalid_request",
             )
         else:
             raise OAuthError(
-                f"Unsupported grant_type {grant_type}",
+                Text(f"不支持的 grant_type {grant_type}", f"Unsupported grant_type {grant_type}"),
                 code="unsupported_grant_type",
                 error="unsupported_grant_type",
             )
@@ -264,10 +272,14 @@ async def _me(session: SessionDep, principal: CurrentPrincipal) -> Account:
     try:
         account_id = uuid.UUID(principal.subject)
     except ValueError as exc:
-        raise Forbidden("Platform clients have no account", code="not_an_account") from exc
+        raise Forbidden(
+            Text("平台客户端没有账号", "Platform clients have no account"), code="not_an_account"
+        ) from exc
     account = await repository.get(session, account_id)
     if account is None:
-        raise NotFound("Your account no longer exists", code="account_not_found")
+        raise NotFound(
+            Text("您的账号已不存在", "Your account no longer exists"), code="account_not_found"
+        )
     return account
 
 

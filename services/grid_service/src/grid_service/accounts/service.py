@@ -48,7 +48,7 @@ class OAuthError(AppError):
 
     def __init__(
         self,
-        detail: str,
+        detail: Text,
         *,
         code: str = "invalid_grant",
         error: str = "invalid_grant",
@@ -137,7 +137,10 @@ async def password_grant(
     if account is not None and account.locked_until is not None and account.locked_until > now:
         retry = int((account.locked_until - now).total_seconds()) + 1
         raise OAuthError(
-            "Too many failed logins; the account is locked for a while",
+            Text(
+                "登录失败次数过多，账号暂时锁定",
+                "Too many failed logins; the account is locked for a while",
+            ),
             code="account_locked",
             headers={"Retry-After": str(retry)},
         )
@@ -150,9 +153,11 @@ async def password_grant(
                 account.failed_logins = 0
             session.add(account)
             await session.flush()
-        raise OAuthError("The username or password is wrong", code="invalid_grant")
+        raise OAuthError(
+            Text("用户名或密码错误", "The username or password is wrong"), code="invalid_grant"
+        )
     if account.disabled:
-        raise OAuthError("The account is disabled", code="account_disabled")
+        raise OAuthError(Text("账号已停用", "The account is disabled"), code="account_disabled")
     account.failed_logins = 0
     account.locked_until = None
     session.add(account)
@@ -167,23 +172,30 @@ async def refresh_grant(
     row = await repository.refresh_by_hash(session, sha256(refresh_token))
     now = utcnow()
     if row is None:
-        raise OAuthError("Unknown refresh token", code="invalid_grant")
+        raise OAuthError(Text("未知的刷新令牌", "Unknown refresh token"), code="invalid_grant")
     if row.revoked_at is not None:
-        raise OAuthError("The refresh token was revoked", code="refresh_token_revoked")
+        raise OAuthError(
+            Text("刷新令牌已被吊销", "The refresh token was revoked"), code="refresh_token_revoked"
+        )
     if row.used_at is not None:
         await repository.revoke_family(session, row.family_id, now)
         raise OAuthError(
-            "The refresh token was already used; every token of this sign-in is revoked",
+            Text(
+                "刷新令牌已使用过；本次登录的所有令牌均已吊销",
+                "The refresh token was already used; every token of this sign-in is revoked",
+            ),
             code="refresh_token_reused",
         )
     if row.expires_at <= now:
-        raise OAuthError("The refresh token has expired", code="refresh_token_expired")
+        raise OAuthError(
+            Text("刷新令牌已过期", "The refresh token has expired"), code="refresh_token_expired"
+        )
     row.used_at = now
     session.add(row)
     account = await repository.get(session, row.account_id)
     if account is None or not _usable(account):
         await repository.revoke_family(session, row.family_id, now)
-        raise OAuthError("The account is disabled", code="account_disabled")
+        raise OAuthError(Text("账号已停用", "The account is disabled"), code="account_disabled")
     return await _issue(session, settings, account, family_id=row.family_id)
 
 
@@ -205,7 +217,7 @@ async def client_credentials_grant(
     ok = await verify_secret(client.secret_hash if client else None, client_secret)
     if client is None or not ok or client.disabled:
         raise OAuthError(
-            "Client authentication failed",
+            Text("客户端认证失败", "Client authentication failed"),
             code="invalid_client",
             error="invalid_client",
             status=401,
@@ -217,7 +229,10 @@ async def client_credentials_grant(
         extra = [s for s in asked if s not in client.scopes]
         if extra:
             raise OAuthError(
-                f"Scope not allowed for this client: {' '.join(extra)}",
+                Text(
+                    f"该客户端不允许的权限范围：{' '.join(extra)}",
+                    f"Scope not allowed for this client: {' '.join(extra)}",
+                ),
                 code="invalid_scope",
                 error="invalid_scope",
             )
@@ -258,7 +273,7 @@ async def wechat_grant(
     account = await repository.by_wechat_openid(session, openid)
     assert account is not None
     if account.disabled:
-        raise OAuthError("The account is disabled", code="account_disabled")
+        raise OAuthError(Text("账号已停用", "The account is disabled"), code="account_disabled")
     return await _issue(session, settings, account), created
 
 
@@ -276,7 +291,9 @@ def ensure_manages(principal: Principal, account: Account) -> None:
 async def get_account(session: AsyncSession, account_id: uuid.UUID) -> Account:
     account = await repository.get(session, account_id)
     if account is None:
-        raise NotFound(f"No account {account_id}", code="account_not_found")
+        raise NotFound(
+            Text(f"没有账号 {account_id}", f"No account {account_id}"), code="account_not_found"
+        )
     return account
 
 
@@ -293,7 +310,10 @@ async def _check_grants(
             problems.append(
                 FieldProblem(
                     field=f"roles.{i}",
-                    reason=f"unknown role; one of {', '.join(ACCOUNT_ROLES)}",
+                    reason=Text(
+                        f"未知角色；应为以下之一：{'、'.join(ACCOUNT_ROLES)}",
+                        f"unknown role; one of {', '.join(ACCOUNT_ROLES)}",
+                    ),
                     type="enum",
                 )
             )
@@ -302,7 +322,11 @@ async def _check_grants(
         for i, path in enumerate(area_paths):
             if path not in found:
                 problems.append(
-                    FieldProblem(field=f"area_paths.{i}", reason="no such area", type="not_found")
+                    FieldProblem(
+                        field=f"area_paths.{i}",
+                        reason=Text("没有这个区域", "no such area"),
+                        type="not_found",
+                    )
                 )
     if department_ids:
         known = await departments_repository.existing_ids(session, department_ids)
@@ -310,11 +334,15 @@ async def _check_grants(
             if dept not in known:
                 problems.append(
                     FieldProblem(
-                        field=f"department_ids.{i}", reason="no such department", type="not_found"
+                        field=f"department_ids.{i}",
+                        reason=Text("没有这个部门", "no such department"),
+                        type="not_found",
                     )
                 )
     if problems:
-        raise ValidationFailed("The account is invalid", code="invalid_account", errors=problems)
+        raise ValidationFailed(
+            Text("账号无效", "The account is invalid"), code="invalid_account", errors=problems
+        )
 
 
 async def create_account(
@@ -325,7 +353,10 @@ async def create_account(
         session, roles=body.roles, area_paths=body.area_paths, department_ids=body.department_ids
     )
     if await repository.by_username(session, body.username) is not None:
-        raise Conflict(f"The username {body.username} is taken", code="username_taken")
+        raise Conflict(
+            Text(f"用户名 {body.username} 已被占用", f"The username {body.username} is taken"),
+            code="username_taken",
+        )
     account = Account(
         kind=AccountKind.staff.value,
         username=body.username,
@@ -358,9 +389,11 @@ async def update_account(
     ):
         if name in changes and changes[name] is None:
             raise ValidationFailed(
-                f"{name} cannot be null",
+                Text(f"{name} 不能为空", f"{name} cannot be null"),
                 code="invalid_account",
-                errors=[FieldProblem(field=name, reason="cannot be null", type="null")],
+                errors=[
+                    FieldProblem(field=name, reason=Text("不能为空", "cannot be null"), type="null")
+                ],
             )
     if body.area_paths is not None:
         ensure_covers(principal, body.area_paths, what="account")
@@ -406,9 +439,11 @@ async def update_me(session: AsyncSession, *, account: Account, body: MeUpdate) 
     for name in ("name", "channels"):
         if name in changes and changes[name] is None:
             raise ValidationFailed(
-                f"{name} cannot be null",
+                Text(f"{name} 不能为空", f"{name} cannot be null"),
                 code="invalid_account",
-                errors=[FieldProblem(field=name, reason="cannot be null", type="null")],
+                errors=[
+                    FieldProblem(field=name, reason=Text("不能为空", "cannot be null"), type="null")
+                ],
             )
     if body.name is not None:
         account.name = body.name
@@ -423,10 +458,14 @@ async def update_me(session: AsyncSession, *, account: Account, body: MeUpdate) 
             area = await areas_repository.get(session, body.home_area_id)
             if area is None:
                 raise ValidationFailed(
-                    "No such area",
+                    Text("没有这个区域", "No such area"),
                     code="invalid_account",
                     errors=[
-                        FieldProblem(field="home_area_id", reason="no such area", type="not_found")
+                        FieldProblem(
+                            field="home_area_id",
+                            reason=Text("没有这个区域", "no such area"),
+                            type="not_found",
+                        )
                     ],
                 )
             account.home_area_path = area.path
@@ -461,14 +500,21 @@ async def create_client(
     from grid_service.accounts.schemas import SCOPE_PATTERN
 
     bad = [
-        FieldProblem(field=f"scopes.{i}", reason="a scope looks like `recipients:read`")
+        FieldProblem(
+            field=f"scopes.{i}",
+            reason=Text("权限范围形如 `recipients:read`", "a scope looks like `recipients:read`"),
+        )
         for i, s in enumerate(body.scopes)
         if not re.match(SCOPE_PATTERN, s)
     ]
     if bad:
-        raise ValidationFailed("Invalid scopes", code="invalid_client", errors=bad)
+        raise ValidationFailed(
+            Text("权限范围无效", "Invalid scopes"), code="invalid_client", errors=bad
+        )
     if await repository.client(session, body.id) is not None:
-        raise Conflict(f"Client {body.id} exists", code="client_exists")
+        raise Conflict(
+            Text(f"客户端 {body.id} 已存在", f"Client {body.id} exists"), code="client_exists"
+        )
     secret = secret or secrets.token_urlsafe(32)
     if body.with_api_key:
         api_key = api_key or secrets.token_urlsafe(32)
@@ -489,5 +535,8 @@ async def create_client(
 async def verify_api_key(session: AsyncSession, *, api_key: str) -> PlatformClient:
     client = await repository.client_by_api_key_hash(session, sha256(api_key))
     if client is None or client.disabled:
-        raise NotFound("No platform client has this API key", code="unknown_api_key")
+        raise NotFound(
+            Text("没有平台客户端使用此 API key", "No platform client has this API key"),
+            code="unknown_api_key",
+        )
     return client

@@ -27,12 +27,29 @@ class WeChatError(AppError):
 
 
 #: errcode → (status, our code, message); the codes WeChat documents for jscode2session.
-ERRORS: dict[int, tuple[int, str, str]] = {
-    40029: (400, "wechat_code_invalid", "The login code is invalid (js_code无效)"),
-    40163: (400, "wechat_code_used", "The login code was already used"),
-    45011: (429, "wechat_rate_limited", "WeChat rate-limits this user; try again in a minute"),
-    40226: (403, "wechat_user_blocked", "WeChat flags this user as high-risk (高风险等级用户)"),
-    -1: (503, "wechat_busy", "WeChat is busy (系统繁忙); try again"),
+ERRORS: dict[int, tuple[int, str, Text]] = {
+    40029: (
+        400,
+        "wechat_code_invalid",
+        Text("登录凭证（js_code）无效", "The login code is invalid (js_code无效)"),
+    ),
+    40163: (400, "wechat_code_used", Text("登录凭证已被使用", "The login code was already used")),
+    45011: (
+        429,
+        "wechat_rate_limited",
+        Text(
+            "微信限制了该用户的调用频率，请一分钟后再试",
+            "WeChat rate-limits this user; try again in a minute",
+        ),
+    ),
+    40226: (
+        403,
+        "wechat_user_blocked",
+        Text(
+            "微信将该用户标为高风险等级用户", "WeChat flags this user as high-risk (高风险等级用户)"
+        ),
+    ),
+    -1: (503, "wechat_busy", Text("微信系统繁忙，请重试", "WeChat is busy (系统繁忙); try again")),
 }
 
 
@@ -65,13 +82,23 @@ class WeChatClient:
         try:
             body = response.json()
         except ValueError as exc:
-            raise UpstreamError("WeChat answered something that is not JSON") from exc
+            raise UpstreamError(
+                Text("微信返回的内容不是 JSON", "WeChat answered something that is not JSON")
+            ) from exc
         errcode = int(body.get("errcode") or 0)
         if errcode == 0 and body.get("openid"):
             return WeChatSession(openid=str(body["openid"]), unionid=body.get("unionid"))
         log.warning("wechat_login_refused", errcode=errcode)
         status, code_name, message = ERRORS.get(
-            errcode, (502, "wechat_error", f"WeChat refused the login (errcode {errcode})")
+            errcode,
+            (
+                502,
+                "wechat_error",
+                Text(
+                    f"微信拒绝了登录（errcode {errcode}）",
+                    f"WeChat refused the login (errcode {errcode})",
+                ),
+            ),
         )
         headers = {"Retry-After": "60" if errcode == 45011 else "1"} if status in (429, 503) else {}
         raise WeChatError(

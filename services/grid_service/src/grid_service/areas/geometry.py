@@ -12,12 +12,14 @@ from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 
+from shared.validation_texts import InvalidValue
+
 EARTH_RADIUS_M = 6_371_008.8
 METRES_PER_DEGREE = math.pi * EARTH_RADIUS_M / 180.0
 
 
-class BoundaryError(ValueError):
-    """The boundary is not a usable polygon; the message says why."""
+class BoundaryError(InvalidValue):
+    """The boundary is not a usable polygon; ``text`` says why in both languages."""
 
 
 @dataclass(frozen=True)
@@ -31,23 +33,31 @@ class Measured:
 def parse_boundary(geojson: Any) -> BaseGeometry:
     """A valid WGS84 Polygon or MultiPolygon from GeoJSON, or :class:`BoundaryError`."""
     if not isinstance(geojson, dict) or geojson.get("type") not in {"Polygon", "MultiPolygon"}:
-        raise BoundaryError("must be a GeoJSON Polygon or MultiPolygon")
+        raise BoundaryError(
+            "应为 GeoJSON Polygon 或 MultiPolygon", "must be a GeoJSON Polygon or MultiPolygon"
+        )
     try:
         geometry = shape(geojson)
     except (ValueError, TypeError, IndexError, AttributeError, KeyError) as exc:
-        raise BoundaryError(f"malformed coordinates: {exc}") from exc
+        raise BoundaryError(f"坐标格式有误：{exc}", f"malformed coordinates: {exc}") from exc
     if geometry.is_empty:
-        raise BoundaryError("the polygon is empty")
+        raise BoundaryError("多边形为空", "the polygon is empty")
     coords = shapely.get_coordinates(geometry)
     if not np.isfinite(coords).all():
-        raise BoundaryError("coordinates must be finite numbers")
+        raise BoundaryError("坐标必须是有限数值", "coordinates must be finite numbers")
     lng, lat = coords[:, 0], coords[:, 1]
     if (np.abs(lng) > 180).any() or (np.abs(lat) > 90).any():
-        raise BoundaryError("coordinates must be [longitude, latitude] in WGS84 degrees")
+        raise BoundaryError(
+            "坐标须为 WGS84 度数的 [经度, 纬度]",
+            "coordinates must be [longitude, latitude] in WGS84 degrees",
+        )
     if not geometry.is_valid:
-        raise BoundaryError(f"invalid polygon: {explain_validity(geometry)}")
+        raise BoundaryError(
+            f"多边形无效：{explain_validity(geometry)}",
+            f"invalid polygon: {explain_validity(geometry)}",
+        )
     if geometry.area == 0:
-        raise BoundaryError("the polygon has no area")
+        raise BoundaryError("多边形面积为零", "the polygon has no area")
     return geometry
 
 

@@ -21,6 +21,7 @@ from grid_service.areas.schemas import (
 from grid_service.scope import AdminDep, ensure_covers
 from shared.contracts.grids import AreaLevel
 from shared.db import SessionDep
+from shared.i18n import Text
 from shared.pagination import Page, PageDep, paginate
 from shared.problem import NotFound, problem_responses
 
@@ -44,8 +45,7 @@ AREA_EXAMPLE = {
         {
             "field": "household_count",
             "code": "household_count_out_of_range",
-            "reason": "a grid usually has 500-1000 households (一般以500-1000户为一网格); "
-            "this one has 1200",
+            "reason": "一般以500-1000户为一网格；本网格有 1200 户",
         }
     ],
 }
@@ -153,7 +153,7 @@ async def export_areas(
 ) -> JSONResponse:
     body = await service.export_features(session, under_path=under)
     if under is not None and not body["features"]:
-        raise NotFound(f"No area {under}", code="area_not_found")
+        raise NotFound(Text(f"没有区域 {under}", f"No area {under}"), code="area_not_found")
     return JSONResponse(body, media_type="application/geo+json")
 
 
@@ -207,7 +207,7 @@ async def import_areas(
 async def get_area_by_code(session: SessionDep, code: str) -> AreaRead:
     area = await repository.get_by_code(session, code)
     if area is None:
-        raise NotFound(f"No area {code}", code="area_not_found")
+        raise NotFound(Text(f"没有区域 {code}", f"No area {code}"), code="area_not_found")
     return service.to_read(area)
 
 

@@ -35,6 +35,7 @@ from grid_service.config import Settings
 from shared.auth import Principal
 from shared.contracts.grids import AreaLevel, AreaRef
 from shared.db import utcnow
+from shared.i18n import Text
 from shared.problem import Conflict, FieldProblem, NotFound, ValidationFailed
 
 #: Code length of the levels with a national code (GB/T 2260, GB/T 10114, community 12 digits).
@@ -123,7 +124,10 @@ def check_code_and_level(
         out.append(
             FieldProblem(
                 field=f"{prefix}level",
-                reason=f"level {cand.level} is not configured ({', '.join(levels)})",
+                reason=Text(
+                    f"未配置层级 {cand.level}（{'、'.join(levels)}）",
+                    f"level {cand.level} is not configured ({', '.join(levels)})",
+                ),
                 type="unknown_level",
             )
         )
@@ -133,7 +137,10 @@ def check_code_and_level(
         out.append(
             FieldProblem(
                 field=f"{prefix}parent_id" if not prefix else f"{prefix}parent_code",
-                reason=f"a {cand.level} needs a parent; only a {levels[0]} is a root",
+                reason=Text(
+                    f"{cand.level} 需要上级；只有 {levels[0]} 可以作为根",
+                    f"a {cand.level} needs a parent; only a {levels[0]} is a root",
+                ),
                 type="missing_parent",
             )
         )
@@ -143,19 +150,31 @@ def check_code_and_level(
         out.append(
             FieldProblem(
                 field=f"{prefix}level",
-                reason=f"a {cand.level} cannot be a child of a {parent.level}",
+                reason=Text(
+                    f"{cand.level} 不能作为 {parent.level} 的下级",
+                    f"a {cand.level} cannot be a child of a {parent.level}",
+                ),
                 type="wrong_level",
             )
         )
     if not _DIGITS.match(cand.code):
-        out.append(FieldProblem(field=f"{prefix}code", reason="must be digits only", type="format"))
+        out.append(
+            FieldProblem(
+                field=f"{prefix}code",
+                reason=Text("只能是数字", "must be digits only"),
+                type="format",
+            )
+        )
         return out
     fixed = FIXED_CODE_LENGTH.get(cand.level)
     if fixed is not None and len(cand.code) != fixed:
         out.append(
             FieldProblem(
                 field=f"{prefix}code",
-                reason=f"a {cand.level} code has {fixed} digits",
+                reason=Text(
+                    f"{cand.level} 的编码为 {fixed} 位数字",
+                    f"a {cand.level} code has {fixed} digits",
+                ),
                 type="format",
             )
         )
@@ -169,7 +188,10 @@ def check_code_and_level(
             out.append(
                 FieldProblem(
                     field=f"{prefix}code",
-                    reason=f"must extend its parent's code: start with {need}",
+                    reason=Text(
+                        f"必须在上级编码基础上扩展：以 {need} 开头",
+                        f"must extend its parent's code: start with {need}",
+                    ),
                     type="not_extending_parent",
                 )
             )
@@ -181,7 +203,7 @@ def check_boundary(cand: Candidate, *, prefix: str = "", name: str = "boundary")
         cand.geometry = parse_boundary(cand.boundary)
     except BoundaryError as exc:
         cand.problems.append(
-            FieldProblem(field=f"{prefix}{name}", reason=str(exc), type="invalid_geometry")
+            FieldProblem(field=f"{prefix}{name}", reason=exc.text, type="invalid_geometry")
         )
 
 
@@ -199,7 +221,9 @@ def check_placement(
         out.append(
             FieldProblem(
                 field=field_name,
-                reason=f"not inside its parent {parent.code}",
+                reason=Text(
+                    f"不在上级区域 {parent.code} 范围内", f"not inside its parent {parent.code}"
+                ),
                 type="outside_parent",
             )
         )
@@ -208,7 +232,10 @@ def check_placement(
         out.append(
             FieldProblem(
                 field=field_name,
-                reason=f"overlaps sibling area(s) {', '.join(clashes)}",
+                reason=Text(
+                    f"与同级区域 {'、'.join(clashes)} 重叠",
+                    f"overlaps sibling area(s) {', '.join(clashes)}",
+                ),
                 type="overlaps_sibling",
             )
         )
@@ -265,7 +292,7 @@ async def _siblings(
 async def get_area(session: AsyncSession, area_id: uuid.UUID) -> Area:
     area = await repository.get(session, area_id)
     if area is None:
-        raise NotFound(f"No area {area_id}", code="area_not_found")
+        raise NotFound(Text(f"没有区域 {area_id}", f"No area {area_id}"), code="area_not_found")
     return area
 
 
@@ -280,9 +307,15 @@ async def create_area(
         parent_area = await repository.get(session, body.parent_id)
         if parent_area is None:
             raise ValidationFailed(
-                "The parent area does not exist",
+                Text("上级区域不存在", "The parent area does not exist"),
                 code="parent_not_found",
-                errors=[FieldProblem(field="parent_id", reason="no such area", type="not_found")],
+                errors=[
+                    FieldProblem(
+                        field="parent_id",
+                        reason=Text("没有这个区域", "no such area"),
+                        type="not_found",
+                    )
+                ],
             )
     parent = node_of(parent_area) if parent_area else None
     if parent is not None:  # a root's scope is checked once its code is known to be valid
@@ -298,7 +331,11 @@ async def create_area(
     check_boundary(cand)
     if await repository.get_by_code(session, body.code) is not None:
         cand.problems.append(
-            FieldProblem(field="code", reason=f"{body.code} already exists", type="duplicate")
+            FieldProblem(
+                field="code",
+                reason=Text(f"{body.code} 已存在", f"{body.code} already exists"),
+                type="duplicate",
+            )
         )
     if cand.geometry is not None:
         siblings = await _siblings(session, body.parent_id)
@@ -307,7 +344,10 @@ async def create_area(
         )
     if cand.problems:
         raise ValidationFailed(
-            f"The area cannot be created: {len(cand.problems)} problem(s)",
+            Text(
+                f"无法创建该区域：有 {len(cand.problems)} 个问题",
+                f"The area cannot be created: {len(cand.problems)} problem(s)",
+            ),
             code="invalid_area",
             errors=cand.problems,
         )
@@ -327,14 +367,20 @@ async def update_area(
     changes = body.model_dump(exclude_unset=True)
     if "name" in changes and changes["name"] is None:
         raise ValidationFailed(
-            "name cannot be null",
-            errors=[FieldProblem(field="name", reason="cannot be null", type="null")],
+            Text("名称不能为空", "name cannot be null"),
+            errors=[
+                FieldProblem(field="name", reason=Text("不能为空", "cannot be null"), type="null")
+            ],
         )
     if "boundary" in changes:
         if body.boundary is None:
             raise ValidationFailed(
-                "boundary cannot be null",
-                errors=[FieldProblem(field="boundary", reason="cannot be null", type="null")],
+                Text("边界不能为空", "boundary cannot be null"),
+                errors=[
+                    FieldProblem(
+                        field="boundary", reason=Text("不能为空", "cannot be null"), type="null"
+                    )
+                ],
             )
         cand = Candidate(
             code=area.code,
@@ -361,13 +407,18 @@ async def update_area(
                 cand.problems.append(
                     FieldProblem(
                         field="boundary",
-                        reason=f"child area(s) {', '.join(outside)} would fall outside",
+                        reason=Text(
+                            f"下级区域 {'、'.join(outside)} 将落在范围之外",
+                            f"child area(s) {', '.join(outside)} would fall outside",
+                        ),
                         type="children_outside",
                     )
                 )
         if cand.problems:
             raise ValidationFailed(
-                "The area cannot be changed", code="invalid_area", errors=cand.problems
+                Text("无法修改该区域", "The area cannot be changed"),
+                code="invalid_area",
+                errors=cand.problems,
             )
         assert cand.geometry is not None
         measured = measure(cand.geometry)
@@ -391,9 +442,13 @@ async def delete_area(session: AsyncSession, *, area: Area) -> None:
 
     await repository.lock_tree(session)
     if await repository.has_children(session, area.id):
-        raise Conflict("Delete the child areas first", code="area_has_children")
+        raise Conflict(
+            Text("请先删除下级区域", "Delete the child areas first"), code="area_has_children"
+        )
     if await members_repository.area_has_members(session, area.id):
-        raise Conflict("Remove the area's members first", code="area_has_members")
+        raise Conflict(
+            Text("请先移除该区域的成员", "Remove the area's members first"), code="area_has_members"
+        )
     await session.delete(area)
     await session.flush()
     await repository.bump_version(session)
@@ -436,7 +491,7 @@ async def import_features(
             cand.problems.append(
                 FieldProblem(
                     field=f"{prefix}properties.code",
-                    reason=f"{props.code} already exists",
+                    reason=Text(f"{props.code} 已存在", f"{props.code} already exists"),
                     type="duplicate",
                 )
             )
@@ -455,7 +510,10 @@ async def import_features(
                 cand.problems.append(
                     FieldProblem(
                         field=f"{prefix}properties.parent_code",
-                        reason=f"no area {props.parent_code} exists or is valid in this import",
+                        reason=Text(
+                            f"本次导入中没有区域 {props.parent_code}，或其无效",
+                            f"no area {props.parent_code} exists or is valid in this import",
+                        ),
                         type="not_found",
                     )
                 )
@@ -504,7 +562,10 @@ async def import_features(
         problems.sort(key=lambda p: _feature_index(p.field))
         bad = len({p.field.split(".")[0] for p in problems})
         raise ValidationFailed(
-            f"Nothing was imported: {bad} feature(s) are invalid",
+            Text(
+                f"未导入任何数据：有 {bad} 个要素无效",
+                f"Nothing was imported: {bad} feature(s) are invalid",
+            ),
             code="import_invalid",
             errors=problems,
         )

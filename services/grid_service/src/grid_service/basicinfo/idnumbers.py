@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime
 
+from shared.i18n import Text
+
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)  # 2^(17-i) mod 11
 _CHECK = "10X98765432"  # check character for (sum mod 11) = 0 … 10
 _SHAPE = re.compile(r"^[1-9][0-9]{5}(18|19|20)[0-9]{2}[0-9]{4}[0-9]{3}[0-9X]$")
@@ -20,18 +22,25 @@ def check_character(first17: str) -> str:
     return _CHECK[total % 11]
 
 
-def problem(value: str, *, today: date | None = None) -> str | None:
+def problem(value: str, *, today: date | None = None) -> Text | None:
     """Why ``value`` is not a valid ID number, or None when it is (normalised upper-case)."""
     if not _SHAPE.match(value):
-        return "an ID number is 17 digits and a check digit or X"
+        return Text(
+            "身份证号为 17 位数字加一位校验码（数字或 X）",
+            "an ID number is 17 digits and a check digit or X",
+        )
     try:
         born = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError:
-        return "the birth date inside the ID number does not exist"
+        return Text(
+            "身份证号中的出生日期不存在", "the birth date inside the ID number does not exist"
+        )
     if born > (today or datetime.now(UTC).date()):
-        return "the birth date inside the ID number is in the future"
+        return Text(
+            "身份证号中的出生日期晚于今天", "the birth date inside the ID number is in the future"
+        )
     if check_character(value[:17]) != value[17]:
-        return "the check digit does not match (GB 11643)"
+        return Text("校验码不符（GB 11643）", "the check digit does not match (GB 11643)")
     return None
 
 

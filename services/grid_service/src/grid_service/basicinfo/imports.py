@@ -135,7 +135,7 @@ def parse(data: bytes, filename: str | None, *, max_rows: int) -> Sheet:
         try:
             book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         except Exception as exc:  # openpyxl raises many kinds for a damaged file
-            raise _file_problem("not a readable XLSX file") from exc
+            raise _file_problem(Text("不是可读取的 XLSX 文件", "not a readable XLSX file")) from exc
         try:
             raw = [list(r) for r in book.worksheets[0].iter_rows(values_only=True)]
         finally:
@@ -147,10 +147,15 @@ def parse(data: bytes, filename: str | None, *, max_rows: int) -> Sheet:
             try:
                 text = data.decode("gb18030")
             except UnicodeDecodeError as exc:
-                raise _file_problem("a CSV file must be UTF-8 or GB18030 text") from exc
+                raise _file_problem(
+                    Text(
+                        "CSV 文件必须是 UTF-8 或 GB18030 编码的文本",
+                        "a CSV file must be UTF-8 or GB18030 text",
+                    )
+                ) from exc
         raw = [list(r) for r in csv.reader(io.StringIO(text))]
     if not raw:
-        raise _file_problem("the sheet is empty")
+        raise _file_problem(Text("表格为空", "the sheet is empty"))
     header = [_cell(v) for v in raw[0]]
     if any(CONTROL.search(h) for h in header):
         raise _file_problem(
@@ -162,13 +167,15 @@ def parse(data: bytes, filename: str | None, *, max_rows: int) -> Sheet:
         if any(cells):
             rows.append((number, cells))
     if not rows:
-        raise _file_problem("the sheet has a header but no rows")
+        raise _file_problem(Text("表格只有表头，没有数据行", "the sheet has a header but no rows"))
     if len(rows) > max_rows:
-        raise _file_problem(f"at most {max_rows} rows per import")
+        raise _file_problem(
+            Text(f"每次导入最多 {max_rows} 行", f"at most {max_rows} rows per import")
+        )
     return Sheet(header=header, rows=rows)
 
 
-def _file_problem(reason: str | Text) -> ValidationFailed:
+def _file_problem(reason: Text) -> ValidationFailed:
     return ValidationFailed(
         reason, code="unreadable_spreadsheet", errors=[FieldProblem(field="file", reason=reason)]
     )
@@ -224,8 +231,8 @@ def id_problem(id_number: str) -> Text | None:
         "the birth date inside the ID number does not exist": "身份证号中的出生日期不存在",
         "the birth date inside the ID number is in the future": "身份证号中的出生日期晚于今天",
         "the check digit does not match (GB 11643)": "校验码不对（GB 11643），请核对号码",
-    }.get(why, "身份证号无效")
-    return Text(zh, why)
+    }.get(why.en, why.zh)
+    return Text(zh, why.en)
 
 
 def _date(value: str) -> date | None:
@@ -244,9 +251,9 @@ def _get(cells: list[str], columns: dict[str, int], name: str) -> str:
 
 class _Errors:
     def __init__(self) -> None:
-        self.items: list[tuple[int, str | None, str | Text]] = []
+        self.items: list[tuple[int, str | None, Text]] = []
 
-    def add(self, row: int, column: str | None, reason: str | Text) -> None:
+    def add(self, row: int, column: str | None, reason: Text) -> None:
         self.items.append((row, column, reason))
 
     def control_characters(self, sheet: Sheet) -> None:

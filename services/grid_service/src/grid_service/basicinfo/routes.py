@@ -202,7 +202,9 @@ async def _unique(session: SessionDep, what: str) -> None:
         async with session.begin_nested():
             await session.flush()
     except IntegrityError as exc:
-        raise Conflict(f"This {what} is already registered", code=f"{what}_exists") from exc
+        raise Conflict(
+            Text(f"此{what}已登记", f"This {what} is already registered"), code=f"{what}_exists"
+        ) from exc
 
 
 # ------------------------------------------------------------------ standard addresses
@@ -315,12 +317,20 @@ async def list_buildings(
 async def create_house(session: SessionDep, principal: StaffDep, body: HouseCreate) -> HouseRead:
     address = await repository.get(session, StandardAddress, body.address_id)
     if address is None:
-        raise invalid("address_id", "no such standard address", code="address_not_found")
+        raise invalid(
+            "address_id",
+            Text("没有这个标准地址", "no such standard address"),
+            code="address_not_found",
+        )
     area = await service.area_in_scope(session, principal, address.area_id, field="address_id")
     if body.building_id is not None:
         building = await repository.get(session, Building, body.building_id)
         if building is None or building.area_id != area.id:
-            raise invalid("building_id", "no such building in this grid", code="building_not_found")
+            raise invalid(
+                "building_id",
+                Text("本网格没有这栋楼", "no such building in this grid"),
+                code="building_not_found",
+            )
     house = House(**body.model_dump(), area_path=area.path)
     session.add(house)
     await _unique(session, "house")
@@ -463,15 +473,20 @@ async def update_household(
     changes = body.model_dump(exclude_unset=True)
     for name in ("is_key", "is_hardship"):
         if name in changes and changes[name] is None:
-            raise invalid(name, "cannot be null")
+            raise invalid(name, Text("不能为空", "cannot be null"))
     if changes.get("head_resident_id") is not None:
         head = await repository.get(session, Resident, changes["head_resident_id"])
         if head is None or head.household_id != household.id:
-            raise invalid("head_resident_id", "not a member of this household")
+            raise invalid(
+                "head_resident_id", Text("不是这户的成员", "not a member of this household")
+            )
     if changes.get("address_id") is not None:
         address = await repository.get(session, StandardAddress, changes["address_id"])
         if address is None or address.area_id != household.area_id:
-            raise invalid("address_id", "no such standard address in this grid")
+            raise invalid(
+                "address_id",
+                Text("本网格没有这个标准地址", "no such standard address in this grid"),
+            )
     if changes.get("responsible_worker_id") is not None:
         await service.check_responsible_worker(
             session,
@@ -743,9 +758,9 @@ async def update_resident(
     area = await service.area_in_scope(session, principal, resident.area_id)
     changes = body.model_dump(exclude_unset=True)
     if "name" in changes and changes["name"] is None:
-        raise invalid("name", "cannot be null")
+        raise invalid("name", Text("不能为空", "cannot be null"))
     if "migrant_status" in changes and changes["migrant_status"] is None:
-        raise invalid("migrant_status", "cannot be null")
+        raise invalid("migrant_status", Text("不能为空", "cannot be null"))
     if "phone" in changes:
         phone = changes.pop("phone")
         resident.phone_enc = cipher.encrypt(phone, field=service.PHONE_FIELD) if phone else None
@@ -811,7 +826,7 @@ async def set_tag(
     await service.require_grant(session, principal, tag)
     details, problems = validate_details(tag, body.details)
     if problems:
-        raise ValidationFailed("Invalid follow-up fields", errors=problems)
+        raise ValidationFailed(Text("跟进字段无效", "Invalid follow-up fields"), errors=problems)
     row = await repository.tag(session, resident.id, tag.value)
     fields = body.model_dump(exclude={"details"})
     if row is None:
@@ -940,7 +955,10 @@ async def remove_tag(
     await service.require_grant(session, principal, tag)
     row = await repository.tag(session, resident.id, tag.value)
     if row is None:
-        raise NotFound("The resident has no such tag", code="special_group_tag_not_found")
+        raise NotFound(
+            Text("该居民没有这个标签", "The resident has no such tag"),
+            code="special_group_tag_not_found",
+        )
     await session.delete(row)
     await session.flush()
     return Response(status_code=204)
@@ -1111,12 +1129,16 @@ REJECTED_EXAMPLE = {
     "errors": [
         {
             "field": "rows.3.公民身份号码",
-            "reason": "the check digit does not match (GB 11643)",
+            "reason": "校验码不符（GB 11643）",
             "type": "invalid",
         }
     ],
     "row_errors": [
-        {"row": 3, "column": "公民身份号码", "reason": "the check digit does not match (GB 11643)"}
+        {
+            "row": 3,
+            "column": "公民身份号码",
+            "reason": "校验码不符（GB 11643）",
+        }
     ],
 }
 
@@ -1155,8 +1177,11 @@ async def import_residents(
             return await imports.import_residents(session, settings, cipher, area, sheet)
     except IntegrityError as exc:  # another import or registration won a race for a row
         raise Conflict(
-            "Some of these residents or households were registered meanwhile; import again "
-            "to see which rows",
+            Text(
+                "其间部分居民或户已被登记；请重新导入以查看是哪些行",
+                "Some of these residents or households were registered meanwhile; import again "
+                "to see which rows",
+            ),
             code="import_conflict",
         ) from exc
 
@@ -1183,6 +1208,9 @@ async def import_addresses(
             return await imports.import_addresses(session, area, sheet)
     except IntegrityError as exc:
         raise Conflict(
-            "Some of these addresses were registered meanwhile; import again to see which rows",
+            Text(
+                "其间部分地址已被登记；请重新导入以查看是哪些行",
+                "Some of these addresses were registered meanwhile; import again to see which rows",
+            ),
             code="import_conflict",
         ) from exc

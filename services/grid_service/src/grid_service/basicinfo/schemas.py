@@ -19,6 +19,7 @@ from grid_service.basicinfo.models import (
 )
 from grid_service.basicinfo.specialgroups import SpecialGroup, details_json_schema
 from grid_service.phones import PHONE_PATTERN
+from shared.validation_texts import InvalidValue
 
 AREA_ID_EXAMPLE = "3e1f6a52-1f7e-4b53-9c2b-52d8c1a0f001"
 ID_NUMBER_PATTERN = r"^[0-9]{17}[0-9Xx]$"
@@ -258,7 +259,7 @@ class ResidentLookup(BaseModel):
     @model_validator(mode="after")
     def _one_number(self) -> ResidentLookup:
         if self.id_number is None and self.phone is None:
-            raise ValueError("give id_number or phone")
+            raise InvalidValue("请给出身份证号或电话", "give id_number or phone")
         return self
 
 

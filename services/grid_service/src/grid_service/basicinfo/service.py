@@ -53,7 +53,7 @@ ORG_PHONE_FIELD = "organisation.contact_phone"
 PLACE_PHONE_FIELD = "key_place.responsible_phone"
 
 
-def invalid(field: str, reason: str | Text, *, code: str = "validation_failed") -> ValidationFailed:
+def invalid(field: str, reason: Text, *, code: str = "validation_failed") -> ValidationFailed:
     return ValidationFailed(reason, code=code, errors=[FieldProblem(field=field, reason=reason)])
 
 
@@ -71,7 +71,9 @@ async def area_in_scope(
 ) -> Area:
     area = await areas_repository.get(session, area_id)
     if area is None:
-        raise invalid(field, f"no area {area_id}", code="area_not_found")
+        raise invalid(
+            field, Text(f"没有区域 {area_id}", f"no area {area_id}"), code="area_not_found"
+        )
     ensure_covers(principal, [area.path])
     return area
 
@@ -90,7 +92,9 @@ async def in_scope(
 ) -> M:
     row = await repository.get(session, model, row_id, lock=lock)
     if row is None:
-        raise NotFound(f"No {what} {row_id}", code=f"{what}_not_found")
+        raise NotFound(
+            Text(f"没有{what} {row_id}", f"No {what} {row_id}"), code=f"{what}_not_found"
+        )
     ensure_covers(principal, [row.area_path], what=what)
     return row
 
@@ -102,7 +106,11 @@ async def address_in_area(
         return None
     address = await repository.get(session, StandardAddress, address_id)
     if address is None or address.area_id != area.id:
-        raise invalid(field, "no such standard address in this area", code="address_not_found")
+        raise invalid(
+            field,
+            Text("本区域没有这个标准地址", "no such standard address in this area"),
+            code="address_not_found",
+        )
     return address
 
 
@@ -113,7 +121,11 @@ async def household_in_area(
         return None
     household = await repository.get(session, Household, household_id)
     if household is None or household.area_id != area.id:
-        raise invalid(field, "no such household in this area", code="household_not_found")
+        raise invalid(
+            field,
+            Text("本区域没有这户", "no such household in this area"),
+            code="household_not_found",
+        )
     return household
 
 
@@ -238,12 +250,20 @@ async def create_resident(
     id_number = check_id_number(body.id_number)
     birth_on = idnumbers.birth_date(id_number)
     if body.birth_on is not None and body.birth_on != birth_on:
-        raise invalid("birth_on", "differs from the birth date inside the ID number")
+        raise invalid(
+            "birth_on",
+            Text(
+                "与身份证号中的出生日期不一致", "differs from the birth date inside the ID number"
+            ),
+        )
     await address_in_area(session, body.current_address_id, area, field="current_address_id")
     household = await household_in_area(session, body.household_id, area, field="household_id")
     id_hash = cipher.lookup_hash(id_number)
     if await repository.resident_by_hash(session, id_hash) is not None:
-        raise Conflict("A resident with this ID number is registered", code="resident_exists")
+        raise Conflict(
+            Text("已登记使用此身份证号的居民", "A resident with this ID number is registered"),
+            code="resident_exists",
+        )
     resident = Resident(
         area_id=area.id,
         area_path=area.path,
@@ -267,7 +287,8 @@ async def create_resident(
             await session.flush()
     except IntegrityError as exc:  # registered at the same moment by someone else
         raise Conflict(
-            "A resident with this ID number is registered", code="resident_exists"
+            Text("已登记使用此身份证号的居民", "A resident with this ID number is registered"),
+            code="resident_exists",
         ) from exc
     if household is not None and body.relationship_to_head == "head":
         household.head_resident_id = resident.id
@@ -335,7 +356,8 @@ async def residents_read(
 async def require_grant(session: AsyncSession, principal: Principal, tag: SpecialGroup) -> None:
     if tag.value not in await privacy.granted_tags(session, principal):
         raise Forbidden(
-            "You were not granted this special-group tag", code="special_group_not_granted"
+            Text("您没有获得此特殊人群标签的授权", "You were not granted this special-group tag"),
+            code="special_group_not_granted",
         )
 
 

@@ -17,6 +17,7 @@ from grid_service.departments.schemas import DepartmentCreate, DepartmentRead, D
 from grid_service.scope import AdminDep, ensure_covers
 from shared.auth import CurrentPrincipal
 from shared.db import SessionDep
+from shared.i18n import Text
 from shared.pagination import Page, PageDep, paginate
 from shared.problem import Conflict, FieldProblem, NotFound, ValidationFailed, problem_responses
 
@@ -46,20 +47,28 @@ def _check_categories(categories: list[str] | None) -> None:
     bad = [
         FieldProblem(
             field=f"categories.{i}",
-            reason="a category code is lower_snake segments joined by dots",
+            reason=Text(
+                "类别编码由小写下划线片段以点连接组成",
+                "a category code is lower_snake segments joined by dots",
+            ),
             type="format",
         )
         for i, c in enumerate(categories or [])
         if not re.match(CATEGORY_PATTERN, c) or len(c) > 100
     ]
     if bad:
-        raise ValidationFailed("Invalid category codes", code="invalid_department", errors=bad)
+        raise ValidationFailed(
+            Text("类别编码无效", "Invalid category codes"), code="invalid_department", errors=bad
+        )
 
 
 async def _get(session: SessionDep, department_id: uuid.UUID) -> Department:
     dept = await repository.get(session, department_id)
     if dept is None:
-        raise NotFound(f"No department {department_id}", code="department_not_found")
+        raise NotFound(
+            Text(f"没有部门 {department_id}", f"No department {department_id}"),
+            code="department_not_found",
+        )
     return dept
 
 
@@ -77,7 +86,10 @@ async def create_department(
     _check_categories(body.categories)
     ensure_covers(principal, body.area_paths, what="department's area")
     if await repository.get_by_code(session, body.code) is not None:
-        raise Conflict(f"Department {body.code} already exists", code="department_exists")
+        raise Conflict(
+            Text(f"部门 {body.code} 已存在", f"Department {body.code} already exists"),
+            code="department_exists",
+        )
     dept = Department(**body.model_dump())
     dept.categories = sorted(set(body.categories))
     session.add(dept)
@@ -149,8 +161,10 @@ async def update_department(
     for name in ("name", "categories", "area_paths"):
         if name in changes and changes[name] is None:
             raise ValidationFailed(
-                f"{name} cannot be null",
-                errors=[FieldProblem(field=name, reason="cannot be null", type="null")],
+                Text(f"{name} 不能为空", f"{name} cannot be null"),
+                errors=[
+                    FieldProblem(field=name, reason=Text("不能为空", "cannot be null"), type="null")
+                ],
             )
     _check_categories(body.categories)
     ensure_covers(principal, dept.area_paths + (body.area_paths or []), what="department")

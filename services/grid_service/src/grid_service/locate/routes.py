@@ -14,6 +14,7 @@ from grid_service.members.holders import PostHolder
 from grid_service.members.service import responsible_people
 from shared.contracts.grids import CoordinateSystem, LocateResult
 from shared.db import SessionDep, utcnow
+from shared.i18n import Text
 from shared.problem import FieldProblem, NotFound, ValidationFailed, problem_responses
 
 router = APIRouter(prefix="/api/v1/grids", tags=["locate"])
@@ -95,7 +96,8 @@ async def locate(
     found = index.locate(w_lat, w_lng)
     if found is None:
         raise NotFound(
-            "No area of this jurisdiction contains the point", code="outside_jurisdiction"
+            Text("本辖区没有包含该点的区域", "No area of this jurisdiction contains the point"),
+            code="outside_jurisdiction",
         )
     people = locator.responsible(index.chain_ids(found), utcnow())
     return _result(index, found, people, w_lat, w_lng)
@@ -130,10 +132,14 @@ async def locate_batch(
     limit = request.app.state.settings.locate_batch_max
     if len(body.points) > limit:
         raise ValidationFailed(
-            f"At most {limit} points per batch",
+            Text(f"每批最多 {limit} 个点", f"At most {limit} points per batch"),
             code="too_many_points",
             errors=[
-                FieldProblem(field="points", reason=f"at most {limit} points", type="too_long")
+                FieldProblem(
+                    field="points",
+                    reason=Text(f"最多 {limit} 个点", f"at most {limit} points"),
+                    type="too_long",
+                )
             ],
         )
     locator: Locator = request.app.state.locator

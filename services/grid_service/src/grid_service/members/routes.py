@@ -20,6 +20,7 @@ from grid_service.members.schemas import (
 from grid_service.scope import AdminDep, ensure_covers
 from shared.auth import CurrentPrincipal, Principal, Role
 from shared.db import SessionDep, utcnow
+from shared.i18n import Text
 from shared.pagination import Page, PageDep, paginate
 from shared.problem import FieldProblem, Forbidden, ValidationFailed, problem_responses
 
@@ -51,7 +52,13 @@ def _may_manage(principal: Principal, member: Member) -> None:
         return
     if member.account_id is not None and str(member.account_id) == principal.subject:
         return
-    raise Forbidden("Only an admin of this area or the member may do this", code="forbidden")
+    raise Forbidden(
+        Text(
+            "只有本区域的管理员或成员本人可以这样做",
+            "Only an admin of this area or the member may do this",
+        ),
+        code="forbidden",
+    )
 
 
 @router.post(
@@ -67,9 +74,13 @@ async def create_member(session: SessionDep, principal: AdminDep, body: MemberCr
     area = await areas_service.get_area_or_none(session, body.area_id)
     if area is None:
         raise ValidationFailed(
-            "The area does not exist",
+            Text("该区域不存在", "The area does not exist"),
             code="area_not_found",
-            errors=[FieldProblem(field="area_id", reason="no such area", type="not_found")],
+            errors=[
+                FieldProblem(
+                    field="area_id", reason=Text("没有这个区域", "no such area"), type="not_found"
+                )
+            ],
         )
     ensure_covers(principal, [area.path], what="member's area")
     member = await service.create_member(session, body=body, area=area)
@@ -97,7 +108,10 @@ async def list_members(
     area_id: Annotated[uuid.UUID | None, Query()] = None,
 ) -> Page[MemberRead]:
     if principal.roles == frozenset({Role.resident}):
-        raise Forbidden("Residents see the public contact card instead", code="forbidden")
+        raise Forbidden(
+            Text("群众请查看公开的服务联系卡", "Residents see the public contact card instead"),
+            code="forbidden",
+        )
     now = utcnow()
     table = Member.__table__  # type: ignore[attr-defined]
     return await paginate(
@@ -140,7 +154,10 @@ async def update_member(
         others = set(body.model_dump(exclude_unset=True)) - {"public_consent"}
         if others:
             raise Forbidden(
-                f"A member may change only their consent, not {', '.join(sorted(others))}",
+                Text(
+                    f"成员只能修改本人的公示同意，不能修改 {'、'.join(sorted(others))}",
+                    f"A member may change only their consent, not {', '.join(sorted(others))}",
+                ),
                 code="forbidden",
             )
     return service.to_read(await service.update_member(session, member=member, body=body))

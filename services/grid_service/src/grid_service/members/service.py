@@ -26,6 +26,7 @@ from grid_service.members.schemas import (
 from grid_service.phones import mask_phone
 from shared.contracts.grids import ResponsiblePerson
 from shared.db import utcnow
+from shared.i18n import Text
 from shared.problem import Conflict, FieldProblem, NotFound, ValidationFailed
 
 M = TypeVar("M", bound=Holder)
@@ -54,13 +55,15 @@ def to_read(member: Member, now: datetime | None = None) -> MemberRead:
 async def get_member(session: AsyncSession, member_id: uuid.UUID) -> Member:
     member = await repository.get(session, member_id)
     if member is None:
-        raise NotFound(f"No member {member_id}", code="member_not_found")
+        raise NotFound(
+            Text(f"没有成员 {member_id}", f"No member {member_id}"), code="member_not_found"
+        )
     return member
 
 
-def _invalid(field: str, reason: str, type_: str = "invalid") -> ValidationFailed:
+def _invalid(field: str, reason: Text, type_: str = "invalid") -> ValidationFailed:
     return ValidationFailed(
-        f"{field}: {reason}",
+        Text(f"{field}：{reason.zh}", f"{field}: {reason.en}"),
         code="invalid_member",
         errors=[FieldProblem(field=field, reason=reason, type=type_)],
     )
@@ -68,7 +71,7 @@ def _invalid(field: str, reason: str, type_: str = "invalid") -> ValidationFaile
 
 async def _check_account(session: AsyncSession, account_id: uuid.UUID | None) -> None:
     if account_id is not None and await session.get(Account, account_id) is None:
-        raise _invalid("account_id", "no such account", "not_found")
+        raise _invalid("account_id", Text("没有这个账号", "no such account"), "not_found")
 
 
 async def create_member(session: AsyncSession, *, body: MemberCreate, area: Area) -> Member:
@@ -76,11 +79,20 @@ async def create_member(session: AsyncSession, *, body: MemberCreate, area: Area
     if body.backup_for_id is not None:
         primary = await repository.get(session, body.backup_for_id)
         if primary is None:
-            raise _invalid("backup_for_id", "no such member", "not_found")
+            raise _invalid("backup_for_id", Text("没有这个成员", "no such member"), "not_found")
         if primary.backup_for_id is not None:
-            raise _invalid("backup_for_id", "a backup cannot have a backup of its own")
+            raise _invalid(
+                "backup_for_id",
+                Text("B 岗本身不能再有 B 岗", "a backup cannot have a backup of its own"),
+            )
         if primary.area_id != body.area_id or primary.post != body.post.value:
-            raise _invalid("backup_for_id", "the backup must hold the same post in the same area")
+            raise _invalid(
+                "backup_for_id",
+                Text(
+                    "B 岗必须在同一区域担任同一岗位",
+                    "the backup must hold the same post in the same area",
+                ),
+            )
     member = Member(
         area_id=area.id,
         area_path=area.path,
@@ -107,7 +119,7 @@ async def update_member(session: AsyncSession, *, member: Member, body: MemberUp
     changes = body.model_dump(exclude_unset=True)
     for name in ("name", "public_consent"):
         if name in changes and changes[name] is None:
-            raise _invalid(name, "cannot be null", "null")
+            raise _invalid(name, Text("不能为空", "cannot be null"), "null")
     if "account_id" in changes:
         await _check_account(session, body.account_id)
     for key, value in changes.items():
@@ -121,7 +133,7 @@ async def update_member(session: AsyncSession, *, member: Member, body: MemberUp
 async def mark_away(session: AsyncSession, *, member: Member, body: MemberAway) -> Member:
     since = body.since or utcnow()
     if body.until is not None and body.until <= since:
-        raise _invalid("until", "must be after since")
+        raise _invalid("until", Text("必须晚于开始时间（since）", "must be after since"))
     member.away_since, member.away_until, member.away_reason = since, body.until, body.reason
     session.add(member)
     await session.flush()
@@ -139,7 +151,10 @@ async def mark_back(session: AsyncSession, *, member: Member) -> Member:
 
 async def delete_member(session: AsyncSession, *, member: Member) -> None:
     if await repository.has_backups(session, member.id):
-        raise Conflict("Remove or reassign this member's backup first", code="member_has_backup")
+        raise Conflict(
+            Text("请先移除或改派该成员的 B 岗", "Remove or reassign this member's backup first"),
+            code="member_has_backup",
+        )
     await session.delete(member)
     await session.flush()
     await _changed(session)

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from grid_service.patrols.models import FindingOutcome
+from shared.validation_texts import InvalidValue
 
 PATROL_ID = "0f6b1d52-8f2a-4c3e-9d7b-1a2b3c4d5e6f"
 Photo = str
@@ -96,9 +97,13 @@ class FindingIn(BaseModel):
     @model_validator(mode="after")
     def _outcome_fields(self) -> FindingIn:
         if self.outcome is FindingOutcome.resolved_on_spot and not self.resolution:
-            raise ValueError("resolution is required when resolved on the spot")
+            raise InvalidValue(
+                "现场处置时必须填写处置结果", "resolution is required when resolved on the spot"
+            )
         if self.outcome is FindingOutcome.resolved_on_spot and self.case_id:
-            raise ValueError("a finding resolved on the spot has no case")
+            raise InvalidValue(
+                "现场处置的发现没有案件", "a finding resolved on the spot has no case"
+            )
         return self
 
 

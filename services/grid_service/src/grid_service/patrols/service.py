@@ -96,7 +96,9 @@ async def start(
     existing = await repository.get(session, body.id)
     if existing is not None:
         if existing.worker_id != principal.subject or existing.area_id != body.area_id:
-            raise Conflict("This patrol id is taken", code="patrol_id_taken")
+            raise Conflict(
+                Text("该巡查 ID 已被使用", "This patrol id is taken"), code="patrol_id_taken"
+            )
         if existing.started_at != body.started_at:
             raise replay_conflict("patrol", "started_at")
         return existing, False
@@ -130,9 +132,14 @@ async def own_patrol(
 ) -> Patrol:
     patrol = await repository.get(session, patrol_id, lock=lock)
     if patrol is None:
-        raise NotFound(f"No patrol {patrol_id}", code="patrol_not_found")
+        raise NotFound(
+            Text(f"没有巡查 {patrol_id}", f"No patrol {patrol_id}"), code="patrol_not_found"
+        )
     if patrol.worker_id != principal.subject:
-        raise Forbidden("Only the worker on this patrol may change it", code="not_your_patrol")
+        raise Forbidden(
+            Text("只有本次巡查的网格员可以修改", "Only the worker on this patrol may change it"),
+            code="not_your_patrol",
+        )
     return patrol
 
 
@@ -141,7 +148,9 @@ async def visible_patrol(
 ) -> Patrol:
     patrol = await repository.get(session, patrol_id)
     if patrol is None:
-        raise NotFound(f"No patrol {patrol_id}", code="patrol_not_found")
+        raise NotFound(
+            Text(f"没有巡查 {patrol_id}", f"No patrol {patrol_id}"), code="patrol_not_found"
+        )
     if patrol.worker_id != principal.subject:
         ensure_covers(principal, [patrol.area_path], what="patrol")
     return patrol
@@ -199,7 +208,7 @@ async def upload(
         ):
             raise invalid(
                 f"check_ins.{index}.key_place_id",
-                "no such key place in the patrolled grid",
+                Text("所巡查网格内没有这个重点部位", "no such key place in the patrolled grid"),
                 code="key_place_not_found",
             )
     points = await repository.insert_new(
@@ -329,9 +338,9 @@ async def end(
     if patrol.ended_at is not None:
         if patrol.ended_at == ended_at:
             return patrol  # a retried end
-        raise Conflict("This patrol has already ended", code="patrol_ended")
+        raise Conflict(Text("本次巡查已结束", "This patrol has already ended"), code="patrol_ended")
     if ended_at < patrol.started_at:
-        raise invalid("ended_at", "before the patrol started")
+        raise invalid("ended_at", Text("早于巡查开始时间", "before the patrol started"))
     not_in_future(settings, "ended_at", ended_at)
     last = await repository.last_recorded_at(session, patrol.id)
     if last is not None and ended_at < last - skew(settings):
@@ -359,11 +368,20 @@ async def link_case(
     await own_patrol(session, principal, patrol_id)
     found = await repository.finding(session, patrol_id, finding_id)
     if found is None:
-        raise NotFound(f"No finding {finding_id} on this patrol", code="finding_not_found")
+        raise NotFound(
+            Text(f"本次巡查没有发现记录 {finding_id}", f"No finding {finding_id} on this patrol"),
+            code="finding_not_found",
+        )
     if found.outcome != "reported":
-        raise Conflict("This finding was resolved on the spot", code="finding_resolved")
+        raise Conflict(
+            Text("该发现已现场处置", "This finding was resolved on the spot"),
+            code="finding_resolved",
+        )
     if found.case_id is not None and found.case_id != str(case_id):
-        raise Conflict("This finding is linked to another case", code="finding_linked")
+        raise Conflict(
+            Text("该发现已关联其他案件", "This finding is linked to another case"),
+            code="finding_linked",
+        )
     if found.case_id is None:
         found.case_id = str(case_id)
         found.case_linked_at = utcnow()

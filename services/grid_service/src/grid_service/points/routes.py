@@ -32,6 +32,7 @@ from grid_service.points.schemas import (
 from grid_service.privacy.deps import SettingsDep, example_response
 from grid_service.scope import AdminDep, ensure_top_level
 from shared.db import SessionDep
+from shared.i18n import Text
 from shared.pagination import Page, PageDep, paginate
 from shared.problem import Conflict, FieldProblem, NotFound, ValidationFailed, problem_responses
 
@@ -93,7 +94,9 @@ async def create_rule(session: SessionDep, principal: AdminDep, body: RuleCreate
         async with session.begin_nested():
             await session.flush()
     except IntegrityError as exc:
-        raise Conflict(f"Rule {body.code} exists", code="rule_exists") from exc
+        raise Conflict(
+            Text(f"规则 {body.code} 已存在", f"Rule {body.code} exists"), code="rule_exists"
+        ) from exc
     return RuleRead.model_validate(rule)
 
 
@@ -124,12 +127,13 @@ async def update_rule(
         await session.execute(sa.select(PointsRule).where(col(PointsRule.code) == code))
     ).scalar_one_or_none()
     if rule is None:
-        raise NotFound(f"No rule {code}", code="rule_not_found")
+        raise NotFound(Text(f"没有规则 {code}", f"No rule {code}"), code="rule_not_found")
     changes = body.model_dump(exclude_unset=True)
     for name in ("name", "points", "active"):
         if name in changes and changes[name] is None:
             raise ValidationFailed(
-                f"{name} cannot be null", errors=[FieldProblem(field=name, reason="cannot be null")]
+                Text(f"{name} 不能为空", f"{name} cannot be null"),
+                errors=[FieldProblem(field=name, reason=Text("不能为空", "cannot be null"))],
             )
     for key, value in changes.items():
         setattr(rule, key, value)

@@ -28,6 +28,7 @@ from grid_service.points.models import (
 from grid_service.points.schemas import Earn, EntryRead, EntryResult, Redeem
 from shared.auth import Principal
 from shared.db import utcnow
+from shared.i18n import Text
 from shared.problem import Conflict, NotFound
 
 
@@ -98,7 +99,11 @@ async def earn(
         await session.execute(sa.select(PointsRule).where(col(PointsRule.code) == body.rule_code))
     ).scalar_one_or_none()
     if rule is None or not rule.active:
-        raise invalid("rule_code", "no active rule with this code", code="rule_not_found")
+        raise invalid(
+            "rule_code",
+            Text("没有使用这个编码的有效规则", "no active rule with this code"),
+            code="rule_not_found",
+        )
     await _lock_balance(session, resident.id)
     today = local_day(settings)
     amount = rule.points * body.quantity
@@ -117,7 +122,10 @@ async def earn(
         room = rule.daily_cap - int(earned)
         if room <= 0:
             raise Conflict(
-                f"The daily cap of {rule.daily_cap} points for this rule is reached",
+                Text(
+                    f"该规则每日上限 {rule.daily_cap} 分已达到",
+                    f"The daily cap of {rule.daily_cap} points for this rule is reached",
+                ),
                 code="daily_cap_reached",
             )
         if amount > room:
@@ -131,7 +139,10 @@ async def earn(
             )
         )
         if taken.first() is not None:
-            raise Conflict("Points were already earned for this", code="already_earned")
+            raise Conflict(
+                Text("此项已获得过积分", "Points were already earned for this"),
+                code="already_earned",
+            )
     entry = PointsEntry(
         resident_id=resident.id,
         kind=EntryKind.earn.value,
@@ -156,15 +167,25 @@ async def redeem(
     resident = await in_scope(session, principal, Resident, body.resident_id, what="resident")
     item = await session.get(ShopItem, body.item_id)
     if item is None or not item.active:
-        raise invalid("item_id", "no such item in the shop", code="item_not_found")
+        raise invalid(
+            "item_id",
+            Text("积分超市没有这个商品", "no such item in the shop"),
+            code="item_not_found",
+        )
     if not (
         resident.area_path == item.area_path or resident.area_path.startswith(item.area_path + ".")
     ):
-        raise invalid("item_id", "this item is not offered where the resident lives")
+        raise invalid(
+            "item_id",
+            Text("居民所在地不提供该商品", "this item is not offered where the resident lives"),
+        )
     cost = item.cost * body.quantity
     new_balance = await _change_balance(session, resident.id, -cost)
     if new_balance is None:
-        raise Conflict(f"Not enough points: this costs {cost}", code="insufficient_points")
+        raise Conflict(
+            Text(f"积分不足：需要 {cost} 分", f"Not enough points: this costs {cost}"),
+            code="insufficient_points",
+        )
     items = ShopItem.__table__  # type: ignore[attr-defined]
     stocked = await session.execute(
         sa.update(items)
@@ -173,7 +194,9 @@ async def redeem(
         .returning(items.c.stock)
     )
     if stocked.first() is None:
-        raise Conflict("Out of stock", code="out_of_stock")  # the whole request rolls back
+        raise Conflict(
+            Text("已无库存", "Out of stock"), code="out_of_stock"
+        )  # the whole request rolls back
     entry = PointsEntry(
         resident_id=resident.id,
         kind=EntryKind.redeem.value,
@@ -197,20 +220,29 @@ async def reverse(
 ) -> EntryResult:
     original = await session.get(PointsEntry, entry_id)
     if original is None:
-        raise NotFound(f"No ledger entry {entry_id}", code="entry_not_found")
+        raise NotFound(
+            Text(f"没有积分流水 {entry_id}", f"No ledger entry {entry_id}"), code="entry_not_found"
+        )
     await in_scope(session, principal, Resident, original.resident_id, what="resident")
     if original.kind == EntryKind.reversal.value:
-        raise Conflict("A reversal cannot be reversed", code="reversal_of_reversal")
+        raise Conflict(
+            Text("冲正记录不能再冲正", "A reversal cannot be reversed"), code="reversal_of_reversal"
+        )
     await _lock_balance(session, original.resident_id)
     done = await session.execute(
         sa.select(col(PointsEntry.id)).where(col(PointsEntry.reverses_id) == original.id)
     )
     if done.first() is not None:
-        raise Conflict("This entry was already reversed", code="already_reversed")
+        raise Conflict(
+            Text("该记录已冲正", "This entry was already reversed"), code="already_reversed"
+        )
     new_balance = await _change_balance(session, original.resident_id, -original.points)
     if new_balance is None:
         raise Conflict(
-            "The points were already spent; the balance cannot go negative",
+            Text(
+                "积分已被使用，余额不能为负",
+                "The points were already spent; the balance cannot go negative",
+            ),
             code="insufficient_points",
         )
     if original.kind == EntryKind.redeem.value and original.item_id is not None:

@@ -16,6 +16,7 @@ from grid_service.privacy.models import AuditAction, PiiAuditRecord
 from grid_service.privacy.schemas import AuditRecordRead, GrantCreate, GrantRead
 from grid_service.scope import AdminDep, ensure_covers, ensure_top_level
 from shared.db import SessionDep
+from shared.i18n import Text
 from shared.pagination import Page, PageDep, paginate
 from shared.problem import NotFound, problem_responses
 
@@ -89,7 +90,9 @@ async def _account_in_scope(session: SessionDep, principal: AdminDep, account_id
     except ValueError:
         account = None
     if account is None:
-        raise NotFound(f"No account {account_id}", code="account_not_found")
+        raise NotFound(
+            Text(f"没有账号 {account_id}", f"No account {account_id}"), code="account_not_found"
+        )
     ensure_covers(principal, account.area_paths, what="account")
 
 
@@ -153,7 +156,9 @@ async def revoke(
 ) -> Response:
     await _account_in_scope(session, principal, str(account_id))
     if not await repository.remove_grant(session, str(account_id), tag.value):
-        raise NotFound("The account has no such grant", code="grant_not_found")
+        raise NotFound(
+            Text("该账号没有这项授权", "The account has no such grant"), code="grant_not_found"
+        )
     await service.record(
         session,
         principal,

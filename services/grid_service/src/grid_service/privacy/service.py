@@ -12,6 +12,7 @@ from grid_service.config import Settings
 from grid_service.privacy import repository
 from grid_service.privacy.models import AuditAction, PiiAuditRecord
 from shared.auth import Principal
+from shared.i18n import Text
 from shared.logging import current_request_id
 from shared.problem import FieldProblem, Forbidden, ValidationFailed
 
@@ -27,12 +28,23 @@ def check_reveal(
     if not reveal:
         return False
     if not may_reveal(principal, settings):
-        raise Forbidden("Your role may not see full ID or phone numbers", code="reveal_not_allowed")
+        raise Forbidden(
+            Text(
+                "您的角色不能查看完整的身份证号或电话号码",
+                "Your role may not see full ID or phone numbers",
+            ),
+            code="reveal_not_allowed",
+        )
     if reason is None or not reason.strip():
         raise ValidationFailed(
-            "Say why you need the full values",
+            Text("请说明查看完整信息的理由", "Say why you need the full values"),
             code="reveal_reason_required",
-            errors=[FieldProblem(field="query.reason", reason="required with reveal=true")],
+            errors=[
+                FieldProblem(
+                    field="query.reason",
+                    reason=Text("reveal=true 时必填", "required with reveal=true"),
+                )
+            ],
         )
     return True
 

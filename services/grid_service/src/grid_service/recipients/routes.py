@@ -50,7 +50,10 @@ EXAMPLE = {
 def _allowed(principal: Principal) -> None:
     if SCOPE in principal.scopes or principal.has_role(Role.admin):
         return
-    raise Forbidden(f"This call needs the scope {SCOPE}", code="missing_scope")
+    raise Forbidden(
+        Text(f"此调用需要权限范围 {SCOPE}", f"This call needs the scope {SCOPE}"),
+        code="missing_scope",
+    )
 
 
 def _recipient(account: Account) -> RecipientRead:
@@ -177,7 +180,13 @@ async def responsible(
     match: Annotated[str, Query(pattern="^(covering|exact|department)$")] = "covering",
 ) -> ResponsibleIds:
     if not (RESPONSIBLE_SCOPE in principal.scopes or principal.has_role(Role.admin)):
-        raise Forbidden(f"This call needs the scope {RESPONSIBLE_SCOPE}", code="missing_scope")
+        raise Forbidden(
+            Text(
+                f"此调用需要权限范围 {RESPONSIBLE_SCOPE}",
+                f"This call needs the scope {RESPONSIBLE_SCOPE}",
+            ),
+            code="missing_scope",
+        )
     wanted, field = (
         (department_id, "department_id")
         if match == "department"

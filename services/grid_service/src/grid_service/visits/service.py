@@ -59,7 +59,9 @@ async def record(
     visit = (await session.execute(sa.select(Visit).where(col(Visit.id) == body.id))).scalar_one()
     if not new:
         if visit.household_id != body.household_id or visit.visitor_id != principal.subject:
-            raise Conflict("This visit id is taken", code="visit_id_taken")
+            raise Conflict(
+                Text("该走访 ID 已被使用", "This visit id is taken"), code="visit_id_taken"
+            )
         return visit, False
     if household.last_visited_at is None or visit.visited_at > household.last_visited_at:
         household.last_visited_at = visit.visited_at

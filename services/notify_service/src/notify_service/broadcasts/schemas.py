@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from notify_service.notifications.models import Priority
 from notify_service.templates.schemas import KEY_PATTERN, LOCALE_PATTERN
 from shared.contracts.recipients import Audience, Channel
+from shared.validation_texts import InvalidValue
 
 AREA_PATH_PATTERN = r"^[0-9A-Za-z_\-]+(\.[0-9A-Za-z_\-]+)*$"
 
@@ -43,7 +44,7 @@ class BroadcastCreate(BaseModel):
     @model_validator(mode="after")
     def _unique(self) -> Self:
         if len(set(self.channels)) != len(self.channels):
-            raise ValueError("channels lists a channel twice")
+            raise InvalidValue("channels 中有重复的渠道", "channels lists a channel twice")
         return self
 
 

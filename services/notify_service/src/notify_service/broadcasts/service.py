@@ -26,6 +26,7 @@ from notify_service.notifications import service as notifications
 from notify_service.templates import service as templates
 from shared.auth import Principal, Role
 from shared.contracts.recipients import Audience, RecipientList
+from shared.i18n import Text
 from shared.logging import get_logger
 from shared.problem import AppError, FieldProblem, Forbidden, NotFound, ValidationFailed
 
@@ -37,7 +38,10 @@ async def create(
 ) -> Broadcast:
     platform_or_admin = principal.client_id is not None or principal.has_role(Role.admin)
     if not platform_or_admin and not principal.covers_area(data.area_path):
-        raise Forbidden("You may only broadcast inside your own areas", code="area_not_allowed")
+        raise Forbidden(
+            Text("只能在自己的辖区内群发", "You may only broadcast inside your own areas"),
+            code="area_not_allowed",
+        )
     await templates.check_variables(
         session,
         key=data.template_key,
@@ -47,9 +51,17 @@ async def create(
     )
     if "inbox" in data.channels and data.audience is Audience.residents and len(data.channels) == 1:
         raise ValidationFailed(
-            "Residents without the app would hear nothing: add sms or WeChat",
+            Text(
+                "没有 App 的居民将收不到：请加上短信或微信",
+                "Residents without the app would hear nothing: add sms or WeChat",
+            ),
             code="inbox_only_broadcast",
-            errors=[FieldProblem(field="channels", reason="inbox alone reaches app users only")],
+            errors=[
+                FieldProblem(
+                    field="channels",
+                    reason=Text("仅站内信只能送达 App 用户", "inbox alone reaches app users only"),
+                )
+            ],
         )
     broadcast = Broadcast(
         area_path=data.area_path,
@@ -72,7 +84,7 @@ async def create(
 async def read(session: AsyncSession, broadcast_id: uuid.UUID) -> BroadcastRead:
     broadcast = await repository.get(session, broadcast_id)
     if broadcast is None:
-        raise NotFound("No such broadcast", code="broadcast_not_found")
+        raise NotFound(Text("没有这次群发", "No such broadcast"), code="broadcast_not_found")
     out = BroadcastRead.model_validate(broadcast)
     out.delivery = await repository.status_counts(session, broadcast_id)
     return out

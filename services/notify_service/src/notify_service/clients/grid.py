@@ -21,6 +21,7 @@ from shared.contracts.recipients import (
     RecipientResolveRequest,
 )
 from shared.http import ServiceClient
+from shared.i18n import Text
 from shared.oauth import ClientCredentials
 from shared.problem import UpstreamError
 
@@ -55,7 +56,10 @@ class GridClient:
         response = await self._credentials.request(method, url, retry=True, **kwargs)
         if response.status_code >= 400:
             raise UpstreamError(
-                f"grid_service answered {response.status_code} to {url}",
+                Text(
+                    f"grid_service 对 {url} 返回了 {response.status_code}",
+                    f"grid_service answered {response.status_code} to {url}",
+                ),
                 code="grid_request_failed",
             )
         return response

@@ -22,7 +22,9 @@ from notify_service.notifications import service as notifications
 from notify_service.notifications.models import Priority
 from notify_service.templates import repository as templates_repo
 from shared.contracts.events import CaseEvent, CaseEventPayload
+from shared.i18n import Text
 from shared.problem import FieldProblem, ValidationFailed
+from shared.validation_texts import reason_for
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -73,12 +75,12 @@ def parse_payload(event: CaseEvent) -> CaseEventPayload:
         return CaseEventPayload.model_validate(event.payload)
     except ValidationError as exc:
         raise ValidationFailed(
-            "The event payload is malformed",
+            Text("事件内容格式有误", "The event payload is malformed"),
             code="invalid_event_payload",
             errors=[
                 FieldProblem(
                     field="payload." + ".".join(str(p) for p in e["loc"]),
-                    reason=e["msg"],
+                    reason=reason_for(e),
                     type=e["type"],
                 )
                 for e in exc.errors()

@@ -13,6 +13,7 @@ from notify_service.events.schemas import EventAccepted
 from notify_service.notifications.routes import IdempotencyKeyRequired
 from shared.contracts.events import CaseEvent
 from shared.db import SessionDep
+from shared.i18n import Text
 from shared.idempotency import IdempotencyDep
 from shared.problem import FieldProblem, ValidationFailed, problem_responses
 
@@ -63,9 +64,14 @@ async def accept_event(
 ) -> Any:
     if key != str(body.id):
         raise ValidationFailed(
-            "Idempotency-Key must be the event id",
+            Text("Idempotency-Key 必须是事件 ID", "Idempotency-Key must be the event id"),
             code="idempotency_key_mismatch",
-            errors=[FieldProblem(field="header.Idempotency-Key", reason="must equal body.id")],
+            errors=[
+                FieldProblem(
+                    field="header.Idempotency-Key",
+                    reason=Text("必须等于 body.id", "must equal body.id"),
+                )
+            ],
         )
     if (replay := await idem.replay()) is not None:
         return replay

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from notify_service.inbox import repository
 from notify_service.inbox.models import InboxItem
 from shared.auth import Principal
+from shared.i18n import Text
 from shared.problem import FieldProblem, NotFound, ValidationFailed
 
 
@@ -18,9 +19,14 @@ def account_of(principal: Principal) -> uuid.UUID:
         return uuid.UUID(principal.subject)
     except ValueError as exc:
         raise ValidationFailed(
-            "Only accounts have an inbox",
+            Text("只有账号才有站内信", "Only accounts have an inbox"),
             code="no_inbox",
-            errors=[FieldProblem(field="header.Authorization", reason="not an account token")],
+            errors=[
+                FieldProblem(
+                    field="header.Authorization",
+                    reason=Text("不是账号令牌", "not an account token"),
+                )
+            ],
         ) from exc
 
 
@@ -29,7 +35,7 @@ async def mark_read(
 ) -> InboxItem:
     item = await repository.get_for_update(session, item_id)
     if item is None or item.account_id != account_of(principal):
-        raise NotFound("No such inbox item", code="inbox_item_not_found")
+        raise NotFound(Text("没有这条站内信", "No such inbox item"), code="inbox_item_not_found")
     if item.read_at is None:
         item.read_at = now
         await session.flush()

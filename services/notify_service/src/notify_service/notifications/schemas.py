@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from notify_service.notifications.models import Priority
 from notify_service.templates.schemas import KEY_PATTERN, LOCALE_PATTERN
 from shared.contracts.recipients import Channel
+from shared.validation_texts import InvalidValue
 
 PHONE_PATTERN = r"^(\+[1-9]\d{6,14}|1[3-9]\d{9})$"
 OPENID_PATTERN = r"^[A-Za-z0-9_\-]{6,64}$"
@@ -31,15 +32,23 @@ class RecipientSpec(BaseModel):
     @model_validator(mode="after")
     def _someone(self) -> Self:
         if not (self.account_id or self.phone or self.wechat_oa_openid or self.wechat_mp_openid):
-            raise ValueError("give account_id, phone, wechat_oa_openid or wechat_mp_openid")
+            raise InvalidValue(
+                "请给出 account_id、phone、wechat_oa_openid 或 wechat_mp_openid",
+                "give account_id, phone, wechat_oa_openid or wechat_mp_openid",
+            )
         if self.account_id and (self.phone or self.wechat_oa_openid or self.wechat_mp_openid):
-            raise ValueError("give either account_id or explicit contact points, not both")
+            raise InvalidValue(
+                "account_id 与显式联系方式只能给一种",
+                "give either account_id or explicit contact points, not both",
+            )
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {self.timezone!r}") from exc
+            raise InvalidValue(
+                f"未知时区 {self.timezone!r}", f"unknown time zone {self.timezone!r}"
+            ) from exc
         return self
 
 
@@ -75,11 +84,14 @@ class NotificationCreate(BaseModel):
     @model_validator(mode="after")
     def _channels(self) -> Self:
         if len(set(self.channels)) != len(self.channels):
-            raise ValueError("channels lists a channel twice")
+            raise InvalidValue("channels 中有重复的渠道", "channels lists a channel twice")
         r = self.recipient
         if r.account_id is None:
             if Channel.inbox in self.channels:
-                raise ValueError("the inbox channel needs recipient.account_id")
+                raise InvalidValue(
+                    "站内信渠道需要 recipient.account_id",
+                    "the inbox channel needs recipient.account_id",
+                )
             if not self.channels:
                 self.channels = [
                     c

@@ -22,6 +22,7 @@ from notify_service.notifications.schemas import (
 )
 from notify_service.providers.base import mask_phone
 from notify_service.templates import service as templates
+from shared.i18n import Text
 from shared.problem import NotFound
 
 
@@ -114,7 +115,7 @@ async def create(
 async def read(session: AsyncSession, notification_id: uuid.UUID) -> NotificationRead:
     notification = await repository.get(session, notification_id)
     if notification is None:
-        raise NotFound("No such notification", code="notification_not_found")
+        raise NotFound(Text("没有这条消息", "No such notification"), code="notification_not_found")
     return await to_read(session, notification)
 
 

@@ -27,6 +27,7 @@ from notify_service.receipts.schemas import (
     TencentSmsStatus,
 )
 from shared.db import SessionDep
+from shared.i18n import Text
 from shared.problem import BadRequest, FieldProblem, Unauthorized, problem_responses
 
 router = APIRouter(prefix="/api/v1/receipts", tags=["receipts"])
@@ -41,7 +42,10 @@ def _settings(request: Request) -> Settings:
 def _check_token(expected: SecretStr, given: str | None) -> None:
     secret = expected.get_secret_value()
     if not secret or not given or not hmac.compare_digest(secret.encode(), given.encode()):
-        raise Unauthorized("The receipt token is missing or wrong", code="invalid_receipt_token")
+        raise Unauthorized(
+            Text("回执令牌缺失或错误", "The receipt token is missing or wrong"),
+            code="invalid_receipt_token",
+        )
 
 
 def _china_time(value: str | None) -> datetime | None:
@@ -133,7 +137,9 @@ def _check_wechat_signature(settings: Settings, signature: str, timestamp: str, 
     token = settings.wechat_event_token.get_secret_value()
     expected = hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()  # noqa: S324 - WeChat's scheme
     if not token or not hmac.compare_digest(expected, signature):
-        raise Unauthorized("The WeChat signature is wrong", code="invalid_wechat_signature")
+        raise Unauthorized(
+            Text("微信签名错误", "The WeChat signature is wrong"), code="invalid_wechat_signature"
+        )
 
 
 Sig = Annotated[str, Query(description="sha1 of the sorted token, timestamp and nonce")]
@@ -192,9 +198,9 @@ async def wechat_event(
         root = ElementTree.fromstring(raw)
     except ElementTree.ParseError as exc:
         raise BadRequest(
-            "The body is not well-formed XML",
+            Text("请求体不是格式正确的 XML", "The body is not well-formed XML"),
             code="malformed_xml",
-            errors=[FieldProblem(field="body", reason="not XML")],
+            errors=[FieldProblem(field="body", reason=Text("不是 XML", "not XML"))],
         ) from exc
     for msgid, outcome, code in _wechat_results(root):
         if msgid:

@@ -13,6 +13,7 @@ from notify_service.templates.models import MessageTemplate
 from notify_service.templates.schemas import TemplateCreate, TemplateRead, TemplateUpdate
 from shared.contracts.recipients import Channel
 from shared.db import SessionDep
+from shared.i18n import Text
 from shared.pagination import Page, PageDep, paginate
 from shared.problem import NotFound, problem_responses
 
@@ -89,5 +90,5 @@ async def list_templates(
 async def get_template(template_id: uuid.UUID, session: SessionDep, _: Staff) -> TemplateRead:
     template = await repository.get(session, template_id)
     if template is None:
-        raise NotFound("No such template", code="template_not_found")
+        raise NotFound(Text("没有这个模板", "No such template"), code="template_not_found")
     return TemplateRead.model_validate(template)

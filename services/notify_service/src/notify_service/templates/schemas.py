@@ -10,6 +10,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.contracts.recipients import Channel
+from shared.validation_texts import InvalidValue
 
 KEY_PATTERN = r"^[a-z][a-z0-9_.]{1,99}$"
 VARIABLE_PATTERN = r"^[a-z][a-z0-9_]{0,49}$"
@@ -90,12 +91,18 @@ class TemplateBase(BaseModel):
         declared = set(self.variables)
         bad = [v for v in self.variables if not re.match(VARIABLE_PATTERN, v)]
         if bad:
-            raise ValueError(f"variables must be snake_case names: {', '.join(bad)}")
+            raise InvalidValue(
+                f"变量名须为 snake_case：{'、'.join(bad)}",
+                f"variables must be snake_case names: {', '.join(bad)}",
+            )
         used = placeholders(self.title) | placeholders(self.body)
         used |= placeholders(self.provider_params.model_dump(exclude_none=True))
         undeclared = sorted(used - declared)
         if undeclared:
-            raise ValueError(f"placeholders not listed in variables: {', '.join(undeclared)}")
+            raise InvalidValue(
+                f"占位符未在变量中声明：{'、'.join(undeclared)}",
+                f"placeholders not listed in variables: {', '.join(undeclared)}",
+            )
         return self
 
 
@@ -133,9 +140,15 @@ class TemplateCreate(TemplateBase):
     def _channel_shape(self) -> Self:
         params = self.provider_params
         if self.channel is Channel.sms and params.aliyun is None and params.tencent is None:
-            raise ValueError("an sms template needs provider_params.aliyun or .tencent")
+            raise InvalidValue(
+                "短信模板需要 provider_params.aliyun 或 .tencent",
+                "an sms template needs provider_params.aliyun or .tencent",
+            )
         if self.channel in (Channel.wechat_oa, Channel.wechat_mp) and params.wechat is None:
-            raise ValueError("a WeChat template needs provider_params.wechat")
+            raise InvalidValue(
+                "微信模板需要 provider_params.wechat",
+                "a WeChat template needs provider_params.wechat",
+            )
         return self
 
 

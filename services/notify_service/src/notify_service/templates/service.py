@@ -12,13 +12,17 @@ from notify_service.templates import repository
 from notify_service.templates.models import MessageTemplate
 from notify_service.templates.schemas import TemplateCreate, TemplateUpdate
 from shared.db import utcnow
+from shared.i18n import Text
 from shared.problem import Conflict, FieldProblem, NotFound, ValidationFailed
 
 
 async def create(session: AsyncSession, *, data: TemplateCreate) -> MessageTemplate:
     if await repository.find(session, key=data.key, channel=data.channel, locale=data.locale):
         raise Conflict(
-            f"A template {data.key}/{data.channel}/{data.locale} exists already",
+            Text(
+                f"模板 {data.key}/{data.channel}/{data.locale} 已存在",
+                f"A template {data.key}/{data.channel}/{data.locale} exists already",
+            ),
             code="template_exists",
         )
     template = MessageTemplate(
@@ -35,7 +39,9 @@ async def create(session: AsyncSession, *, data: TemplateCreate) -> MessageTempl
         async with session.begin_nested():
             await session.flush()
     except IntegrityError as exc:
-        raise Conflict("The template was created concurrently", code="template_exists") from exc
+        raise Conflict(
+            Text("模板被并发创建", "The template was created concurrently"), code="template_exists"
+        ) from exc
     return template
 
 
@@ -44,7 +50,7 @@ async def update(
 ) -> MessageTemplate:
     template = await repository.get(session, template_id)
     if template is None:
-        raise NotFound("No such template", code="template_not_found")
+        raise NotFound(Text("没有这个模板", "No such template"), code="template_not_found")
     template.title = data.title
     template.body = data.body
     template.variables = list(data.variables)
@@ -75,18 +81,29 @@ async def check_variables(
     }
     if not templates:
         raise ValidationFailed(
-            f"No template {key!r} in locale {locale}",
+            Text(f"语言 {locale} 下没有模板 {key!r}", f"No template {key!r} in locale {locale}"),
             code="unknown_template",
-            errors=[FieldProblem(field=f"{field_prefix}template_key", reason="unknown template")],
+            errors=[
+                FieldProblem(
+                    field=f"{field_prefix}template_key",
+                    reason=Text("未知的模板", "unknown template"),
+                )
+            ],
         )
     wanted = list(channels)
     missing_channels = [c for c in wanted if c not in templates]
     if missing_channels:
         raise ValidationFailed(
-            f"Template {key!r} has no version for {', '.join(missing_channels)}",
+            Text(
+                f"模板 {key!r} 缺少 {'、'.join(missing_channels)} 版本",
+                f"Template {key!r} has no version for {', '.join(missing_channels)}",
+            ),
             code="channel_without_template",
             errors=[
-                FieldProblem(field=f"{field_prefix}channels", reason=f"no template for {c}")
+                FieldProblem(
+                    field=f"{field_prefix}channels",
+                    reason=Text(f"没有 {c} 的模板", f"no template for {c}"),
+                )
                 for c in missing_channels
             ],
         )
@@ -95,7 +112,7 @@ async def check_variables(
     problems = [
         FieldProblem(
             field=f"{field_prefix}variables.{name}",
-            reason="required by the template",
+            reason=Text("模板要求必填", "required by the template"),
             type="missing",
         )
         for name in sorted(required - set(variables))
@@ -103,12 +120,15 @@ async def check_variables(
     known = set().union(*(set(t.variables) for t in templates.values()))
     problems += [
         FieldProblem(
-            field=f"{field_prefix}variables.{name}", reason="not a variable of the template"
+            field=f"{field_prefix}variables.{name}",
+            reason=Text("不是模板的变量", "not a variable of the template"),
         )
         for name in sorted(set(variables) - known)
     ]
     if problems:
         raise ValidationFailed(
-            "The variables do not match the template", code="invalid_variables", errors=problems
+            Text("变量与模板不符", "The variables do not match the template"),
+            code="invalid_variables",
+            errors=problems,
         )
     return templates
