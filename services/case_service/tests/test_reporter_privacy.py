@@ -245,3 +245,40 @@ async def test_the_migration_encrypts_existing_plaintext_rows(api: Api) -> None:
     assert after.reporter_phone_hash == dev_cipher().lookup_hash("13812345678")
     reporter = (await api.get(RESIDENT, f"/api/v1/cases/{case['id']}")).json()["reporter"]
     assert (reporter["name"], reporter["phone"]) == ("王小明", "13812345678")
+
+
+async def test_a_dispatcher_finds_a_callers_cases_by_phone(api: Api) -> None:
+    """12345 来电历史: the lookup hash finds the cases of a phone however it is written."""
+    first = await api.report(RESIDENT)
+    second = await api.report(RESIDENT, reporter={"name": "王小明", "phone": "+8613812345678"})
+    await api.report(RESIDENT, reporter={"name": "李四", "phone": "13900001111"})
+    for written in ("13812345678", "+86 138 1234 5678"):
+        r = await api.get(DISPATCHER_C1, "/api/v1/cases", reporter_phone=written)
+        assert r.status_code == 200, r.text
+        assert {c["id"] for c in r.json()["items"]} == {first["id"], second["id"]}, written
+    assert (await api.get(ADMIN, "/api/v1/cases", reporter_phone="13700000000")).json()[
+        "items"
+    ] == []
+    refused = await api.get(SUPERVISOR_S1, "/api/v1/cases", reporter_phone="13812345678")
+    assert (refused.status_code, refused.json()["code"]) == (403, "reveal_not_allowed")
+    bad = await api.get(DISPATCHER_C1, "/api/v1/cases", reporter_phone="abc")
+    assert (bad.status_code, bad.json()["errors"][0]["field"]) == (422, "query.reporter_phone")
+
+
+async def test_the_phone_lookup_walks_its_index(api: Api) -> None:
+    from test_list_indexes import ordered
+
+    from case_service.cases.repository import CaseFilters
+
+    stmt = ordered(ADMIN, CaseFilters(reporter_phone_hash="ab" * 32), later_page=False)
+    engine = api_sessionmaker(api).kw["bind"]
+    async with engine.connect() as conn:
+        for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
+            await conn.execute(sa.text(f"SET {setting} = off"))
+        compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+        params = tuple(compiled.params[k] for k in compiled.positiontup or [])
+        plan = "\n".join(
+            row[0] for row in (await conn.exec_driver_sql("EXPLAIN " + str(compiled), params))
+        )
+    assert "ix_case_reporter_phone_hash_created_at_id" in plan, plan
+    assert "Sort" not in plan, plan

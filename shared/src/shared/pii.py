@@ -110,6 +110,14 @@ class PiiCipher:
 _MOBILE = re.compile(r"^(?:\+?86)?(1[3-9][0-9]{9})$")
 
 
+def phone_key(phone: str) -> str:
+    """A phone as it is looked up: no spaces, a mainland mobile without +86 (``+86 138 1234
+    5678`` and ``13812345678`` are one number)."""
+    compact = "".join(phone.split())
+    mobile = _MOBILE.match(compact)
+    return mobile.group(1) if mobile else compact
+
+
 def mask_phone(phone: str | None) -> str | None:
     """``13812345678`` → ``138****5678``; short numbers keep only their last two digits."""
     if not phone:

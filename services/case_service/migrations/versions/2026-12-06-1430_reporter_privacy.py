@@ -19,7 +19,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 from case_service.config import Settings
-from shared.pii import PiiCipher
+from shared.pii import PiiCipher, phone_key
 
 revision: str = "privacy01"
 down_revision: str | None = "perf02"
@@ -67,7 +67,7 @@ def _rewrite(encrypt: bool) -> None:
                         "id": row.id,
                         "name": cipher.encrypt(name, field=NAME_FIELD) if name else None,
                         "phone": cipher.encrypt(phone, field=PHONE_FIELD) if phone else None,
-                        "hash": cipher.lookup_hash(phone) if phone else None,
+                        "hash": cipher.lookup_hash(phone_key(phone)) if phone else None,
                     }
                 )
             else:

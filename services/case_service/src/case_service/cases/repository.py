@@ -132,6 +132,7 @@ class CaseFilters:
     updated_to: datetime | None = None
     q: str | None = None
     reporter_account_id: str | None = None
+    reporter_phone_hash: str | None = None
     ids: list[uuid.UUID] | None = None
 
 
@@ -182,4 +183,6 @@ def list_statement(
         stmt = stmt.where(col(Case.description).like(f"%{escaped}%", escape="\\"))
     if f.reporter_account_id:
         stmt = stmt.where(col(Case.reporter_account_id) == f.reporter_account_id)
+    if f.reporter_phone_hash:
+        stmt = stmt.where(col(Case.reporter_phone_hash) == f.reporter_phone_hash)
     return stmt

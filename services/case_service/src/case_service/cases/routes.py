@@ -108,8 +108,11 @@ async def report_case(
     description="Newest first, keyset-paginated (`cursor`). Filters combine with AND. "
     "`area_path` selects a subtree; `q` is a substring of the description (works for Chinese; "
     "trigram index). With `updated_since` the list becomes a sync feed: oldest change first, "
-    "ordered by `updated_at`, for platforms that mirror cases.",
-    responses=problem_responses(401, 422),
+    "ordered by `updated_at`, for platforms that mirror cases. `reporter_phone` finds the "
+    "cases a caller reported before (a hotline operator's 来电历史), by the phone's keyed "
+    "lookup hash — the phone itself is stored encrypted; for the roles that may reveal "
+    "reporters (`CASE_REPORTER_REVEAL_ROLES`), others get 403 `reveal_not_allowed`.",
+    responses=problem_responses(401, 403, 422),
 )
 async def list_cases(
     session: SessionDep,
@@ -137,6 +140,14 @@ async def list_cases(
     ] = None,
     q: Annotated[str | None, Query(min_length=2, max_length=100)] = None,
     mine: Annotated[bool, Query(description="only cases I reported")] = False,
+    reporter_phone: Annotated[
+        str | None,
+        Query(
+            pattern=r"^\+?[0-9 ]{6,20}$",
+            description="only cases reported from this phone (spaces ignored)",
+            examples=["13812345678"],
+        ),
+    ] = None,
     id: Annotated[
         list[uuid.UUID] | None,
         Query(max_length=100, description="only these cases (at most 100; e.g. to check ids)"),
@@ -157,6 +168,9 @@ async def list_cases(
         updated_to=updated_to,
         q=q,
         reporter_account_id=principal.subject if mine else None,
+        reporter_phone_hash=privacy.phone_hash_for(principal, reporter_phone)
+        if reporter_phone
+        else None,
         ids=list(id) if id else None,
     )
     stmt = repository.list_statement(filters, scope=access.scope_clause(principal), now=utcnow())

@@ -28,7 +28,7 @@ from shared.auth import Principal
 from shared.db import utcnow
 from shared.i18n import Text
 from shared.logging import current_request_id, get_logger
-from shared.pii import PiiCipher, mask_name, mask_phone
+from shared.pii import PiiCipher, mask_name, mask_phone, phone_key
 from shared.problem import FieldProblem, Forbidden, ValidationFailed
 
 log = get_logger(__name__)
@@ -66,12 +66,25 @@ def seal(name: str | None, phone: str | None) -> Sealed:
     return Sealed(
         name=c.encrypt(name, field=NAME_FIELD) if name else None,
         phone=c.encrypt(phone, field=PHONE_FIELD) if phone else None,
-        phone_hash=c.lookup_hash(phone) if phone else None,
+        phone_hash=c.lookup_hash(phone_key(phone)) if phone else None,
     )
 
 
 def phone_hash(phone: str) -> str:
-    return cipher().lookup_hash(phone)
+    return cipher().lookup_hash(phone_key(phone))
+
+
+def phone_hash_for(principal: Principal, phone: str) -> str:
+    """The lookup hash to find a caller's cases by phone, for the roles that may reveal."""
+    if not principal.has_role(*_reveal_roles):
+        raise Forbidden(
+            Text(
+                "您的角色不能按报告人电话查找案件",
+                "Your role may not look cases up by the reporter's phone",
+            ),
+            code="reveal_not_allowed",
+        )
+    return phone_hash(phone)
 
 
 def open_name(case: Case) -> str | None:
