@@ -282,3 +282,22 @@ async def test_the_phone_lookup_walks_its_index(api: Api) -> None:
         )
     assert "ix_case_reporter_phone_hash_created_at_id" in plan, plan
     assert "Sort" not in plan, plan
+
+
+async def test_admins_and_supervisors_read_the_reveal_audit(api: Api) -> None:
+    case = await dispatched_case(api, category_code="0601")
+    url = f"/api/v1/cases/{case['id']}"
+    await api.get(URBAN, url, reveal="true", reason="回电核实处理情况")
+    await api.get(DISPATCHER_C1, url, reveal="true", reason="回访")
+    for who in (ADMIN, SUPERVISOR_S1):
+        r = await api.get(who, f"{url}/reporter-reveals", limit=1)
+        assert r.status_code == 200, r.text
+        page = r.json()
+        assert [(i["actor_id"], i["reason"]) for i in page["items"]] == [
+            (DISPATCHER_C1.sub, "回访")
+        ]
+        rest = await api.get(who, f"{url}/reporter-reveals", cursor=page["next_cursor"])
+        assert [i["actor_id"] for i in rest.json()["items"]] == [URBAN.sub]
+    for who in (URBAN, DISPATCHER_C1, RESIDENT):
+        r = await api.get(who, f"{url}/reporter-reveals")
+        assert (r.status_code, r.json()["code"]) == (403, "missing_role"), who

@@ -121,7 +121,9 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index(
-        "ix_reporter_reveal_case_id_created_at", "reporter_reveal", ["case_id", "created_at"]
+        "ix_reporter_reveal_case_id_created_at_id",
+        "reporter_reveal",
+        ["case_id", "created_at", "id"],
     )
     op.create_index(
         "ix_reporter_reveal_actor_id_created_at", "reporter_reveal", ["actor_id", "created_at"]

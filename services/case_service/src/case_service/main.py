@@ -21,6 +21,7 @@ from case_service.open311.service import ApiKeys
 from case_service.outbox.relay import OutboxRelay
 from case_service.outbox.responsible import grid_resolver
 from case_service.privacy import service as privacy
+from case_service.privacy.routes import router as privacy_router
 from case_service.sla.calendar import parse_periods
 from case_service.sla.flows import escalator
 from case_service.sla.routes import router as sla_router
@@ -177,6 +178,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 system_router,
                 categories_router,
                 cases_router,
+                privacy_router,
                 attachments_router,
                 sla_router,
                 open311_router,

@@ -18,7 +18,7 @@ class ReporterReveal(SQLModel, table=True):
 
     __tablename__ = "reporter_reveal"
     __table_args__ = (
-        sa.Index("ix_reporter_reveal_case_id_created_at", "case_id", "created_at"),
+        sa.Index("ix_reporter_reveal_case_id_created_at_id", "case_id", "created_at", "id"),
         sa.Index("ix_reporter_reveal_actor_id_created_at", "actor_id", "created_at"),
     )
 
