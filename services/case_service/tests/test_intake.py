@@ -42,7 +42,13 @@ async def test_resident_reports_from_the_mini_program(api: Api, fake_grid: FakeG
     assert case["version"] == 1
     assert case["area"]["path"] == GRID_A
     assert case["area"]["code"] == GRID_A.split(".")[-1]
-    assert case["location"] == {"lat": 30.2741, "lng": 120.1551, "address": None}
+    assert case["location"] == {
+        "lat": 30.2741,
+        "lng": 120.1551,
+        "address": None,
+        "address_id": None,
+    }
+    assert case["location_status"] == "located"
     assert case["reporter"]["account_id"] == RESIDENT.sub
     assert case["reporter"]["phone"] == "13812345678"  # the reporter sees their own details
     assert case["category"]["code"] == "0802"

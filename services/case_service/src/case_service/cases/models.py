@@ -79,6 +79,13 @@ class Case(SQLModel, table=True):
             postgresql_where=sa.text("source IS NOT NULL"),
         ),
         sa.Index("ix_case_merged_into_id", "merged_into_id"),
+        # the dispatchers' "to place" list (待定位)
+        sa.Index(
+            "ix_case_to_locate_created_at_id",
+            "created_at",
+            "id",
+            postgresql_where=sa.text("location_status = 'to_locate'"),
+        ),
         # duplicates at intake: open cases of a category inside a bounding box
         sa.Index(
             "ix_case_duplicate_lookup",
@@ -117,6 +124,14 @@ class Case(SQLModel, table=True):
     lat: float | None = Field(default=None, title="WGS84")
     lng: float | None = Field(default=None, title="WGS84")
     address: str | None = Field(default=None, max_length=500)
+    address_id: uuid.UUID | None = Field(
+        default=None, title="the standard address (标准地址) the address matched, in grid_service"
+    )
+    location_status: str = Field(
+        default="located",
+        max_length=12,
+        title="located (placed in an area) or to_locate (待定位: an address matching nothing)",
+    )
     area_id: uuid.UUID | None = None
     area_code: str | None = Field(default=None, max_length=32)
     area_name: str | None = Field(default=None, max_length=100)

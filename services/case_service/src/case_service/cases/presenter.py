@@ -10,6 +10,7 @@ from case_service.cases.schemas import (
     CaseRead,
     CategoryRef,
     LocationRead,
+    LocationStatus,
     ReporterRead,
     TimelineRead,
 )
@@ -72,7 +73,10 @@ def case_read(
         source=case.source,
         external_id=case.external_id,
         occurred_at=case.occurred_at,
-        location=LocationRead(lat=case.lat, lng=case.lng, address=case.address),
+        location=LocationRead(
+            lat=case.lat, lng=case.lng, address=case.address, address_id=case.address_id
+        ),
+        location_status=LocationStatus(case.location_status),
         area=AreaRead(
             id=case.area_id, code=case.area_code, name=case.area_name, path=case.area_path
         ),

@@ -134,6 +134,7 @@ class CaseFilters:
     reporter_account_id: str | None = None
     reporter_phone_hash: str | None = None
     ids: list[uuid.UUID] | None = None
+    location_status: str | None = None
 
 
 def list_statement(
@@ -185,4 +186,6 @@ def list_statement(
         stmt = stmt.where(col(Case.reporter_account_id) == f.reporter_account_id)
     if f.reporter_phone_hash:
         stmt = stmt.where(col(Case.reporter_phone_hash) == f.reporter_phone_hash)
+    if f.location_status:
+        stmt = stmt.where(col(Case.location_status) == f.location_status)
     return stmt

@@ -22,6 +22,7 @@ from case_service.cases.schemas import (
     CaseSummary,
     Channel,
     CommentCreate,
+    LocationStatus,
     NotificationRecord,
     TimelineRead,
 )
@@ -111,7 +112,8 @@ async def report_case(
     "ordered by `updated_at`, for platforms that mirror cases. `reporter_phone` finds the "
     "cases a caller reported before (a hotline operator's 来电历史), by the phone's keyed "
     "lookup hash — the phone itself is stored encrypted; for the roles that may reveal "
-    "reporters (`CASE_REPORTER_REVEAL_ROLES`), others get 403 `reveal_not_allowed`.",
+    "reporters (`CASE_REPORTER_REVEAL_ROLES`), others get 403 `reveal_not_allowed`. "
+    '`location_status=to_locate` is the "to place" list (待定位).',
     responses=problem_responses(401, 403, 422),
 )
 async def list_cases(
@@ -148,6 +150,13 @@ async def list_cases(
             examples=["13812345678"],
         ),
     ] = None,
+    location_status: Annotated[
+        LocationStatus | None,
+        Query(
+            description='`to_locate`: the dispatcher\'s "to place" list (待定位), cases filed by '
+            "an address that matched no standard address; place them with the `locate` action"
+        ),
+    ] = None,
     id: Annotated[
         list[uuid.UUID] | None,
         Query(max_length=100, description="only these cases (at most 100; e.g. to check ids)"),
@@ -172,6 +181,7 @@ async def list_cases(
         if reporter_phone
         else None,
         ids=list(id) if id else None,
+        location_status=location_status.value if location_status else None,
     )
     stmt = repository.list_statement(filters, scope=access.scope_clause(principal), now=utcnow())
     if updated_since is not None:

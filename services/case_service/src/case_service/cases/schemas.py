@@ -128,10 +128,18 @@ class AreaRead(BaseModel):
     path: str
 
 
+class LocationStatus(StrEnum):
+    located = "located"  # placed in an area (by point, by a matched address, or by `locate`)
+    to_locate = "to_locate"  # 待定位: the address matched no standard address (or several)
+
+
 class LocationRead(BaseModel):
     lat: float | None = Field(description="WGS84")
     lng: float | None = Field(description="WGS84")
     address: str | None
+    address_id: uuid.UUID | None = Field(
+        None, description="the standard address (标准地址, grid_service) the address matched"
+    )
 
 
 class ReporterRead(BaseModel):
@@ -164,6 +172,9 @@ class CaseSummary(BaseModel):
     category_code: str
     title: str
     area_path: str
+    location_status: LocationStatus = Field(
+        LocationStatus.located, description="`to_locate` (待定位) until the case is placed"
+    )
     priority: str
     created_at: datetime
 
@@ -187,6 +198,11 @@ class CaseRead(BaseModel):
     external_id: str | None
     occurred_at: datetime | None
     location: LocationRead
+    location_status: LocationStatus = Field(
+        description="`located`, or `to_locate` (待定位): filed by an address that matched no "
+        "standard address (or several), the case stays at the filer's area until a `locate` "
+        "action places it"
+    )
     area: AreaRead
     handling_area_path: str
     handling_level: str | None
