@@ -26,7 +26,7 @@ async def test_demo_is_idempotent_and_plausible(
     await load(app)
     counts = {
         t: await count(app, t)
-        for t in ("area", "member", "department", "account", "platform_client")
+        for t in ("area", "member", "department", "account", "platform_client", "standard_address")
     }
     await load(app)
     assert counts == {t: await count(app, t) for t in counts}
@@ -51,6 +51,16 @@ async def test_demo_is_idempotent_and_plausible(
     posts = [p["post"] for p in body["responsible"]]
     assert posts == ["grid_leader", "full_time_worker", "building_head"]
     assert {p["name"] for p in body["responsible"]} >= {"陈建国", "王芳"}
+    # the hotline's spoken address is in the register, in the grid covering the demo point
+    token = bearer(sub="d-1", roles=["dispatcher"], areas=["330100.330106"])
+    matched = await client.post(
+        "/api/v1/addresses/match",
+        headers=token,
+        json={"address": "浙江省杭州市西湖区宝石山下一弄１２号"},
+    )
+    assert matched.status_code == 200, matched.text
+    assert matched.json()["status"] == "matched"
+    assert matched.json()["candidates"][0]["area"]["path"] == body["area"]["path"]
 
 
 async def test_demo_accounts_and_clients_sign_in(

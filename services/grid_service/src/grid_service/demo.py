@@ -87,7 +87,13 @@ PLATFORM_CLIENTS = [
     (
         "case_service",
         "case_service",
-        ["api_keys:verify", "departments:read", "events:write", "responsible:read"],
+        [
+            "addresses:match",
+            "api_keys:verify",
+            "departments:read",
+            "events:write",
+            "responsible:read",
+        ],
         "case-dev-secret",
         None,
     ),
@@ -200,6 +206,7 @@ async def load_demo(session: AsyncSession, settings: BaseServiceSettings) -> Non
     passwords.configure(time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib)
     await ensure_active_key(session, secret=settings.signing_key_secret)
     if await areas_repository.get_by_code(session, CITY[0]) is not None:
+        await load_addresses(session, build_tree())  # a demo loaded before addresses existed
         return  # already loaded
     areas = build_tree()
     for area in areas:
@@ -298,6 +305,45 @@ async def load_demo(session: AsyncSession, settings: BaseServiceSettings) -> Non
                 ),
                 secret=secret,
                 api_key=api_key,
+            )
+    await session.flush()
+    await load_addresses(session, areas)
+
+
+#: standard addresses (标准地址) of the demo grid (the one covering DEMO_POINT) and of its
+#: eastern neighbour: (grid offset from the demo grid, street address, building, unit, room)
+ADDRESSES = [
+    (0, "宝石山下一弄12号", "1", "", ""),
+    (0, "宝石山下一弄14号", "1", "", ""),
+    (0, "保俶路100号", "3", "2", "501"),
+    (0, "保俶路100号", "3", "2", "502"),
+    (1, "保俶路102号", "1", "", ""),
+]
+
+
+async def load_addresses(session: AsyncSession, areas: list[Area]) -> None:
+    """The demo standard addresses, once (fixed ids)."""
+    from grid_service.basicinfo.models import StandardAddress
+
+    grids = [a for a in areas if a.level == "grid"]
+    home = next(i for i, a in enumerate(grids) if parse_boundary(a.boundary).contains(_point()))
+    stored = await areas_repository.get_by_codes(session, [g.code for g in grids])
+    for offset, street, building, unit, room in ADDRESSES:
+        grid = stored[grids[min(home + offset, len(grids) - 1)].code]
+        address_id = uuid.uuid5(
+            uuid.NAMESPACE_URL, f"gridgov:address:{grid.code}:{street}:{building}:{unit}:{room}"
+        )
+        if await session.get(StandardAddress, address_id) is None:
+            session.add(
+                StandardAddress(
+                    id=address_id,
+                    area_id=grid.id,
+                    area_path=grid.path,
+                    street_address=street,
+                    building_no=building,
+                    unit_no=unit,
+                    room_no=room,
+                )
             )
     await session.flush()
 

@@ -77,8 +77,24 @@ class StandardAddress(SQLModel, table=True):
 
     __tablename__ = "standard_address"
     __table_args__ = (
-        sa.UniqueConstraint("area_id", "building_no", "unit_no", "room_no"),
+        # one entry per grid, street and building/unit/room, as normalised (三幢 is 3幢)
+        sa.UniqueConstraint(
+            "area_id",
+            "street_key",
+            "building_key",
+            "unit_key",
+            "room_key",
+            name="uq_standard_address_keys",
+        ),
         _path_index("standard_address", "created_at", "id"),
+        # address matching (basicinfo.addressing): equal keys first, then trigram similarity
+        sa.Index("ix_standard_address_street_key_building_key", "street_key", "building_key"),
+        sa.Index(
+            "ix_standard_address_normalized_trgm",
+            "normalized",
+            postgresql_using="gin",
+            postgresql_ops={"normalized": "gin_trgm_ops"},
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -88,7 +104,28 @@ class StandardAddress(SQLModel, table=True):
     building_no: str = Field(max_length=20, title="楼栋号")
     unit_no: str = Field(default="", max_length=20, title="单元号")
     room_no: str = Field(default="", max_length=20, title="室号")
+    # the canonical form (addressing.register_keys), set on every insert and update
+    street_key: str = Field(default="", max_length=200, title="街路巷及门牌号 (normalised)")
+    building_key: str = Field(default="", max_length=20)
+    unit_key: str = Field(default="", max_length=20)
+    room_key: str = Field(default="", max_length=20)
+    normalized: str = Field(default="", max_length=300, title="the whole address, normalised")
     created_at: datetime = _ts()
+
+
+@sa.event.listens_for(StandardAddress, "before_insert")
+@sa.event.listens_for(StandardAddress, "before_update")
+def _address_keys(_mapper: Any, _connection: Any, address: StandardAddress) -> None:
+    from grid_service.basicinfo.addressing import register_keys
+
+    keys = register_keys(
+        address.street_address, address.building_no, address.unit_no, address.room_no
+    )
+    address.street_key = keys.street
+    address.building_key = keys.building
+    address.unit_key = keys.unit
+    address.room_key = keys.room
+    address.normalized = keys.normalized
 
 
 class Building(SQLModel, table=True):

@@ -9,11 +9,11 @@ import io
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Query, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Query, Response, UploadFile
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
-from grid_service.basicinfo import imports, repository, service
+from grid_service.basicinfo import imports, matching, repository, service
 from grid_service.basicinfo.models import (
     Building,
     House,
@@ -25,7 +25,10 @@ from grid_service.basicinfo.models import (
     StandardAddress,
 )
 from grid_service.basicinfo.schemas import (
+    AddressCandidate,
     AddressCreate,
+    AddressMatchRequest,
+    AddressMatchResult,
     AddressRead,
     BuildingCreate,
     BuildingRead,
@@ -38,8 +41,10 @@ from grid_service.basicinfo.schemas import (
     ImportResult,
     KeyPlaceCreate,
     KeyPlaceRead,
+    MatchStatus,
     OrganisationCreate,
     OrganisationRead,
+    ParsedAddressRead,
     ResidentCreate,
     ResidentLookup,
     ResidentRead,
@@ -55,10 +60,12 @@ from grid_service.privacy import service as privacy
 from grid_service.privacy.crypto import normalise
 from grid_service.privacy.deps import CipherDep, RevealDep, SettingsDep, example_response
 from grid_service.privacy.models import AuditAction
+from shared.auth import CurrentPrincipal, Principal, Role
+from shared.contracts.grids import AreaRef
 from shared.db import SessionDep, utcnow
 from shared.i18n import Text
 from shared.pagination import Page, PageDep, paginate
-from shared.problem import Conflict, NotFound, ValidationFailed, problem_responses
+from shared.problem import Conflict, Forbidden, NotFound, ValidationFailed, problem_responses
 
 ADDRESS_EXAMPLE = {
     "id": "5d1c3f0a-0c0e-4f51-8f7e-2a4c6b8d0e12",
@@ -215,8 +222,9 @@ async def _unique(session: SessionDep, what: str) -> None:
     status_code=201,
     response_model=AddressRead,
     summary="Register a standard address (标准地址)",
-    description="Grid workers, leaders and admins whose areas cover the grid. Building, unit "
-    "and room are unique within a grid.",
+    description="Grid workers, leaders and admins whose areas cover the grid. A street "
+    "address with its building, unit and room is unique within a grid, as normalised for "
+    "matching (三幢 and 3 are one building; see `POST /addresses/match`).",
     responses=_ok(
         {
             "id": RID,
@@ -260,6 +268,118 @@ async def list_addresses(
         params=page,
         descending=False,
         to_item=AddressRead.model_validate,
+    )
+
+
+MATCH_SCOPE = "addresses:match"
+MATCH_ROLES = (
+    Role.grid_worker,
+    Role.grid_leader,
+    Role.dispatcher,
+    Role.department_handler,
+    Role.supervisor,
+    Role.admin,
+)
+
+
+def _may_match(principal: CurrentPrincipal) -> Principal:
+    """Staff, or a platform client with the scope (case_service placing cases); checked before
+    the body is read."""
+    if principal.has_role(*MATCH_ROLES) or MATCH_SCOPE in principal.scopes:
+        return principal
+    raise Forbidden(
+        Text(
+            f"地址匹配供工作人员或具有权限范围 {MATCH_SCOPE} 的平台使用",
+            f"Address matching is for staff or platforms with the scope {MATCH_SCOPE}",
+        ),
+        code="missing_scope",
+    )
+
+
+MATCH_EXAMPLE = {
+    "normalized": "宝石山下1弄12号",
+    "parsed": {"street": "宝石山下1弄12号", "place": "", "building": "", "unit": "", "room": ""},
+    "status": "matched",
+    "candidates": [
+        {
+            "address": {**ADDRESS_EXAMPLE, "street_address": "宝石山下一弄12号"},
+            "score": 0.95,
+            "method": "exact",
+            "area": {
+                "id": GRID,
+                "code": "330106001001001",
+                "name": "西溪第一网格",
+                "level": "grid",
+                "path": PATH,
+            },
+            "ancestors": [
+                {
+                    "id": "0f3c5f0e-3a57-5d2b-9f0e-8a1c3b5d7e90",
+                    "code": "330100",
+                    "name": "杭州市",
+                    "level": "city",
+                    "path": "330100",
+                }
+            ],
+        }
+    ],
+}
+
+
+@router.post(
+    "/addresses/match",
+    response_model=AddressMatchResult,
+    summary="Match an address against the standard-address register (地址匹配)",
+    description="Normalises the address as people say or type it (province/city/district/"
+    "street prefixes dropped, full-width digits and letters, Chinese numerals in 幢/单元/号/弄/室 "
+    'positions, 幢/栋/号楼/座 as one, "501" = "501室", "3-2-501", spaces and '
+    "punctuation), then finds register entries with the same street and building (and unit and "
+    "room where given) — an index lookup on the stored normalised form — and, when there are "
+    "none, the most similar entries (pg_trgm). Candidates are ranked by `score` with the grid "
+    "each lies in. `status` tells whether the address is placed: `matched` (case_service files "
+    "the case in that grid), `ambiguous` or `unmatched` (the case waits as 待定位). Staff search "
+    "inside their areas (`area_path` narrows it); platform clients need the scope "
+    f"`{MATCH_SCOPE}`.",
+    responses=_ok(MATCH_EXAMPLE) | problem_responses(401, 403, 422),
+)
+async def match_address(
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(_may_match)],
+    body: AddressMatchRequest,
+) -> AddressMatchResult:
+    if principal.has_role(*MATCH_ROLES):
+        paths: list[str] | None = scope_paths(principal, body.area_path)
+    else:
+        paths = [body.area_path] if body.area_path else None
+    outcome = await matching.match(session, body.address, paths=paths, limit=body.limit)
+    chains = await matching.area_chains(session, {c.address.area_path for c in outcome.candidates})
+    candidates = []
+    for c in outcome.candidates:
+        chain = chains.get(c.address.area_path) or []
+        if not chain:
+            continue
+        refs = [AreaRef.model_validate(a, from_attributes=True) for a in chain]
+        candidates.append(
+            AddressCandidate(
+                address=AddressRead.model_validate(c.address),
+                score=c.score,
+                method=c.method,
+                area=refs[-1],
+                ancestors=refs[:-1],
+            )
+        )
+    parsed = outcome.parsed
+    return AddressMatchResult(
+        normalized=parsed.normalized,
+        parsed=ParsedAddressRead(
+            street=parsed.street,
+            place=parsed.place,
+            building=parsed.building,
+            unit=parsed.unit,
+            room=parsed.room,
+        ),
+        status=MatchStatus(outcome.status),
+        candidates=candidates,
     )
 
 
