@@ -115,6 +115,26 @@ async def test_a_department_handles_what_its_category_routes_to_it(system: Syste
         done = await act(client, system, handler, cid, "resolve", result="已修复")
         assert done["status"] == "resolved"
 
+        # Everyone hears: the department's on-duty handler (found by the relay through
+        # grid_service) is told of the dispatch, and every message to an account is also an
+        # item of that person's in-app inbox, whichever channel carried it.
+        async def inbox(who: object) -> list[str]:
+            r = await client.get(
+                system["notify"].url + "/api/v1/inbox",
+                headers=who.headers,  # type: ignore[attr-defined]
+                params={"limit": 100},
+            )
+            assert r.status_code == 200, r.text
+            return [i["template_key"] for i in r.json()["items"]]
+
+        async def heard() -> bool:
+            return "case_assigned" in await inbox(handler) and {
+                "case_accepted",
+                "case_result",
+            } <= set(await inbox(resident))
+
+        await eventually(heard, what="the handler's and the resident's inbox items")
+
 
 def case_uuid(value: str) -> object:
     import uuid

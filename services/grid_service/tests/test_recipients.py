@@ -264,6 +264,15 @@ async def test_responsible_handlers_of_departments_on_duty(
     }
     ids = {}
     now = utcnow()
+    from grid_service.departments.models import Department
+
+    dept_ids: dict[str, str] = {}
+    async with app.state.sessionmaker() as s, s.begin():
+        for code in ("dept-urban", "dept-housing", "dept-roads"):
+            dept = Department(code=code, name=code, categories=[], area_paths=[district])
+            s.add(dept)
+            await s.flush()
+            dept_ids[code] = str(dept.id)
     async with app.state.sessionmaker() as s, s.begin():
         for username, (roles, depts, disabled) in people.items():
             account = Account(
@@ -273,7 +282,7 @@ async def test_responsible_handlers_of_departments_on_duty(
                 password_hash="x",
                 roles=roles,
                 area_paths=[district],
-                department_ids=depts,
+                department_ids=[dept_ids[d] for d in depts],
                 home_area_path=district,
                 disabled=disabled,
             )

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from grid_service.accounts import repository as accounts_repository
 from grid_service.accounts.models import Account, AccountKind
+from grid_service.departments.models import Department
 from grid_service.members.models import Member
 from shared.auth import CurrentPrincipal, Principal, Role
 from shared.contracts.recipients import (
@@ -152,7 +153,8 @@ class ResponsibleIds(BaseModel):
     "overdue case. `match=exact`: accounts scoped exactly to one of the given `area_path`s — "
     "e.g. the dispatchers of each level above a major incident. `match=department`: the "
     "on-duty accounts with one of `roles` in one of the departments `department_id` — e.g. "
-    "the handlers of the lead and co-handling departments a case was dispatched to; on duty "
+    "the handlers of the lead and co-handling departments a case was dispatched to (by "
+    "department code, as cases and tokens name them, or id); on duty "
     "means enabled and not away (离岗) on a post at this moment. Needs scope "
     f"`{RESPONSIBLE_SCOPE}` (or admin). Only ids are returned; contact details stay here.",
     responses={
@@ -219,9 +221,23 @@ async def responsible(
                 sa.or_(member.c.away_until.is_(None), member.c.away_until > now),
             )
         )
-        where = sa.and_(
-            table.c.department_ids.overlap(sa.cast(department_id, ARRAY(sa.String))), ~away
+        # cases name a department by its code (as tokens do); accounts hold department ids
+        depts = Department.__table__  # type: ignore[attr-defined]
+        ids = (
+            (
+                await session.execute(
+                    sa.select(sa.cast(depts.c.id, sa.String)).where(
+                        sa.or_(
+                            depts.c.code.in_(department_id),
+                            sa.cast(depts.c.id, sa.String).in_(department_id),
+                        )
+                    )
+                )
+            )
+            .scalars()
+            .all()
         )
+        where = sa.and_(table.c.department_ids.overlap(sa.cast(list(ids), ARRAY(sa.String))), ~away)
     elif match == "exact":
         where = table.c.area_paths.overlap(sa.cast(area_path, ARRAY(sa.String)))
     else:
