@@ -31,7 +31,13 @@ from shared.logging import configure_logging, get_logger
 from shared.metrics import render
 from shared.middleware import RequestContextMiddleware
 from shared.migrate import head_revision
-from shared.problem import install_problem_handlers, problem_response, problem_responses
+from shared.problem import (
+    UpstreamError,
+    install_problem_handlers,
+    problem_response,
+    problem_responses,
+)
+from shared.revocation import FEED_PATH, Fetch, RevocationList
 from shared.settings import BaseServiceSettings
 
 log = get_logger(__name__)
@@ -176,6 +182,19 @@ default; send `Accept-Language: en` (q-values honoured, e.g. `en-US,en;q=0.9`) f
 """
 
 
+def feed_fetch(client: ServiceClient) -> Fetch:
+    """Read grid_service's revocation feed over HTTP (the JWKS host), a page at a time."""
+
+    async def fetch(after: int) -> tuple[list[dict[str, Any]], int]:
+        response = await client.get(FEED_PATH, params={"after": after, "limit": 500})
+        if response.status_code != 200:
+            raise UpstreamError(f"revocation feed answered {response.status_code}")
+        body = response.json()
+        return body["items"], int(body["last_id"])
+
+    return fetch
+
+
 def create_service_app(spec: ServiceSpec) -> FastAPI:
     settings = spec.settings
     configure_logging(
@@ -207,8 +226,15 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
             audience=settings.jwt_audience,
             cache_seconds=settings.jwks_cache_seconds,
         )
+        app.state.revocations = RevocationList(
+            feed_fetch(client),
+            poll_seconds=settings.revocation_poll_seconds,
+            keep_seconds=settings.revocation_keep_seconds,
+        )
         if spec.on_startup is not None:
-            await spec.on_startup(app)
+            await spec.on_startup(app)  # grid_service reads its own feed from its database
+        if settings.revocation_poll_seconds > 0:
+            app.state.revocations.start()
         if TUNE_GC_AFTER_STARTUP:
             tune_gc_for_serving()
         log.info("service_started", port=settings.port)
@@ -216,6 +242,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
             yield
         finally:
             log.info("service_stopping")
+            await app.state.revocations.stop()
             if spec.on_shutdown is not None:
                 await spec.on_shutdown(app)
             await client.aclose()

@@ -219,6 +219,9 @@ async def get_principal(
         raise Unauthorized(Text("需要 Bearer 访问令牌", "A bearer access token is required"))
     verifier: JWKSVerifier = request.app.state.verifier
     claims = await verifier.verify(credentials.credentials)
+    revocations = getattr(request.app.state, "revocations", None)
+    if revocations is not None:
+        revocations.check(claims)  # in memory: see shared.revocation
     principal = Principal.from_claims(claims)
     request.state.principal_subject = principal.subject
     from structlog.contextvars import bind_contextvars

@@ -445,7 +445,7 @@ class RequestContextMiddleware:
         route = getattr(scope.get("route"), "path", None) or "unmatched"
         HTTP_REQUESTS.labels(self.service, method, route, str(status)).inc()
         HTTP_LATENCY.labels(self.service, method, route).observe(elapsed)
-        if path not in ("/healthz", "/readyz", "/metrics"):
+        if path not in ("/healthz", "/readyz", "/metrics", "/api/v1/auth/revocations"):
             log.info("request", status=status, duration_ms=round(elapsed * 1000, 2))
 
     @staticmethod

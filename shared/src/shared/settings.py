@@ -58,6 +58,18 @@ class BaseServiceSettings(BaseSettings):
     jwt_issuer: str = Field("gridgov", description="expected `iss` of access tokens")
     jwt_audience: str = Field("gridgov", description="expected `aud` of access tokens")
     jwks_cache_seconds: int = Field(300, ge=1, description="how long fetched keys are trusted")
+    revocation_poll_seconds: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="how often the revocation feed of grid_service is read: a revoked sign-in's "
+        "access tokens fail within this plus one round trip; 0 turns the check off",
+    )
+    revocation_keep_seconds: int = Field(
+        3600,
+        ge=60,
+        description="how long a revocation is remembered (longer than any access token lives)",
+    )
     http_timeout_seconds: float = Field(5.0, gt=0, description="timeout of calls to other services")
     http_retries: int = Field(3, ge=0, le=10, description="retries of idempotent or keyed calls")
     max_body_bytes: int = Field(

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import exc as sa_exc
 
 from grid_service.accounts import passwords
+from grid_service.accounts import repository as accounts_repository
 from grid_service.accounts.routes import accounts_router, auth_router, clients_router
 from grid_service.accounts.wechat import WeChatClient
 from grid_service.areas.routes import router as areas_router
@@ -26,8 +30,10 @@ from grid_service.recipients.routes import router as recipients_router
 from grid_service.visits.routes import router as visits_router
 from shared.app import ServiceSpec, create_service_app
 from shared.auth import JWKSVerifier
+from shared.db import utcnow
 from shared.http import ServiceClient
 from shared.logging import get_logger
+from shared.revocation import Fetch, RevocationList
 
 log = get_logger(__name__)
 
@@ -67,11 +73,34 @@ def own_verifier(app: FastAPI, settings: Settings) -> OwnVerifier:
     return OwnVerifier(app, settings)
 
 
+def own_revocations(app: FastAPI, settings: Settings) -> Fetch:
+    """grid_service follows its own revocation feed straight from its database."""
+
+    async def fetch(after: int) -> tuple[list[dict[str, Any]], int]:
+        since = utcnow() - timedelta(seconds=settings.revocation_keep_seconds)
+        async with app.state.sessionmaker() as session:
+            rows = await accounts_repository.revocations_after(
+                session, after, limit=500, since=since
+            )
+            last_id = await accounts_repository.last_revocation_id(session)
+        items = [
+            {"id": r.id, "kind": r.kind, "value": r.value, "revoked_at": r.revoked_at} for r in rows
+        ]
+        return items, last_id
+
+    return fetch
+
+
 async def _startup(app: FastAPI) -> None:
     settings: Settings = app.state.settings
     app.state.locator = Locator(check_interval=settings.locate_version_check_seconds)
     app.state.wechat = WeChatClient(settings)
     app.state.own_verifier = app.state.verifier = own_verifier(app, settings)
+    app.state.revocations = RevocationList(
+        own_revocations(app, settings),
+        poll_seconds=settings.revocation_poll_seconds,
+        keep_seconds=settings.revocation_keep_seconds,
+    )
     app.state.cases = CaseClient(
         ServiceClient(
             settings.case_service_url,

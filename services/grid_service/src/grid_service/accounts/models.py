@@ -95,6 +95,23 @@ class RefreshToken(SQLModel, table=True):
     )
 
 
+class Revocation(SQLModel, table=True):
+    """One revoked sign-in (``kind="sid"``: a refresh-token family, the ``sid`` claim of its
+    access tokens) or every token of an account issued until ``revoked_at`` (``kind="account"``:
+    disabled, new password). Published in ``id`` order at ``GET /api/v1/auth/revocations`` and
+    followed by every service (shared.revocation)."""
+
+    __tablename__ = "revocation"
+    __table_args__ = (sa.Index("ix_revocation_revoked_at", "revoked_at"),)
+
+    id: int | None = Field(
+        default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True)
+    )
+    kind: str = Field(max_length=8)
+    value: str = Field(max_length=64)
+    revoked_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
 class PlatformClient(SQLModel, table=True):
     """Another platform (12345 hotline, portals) or one of our services: OAuth2 client
     credentials (argon2-hashed secret) with limited scopes, and optionally an API key

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -10,7 +11,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from grid_service.accounts.models import Account, PlatformClient, RefreshToken
+from grid_service.accounts.models import Account, PlatformClient, RefreshToken, Revocation
 
 __all__ = ["Account", "PlatformClient", "RefreshToken"]
 
@@ -90,20 +91,43 @@ async def refresh_by_hash(session: AsyncSession, token_hash: str) -> RefreshToke
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def revoke_family(session: AsyncSession, family_id: uuid.UUID, now: object) -> None:
+async def revoke_family(session: AsyncSession, family_id: uuid.UUID, now: datetime) -> None:
+    """Revoke a sign-in: its refresh tokens, and (through the feed) its access tokens."""
     await session.execute(
         sa.update(RefreshToken)
         .where(col(RefreshToken.family_id) == family_id, col(RefreshToken.revoked_at).is_(None))
         .values(revoked_at=now)
     )
+    session.add(Revocation(kind="sid", value=str(family_id), revoked_at=now))
+    await session.flush()
 
 
-async def revoke_account_tokens(session: AsyncSession, account_id: uuid.UUID, now: object) -> None:
+async def revoke_account_tokens(
+    session: AsyncSession, account_id: uuid.UUID, now: datetime
+) -> None:
+    """Revoke every token of an account issued until ``now`` (refresh and, through the feed,
+    access tokens)."""
     await session.execute(
         sa.update(RefreshToken)
         .where(col(RefreshToken.account_id) == account_id, col(RefreshToken.revoked_at).is_(None))
         .values(revoked_at=now)
     )
+    session.add(Revocation(kind="account", value=str(account_id), revoked_at=now))
+    await session.flush()
+
+
+async def revocations_after(
+    session: AsyncSession, after: int, *, limit: int, since: datetime
+) -> list[Revocation]:
+    """The feed: entries after ``after`` in id order, none older than ``since`` (a follower
+    starting afresh needs only those whose tokens can still be alive)."""
+    result = await session.execute(
+        sa.select(Revocation)
+        .where(col(Revocation.id) > after, col(Revocation.revoked_at) > since)
+        .order_by(col(Revocation.id))
+        .limit(limit)
+    )
+    return list(result.scalars().all())
 
 
 async def client(session: AsyncSession, client_id: str) -> PlatformClient | None:
@@ -113,3 +137,8 @@ async def client(session: AsyncSession, client_id: str) -> PlatformClient | None
 async def client_by_api_key_hash(session: AsyncSession, key_hash: str) -> PlatformClient | None:
     stmt = sa.select(PlatformClient).where(col(PlatformClient.api_key_hash) == key_hash)
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def last_revocation_id(session: AsyncSession) -> int:
+    result = await session.execute(sa.select(sa.func.coalesce(sa.func.max(col(Revocation.id)), 0)))
+    return int(result.scalar_one() or 0)

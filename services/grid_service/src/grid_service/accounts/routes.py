@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from typing import Annotated, Any
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
 
 from grid_service.accounts import repository, service
 from grid_service.accounts.models import Account, AccountKind, PlatformClient
@@ -27,11 +29,12 @@ from grid_service.accounts.schemas import (
 from grid_service.accounts.service import OAuthError
 from grid_service.accounts.wechat import WeChatClient
 from grid_service.keys import service as keys_service
+from grid_service.privacy.deps import example_response
 from grid_service.scope import AdminDep, ensure_scope, ensure_top_level
 from shared.auth import CurrentPrincipal, Role
 from shared.contracts.auth import TokenResponse
 from shared.contracts.platform import ApiKeyOwner, ApiKeyVerifyRequest
-from shared.db import SessionDep
+from shared.db import SessionDep, utcnow
 from shared.i18n import Text
 from shared.pagination import Page, PageDep, paginate
 from shared.problem import Forbidden, NotFound, problem_response, problem_responses
@@ -233,6 +236,64 @@ async def revoke(
 ) -> dict[str, str]:
     await service.revoke_refresh_token(session, token=token)
     return {}
+
+
+class RevocationItem(BaseModel):
+    id: int = Field(description="the feed's cursor: ask for `after` the last one seen")
+    kind: Literal["sid", "account"] = Field(
+        description="`sid`: one sign-in (the `sid` claim); `account`: every token of the "
+        "account issued until `revoked_at`"
+    )
+    value: str = Field(description="the sign-in id or the account id")
+    revoked_at: datetime
+
+
+class RevocationFeed(BaseModel):
+    items: list[RevocationItem]
+    last_id: int = Field(
+        description="the highest id in the feed: a follower whose cursor is above it re-reads "
+        "from 0 (a restored database)"
+    )
+
+
+@auth_router.get(
+    "/revocations",
+    response_model=RevocationFeed,
+    summary="The revocation feed every service follows",
+    description="Revoked sign-ins and accounts in order, after the cursor `after`; only "
+    "entries whose tokens can still be alive (younger than `GRID_REVOCATION_KEEP_SECONDS`). "
+    "Every service polls it every `*_REVOCATION_POLL_SECONDS` and refuses the matching access "
+    "tokens with 401 `token_revoked` (docs/security.md). Public like the JWKS: it holds opaque "
+    "ids only, and services call it before they can verify anything.",
+    responses=example_response(
+        {
+            "items": [
+                {
+                    "id": 41,
+                    "kind": "sid",
+                    "value": "0d3c2b1a-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                    "revoked_at": "2026-12-06T07:00:00Z",
+                }
+            ],
+            "last_id": 41,
+        }
+    ),
+)
+async def revocation_feed(
+    request: Request,
+    session: SessionDep,
+    after: Annotated[int, Query(ge=0, description="the last id seen (0: from the start)")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> RevocationFeed:
+    since = utcnow() - timedelta(seconds=_settings(request).revocation_keep_seconds)
+    rows = await repository.revocations_after(session, after, limit=limit, since=since)
+    return RevocationFeed(
+        last_id=await repository.last_revocation_id(session),
+        items=[
+            RevocationItem(id=r.id or 0, kind=r.kind, value=r.value, revoked_at=r.revoked_at)
+            for r in rows
+        ],
+    )
 
 
 @auth_router.post(

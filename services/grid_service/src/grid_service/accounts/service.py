@@ -98,11 +98,13 @@ async def _issue(
     *,
     family_id: uuid.UUID | None = None,
 ) -> TokenResponse:
+    family = family_id or uuid.uuid4()  # the sign-in: every token it issues carries it
     access, ttl = await sign_access_token(
         session,
         settings,
         {
             "sub": str(account.id),
+            "sid": str(family),
             "roles": list(account.roles),
             "areas": list(account.area_paths),
             # Departments travel as their codes: the id every service shares (case
@@ -115,7 +117,7 @@ async def _issue(
     session.add(
         RefreshToken(
             token_hash=sha256(refresh),
-            family_id=family_id or uuid.uuid4(),
+            family_id=family,
             account_id=account.id,
             expires_at=utcnow() + timedelta(seconds=settings.refresh_token_ttl_seconds),
         )
