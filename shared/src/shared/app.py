@@ -188,7 +188,12 @@ def feed_fetch(client: ServiceClient) -> Fetch:
     async def fetch(after: int) -> tuple[list[dict[str, Any]], int]:
         response = await client.get(FEED_PATH, params={"after": after, "limit": 500})
         if response.status_code != 200:
-            raise UpstreamError(f"revocation feed answered {response.status_code}")
+            raise UpstreamError(
+                Text(
+                    f"吊销清单接口返回 {response.status_code}",
+                    f"revocation feed answered {response.status_code}",
+                )
+            )
         body = response.json()
         return body["items"], int(body["last_id"])
 
