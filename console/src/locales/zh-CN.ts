@@ -73,6 +73,14 @@ export default {
     extension: "申请延期",
     supervision: "督办",
   } as Record<string, string>,
+  posts: {
+    grid_leader: "网格长",
+    full_time_worker: "专职网格员",
+    part_time_worker: "兼职网格员",
+    grid_instructor: "网格指导员",
+    building_head: "楼栋长",
+    mediator: "调解员",
+  } as Record<string, string>,
   priority: { low: "低", normal: "一般", high: "紧急", urgent: "特急" } as Record<string, string>,
   channel: {
     mini_program: "小程序",
@@ -186,6 +194,7 @@ export default {
     department: "承办部门",
     worker: "处置人员",
     workerHint: "可选：指定网格员或部门处置员",
+    handler: "部门处置员",
     departmentOrWorker: "请选择承办部门或处置人员",
     assigneeRole: "承办方式",
     priority: "紧急程度",
