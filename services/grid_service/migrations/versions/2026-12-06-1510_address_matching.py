@@ -1,7 +1,7 @@
 """address matching: the normalised form of every standard address, indexed
 
 Revision ID: address01
-Revises: field03
+Revises: auth02
 Create Date: 2026-12-06 15:10:00+00:00
 
 Adds ``standard_address``'s canonical keys (street, building, unit, room: equal after
@@ -20,7 +20,7 @@ from alembic import op
 from grid_service.basicinfo.addressing import register_keys
 
 revision: str = "address01"
-down_revision: str | None = "field03"
+down_revision: str | None = "auth02"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
