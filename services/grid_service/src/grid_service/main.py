@@ -27,6 +27,7 @@ from grid_service.patrols.routes import router as patrols_router
 from grid_service.points.routes import router as points_router
 from grid_service.privacy.routes import router as privacy_router
 from grid_service.recipients.routes import router as recipients_router
+from grid_service.selfservice.routes import links_router, me_router
 from grid_service.visits.routes import router as visits_router
 from shared.app import ServiceSpec, create_service_app
 from shared.auth import JWKSVerifier
@@ -150,6 +151,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 patrols_router,
                 visits_router,
                 points_router,
+                me_router,
+                links_router,
             ],
             on_startup=_startup,
             on_shutdown=_shutdown,

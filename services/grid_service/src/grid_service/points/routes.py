@@ -28,9 +28,10 @@ from grid_service.points.schemas import (
     RuleUpdate,
     ShopItemCreate,
     ShopItemRead,
+    ShopItemUpdate,
 )
 from grid_service.privacy.deps import SettingsDep, example_response
-from grid_service.scope import AdminDep, ensure_top_level
+from grid_service.scope import AdminDep, ensure_covers, ensure_top_level
 from shared.db import SessionDep
 from shared.i18n import Text
 from shared.pagination import Page, PageDep, paginate
@@ -274,7 +275,8 @@ async def create_item(
     "/shop-items",
     response_model=Page[ShopItemRead],
     summary="List shop items",
-    description="Staff, inside their areas.",
+    description="Staff: the items of the shops inside their areas and of the areas above them "
+    "(a grid worker sees the community's shop too).",
     responses=example_response({"items": [ITEM_EXAMPLE], "next_cursor": None}, 200)
     | problem_responses(401, 403, 422),
 )
@@ -285,13 +287,47 @@ async def list_items(
     area_path: Annotated[str | None, Query(max_length=400)] = None,
 ) -> Page[ShopItemRead]:
     t = ShopItem.__table__  # type: ignore[attr-defined]
+    paths = scope_paths(principal, area_path)
+    above = {".".join(p.split(".")[: i + 1]) for p in paths for i in range(p.count("."))}
     return await paginate(
         session,
         sa.select(ShopItem).where(
-            under_any(col(ShopItem.area_path), scope_paths(principal, area_path))
+            sa.or_(under_any(col(ShopItem.area_path), paths), col(ShopItem.area_path).in_(above))
         ),
         order_by=[t.c.created_at, t.c.id],
         params=page,
         descending=False,
         to_item=ShopItemRead.model_validate,
     )
+
+
+@router.patch(
+    "/shop-items/{item_id}",
+    response_model=ShopItemRead,
+    summary="Restock, re-price or withdraw a shop item",
+    description="Staff whose areas cover the shop's area (the community). `restock` adds to "
+    "the stock (a negative number takes items out, never below zero); `active: false` "
+    "withdraws the item from the shop (redemptions of it are refused), `true` offers it again.",
+    responses=example_response(ITEM_EXAMPLE, 200) | problem_responses(401, 403, 404, 409, 422),
+)
+async def update_item(
+    session: SessionDep, principal: StaffDep, item_id: uuid.UUID, body: ShopItemUpdate
+) -> ShopItemRead:
+    item = await session.get(ShopItem, item_id, with_for_update=True)
+    if item is None:
+        raise NotFound(Text("积分超市没有这个商品", "No such shop item"), code="item_not_found")
+    ensure_covers(principal, [item.area_path], what="shop item")
+    if body.restock is not None:
+        if item.stock + body.restock < 0:
+            raise Conflict(
+                Text(f"库存只有 {item.stock} 件", f"Only {item.stock} in stock"),
+                code="stock_too_low",
+            )
+        item.stock += body.restock
+    if body.cost is not None:
+        item.cost = body.cost
+    if body.active is not None:
+        item.active = body.active
+    session.add(item)
+    await session.flush()
+    return ShopItemRead.model_validate(item)

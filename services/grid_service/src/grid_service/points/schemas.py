@@ -152,6 +152,19 @@ class ShopItemCreate(BaseModel):
     stock: int = Field(ge=0, le=1_000_000)
 
 
+class ShopItemUpdate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"restock": 20}, {"active": False}]},
+    )
+
+    restock: int | None = Field(
+        None, ge=-1_000_000, le=1_000_000, description="items added (negative: taken out)"
+    )
+    cost: int | None = Field(None, gt=0, le=1_000_000)
+    active: bool | None = Field(None, description="false withdraws the item from the shop")
+
+
 class ShopItemRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -165,7 +165,23 @@ async def redeem(
     session: AsyncSession, settings: Settings, principal: Principal, body: Redeem
 ) -> EntryResult:
     resident = await in_scope(session, principal, Resident, body.resident_id, what="resident")
-    item = await session.get(ShopItem, body.item_id)
+    return await redeem_for(
+        session, settings, resident, item_id=body.item_id, quantity=body.quantity, by=principal
+    )
+
+
+async def redeem_for(
+    session: AsyncSession,
+    settings: Settings,
+    resident: Resident,
+    *,
+    item_id: uuid.UUID,
+    quantity: int,
+    by: Principal,
+) -> EntryResult:
+    """Redeem ``quantity`` of an item of the shops of the resident's grid and community (staff
+    at the shop, or the resident in the app)."""
+    item = await session.get(ShopItem, item_id)
     if item is None or not item.active:
         raise invalid(
             "item_id",
@@ -179,7 +195,7 @@ async def redeem(
             "item_id",
             Text("居民所在地不提供该商品", "this item is not offered where the resident lives"),
         )
-    cost = item.cost * body.quantity
+    cost = item.cost * quantity
     new_balance = await _change_balance(session, resident.id, -cost)
     if new_balance is None:
         raise Conflict(
@@ -189,8 +205,8 @@ async def redeem(
     items = ShopItem.__table__  # type: ignore[attr-defined]
     stocked = await session.execute(
         sa.update(items)
-        .where(items.c.id == item.id, items.c.stock >= body.quantity)
-        .values(stock=items.c.stock - body.quantity)
+        .where(items.c.id == item.id, items.c.stock >= quantity)
+        .values(stock=items.c.stock - quantity)
         .returning(items.c.stock)
     )
     if stocked.first() is None:
@@ -202,9 +218,9 @@ async def redeem(
         kind=EntryKind.redeem.value,
         points=-cost,
         item_id=item.id,
-        quantity=body.quantity,
+        quantity=quantity,
         earned_on=local_day(settings),
-        created_by=principal.subject,
+        created_by=by.subject,
     )
     session.add(entry)
     await session.flush()
