@@ -15,6 +15,8 @@
    (``/proc/<pid>/stat``), which says where the time goes.
 5. Peak RSS of each service process during the load (``/proc/<pid>/status``, sampled every
    0.2 s, and the kernel's high-water mark ``VmHWM``).
+6. Lifecycle actions per second (accept, dispatch, claim, resolve, verify) on the same
+   services, and their ratio to the same ceiling (``bench/action_bench.py``).
 
 Scratch databases and processes are removed at the end, also on failure or Ctrl-C.
 
@@ -42,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import wrk  # noqa: E402
+from bench import action_bench, wrk  # noqa: E402
 from shared.testing import create_database, drop_database, free_port  # noqa: E402
 
 SERVICES = {"grid": "grid_service", "case": "case_service", "notify": "notify_service"}
@@ -317,6 +319,23 @@ async def measure(
             )
         out["rss_bytes"] = dict(rss.peak)
         out["ratio"] = round(out["max"]["rps"] / out["ceiling"]["rps"], 3)
+        case_pid = pids["case_service"]
+        out["actions"] = await action_bench.measure(
+            case_url,
+            {
+                who: await token(procs["grid"].url, who)
+                for who in ("resident", "dispatcher", "worker")
+            },
+            cases=max(50, int(20 * seconds)),
+            connections=min(16, connections),
+            cpu=lambda: cpu_seconds(case_pid),
+        )
+        out["actions"]["ratio"] = round(out["actions"]["aps"] / out["ceiling"]["rps"], 3)
+        print(
+            f"  actions: {out['actions']['aps']:,.1f} actions/s "
+            f"({out['actions']['case_cpu_ms_per_action']} ms case_service CPU per action)",
+            flush=True,
+        )
         async with httpx.AsyncClient(base_url=case_url, timeout=30) as client:
             metrics = (await client.get("/metrics")).text
         out["case_service_metrics_bytes"] = len(metrics)

@@ -174,10 +174,35 @@ def evaluate(results: dict[str, Any]) -> list[Figure]:
                     note="wrk's own CPU; not the bottleneck when well below 1 core",
                 ),
             ]
+            if "actions" in r:
+                a = r["actions"]
+                out += [
+                    figure(
+                        bench,
+                        "actions: accept/dispatch/claim/resolve/verify",
+                        a["aps"],
+                        "actions/s",
+                        note=f"{a['connections']} cases at a time, p99 {a['p99_ms']:.0f} ms, "
+                        "Python driver on the same cores",
+                    ),
+                    figure(bench, "actions / ceiling", a["ratio"], "ratio"),
+                    figure(
+                        bench,
+                        "CPU per action: case_service",
+                        a["case_cpu_ms_per_action"],
+                        "ms",
+                        note="workers included",
+                    ),
+                ]
             for service, ms in sorted(r.get("cpu_ms_per_intake", {}).items()):
                 out.append(
                     figure(
-                        bench, f"CPU per intake: {service}", ms, "ms", note="during the maximum run"
+                        bench,
+                        f"CPU per intake: {service}",
+                        ms,
+                        "ms",
+                        "<= 3" if service == "case_service" else "",
+                        note="during the maximum run, workers included",
                     )
                 )
             for service, rss in sorted(r["rss_bytes"].items()):

@@ -95,6 +95,27 @@ def test_evaluate_marks_each_target_and_each_failed_benchmark() -> None:
     assert not any(f.bench == "locate" for f in figures.values())
 
 
+def test_intake_rows_include_cpu_target_and_actions() -> None:
+    intake = dict(results()["intake"])  # type: ignore[call-overload]
+    intake["cpu_ms_per_intake"] = {"case_service": 2.5, "grid_service": 1.8}
+    intake["actions"] = {
+        "aps": 120.0,
+        "ratio": 0.12,
+        "connections": 16,
+        "p99_ms": 80.0,
+        "case_cpu_ms_per_action": 6.5,
+    }
+    figures = {f.name: f for f in harness.evaluate(results(intake=intake))}
+    assert figures["CPU per intake: case_service"].passed is True  # <= 3 ms
+    assert figures["CPU per intake: grid_service"].passed is None  # shown, no target
+    assert figures["actions: accept/dispatch/claim/resolve/verify"].value == 120.0
+    assert figures["actions / ceiling"].value == 0.12
+    assert figures["CPU per action: case_service"].value == 6.5
+    intake["cpu_ms_per_intake"] = {"case_service": 13.0}
+    figures = {f.name: f for f in harness.evaluate(results(intake=intake))}
+    assert figures["CPU per intake: case_service"].passed is False
+
+
 def test_table_and_json(tmp_path: Path) -> None:
     figures = harness.evaluate(results())
     table = harness.render(figures)

@@ -111,6 +111,13 @@ def configure_logging(
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
+    # httpx/httpcore log an INFO line per call between the services ("HTTP Request: GET …"):
+    # one per locate call and relayed event, ~0.1 ms each, and no request id. Failures are
+    # logged by shared.http at WARNING with the upstream named.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(
+            logging.NOTSET if root.level <= logging.DEBUG else max(root.level, logging.WARNING)
+        )
 
 
 def get_logger(name: str | None = None) -> Any:
