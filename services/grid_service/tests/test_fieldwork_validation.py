@@ -117,3 +117,11 @@ async def test_a_new_key_or_hardship_household_is_due_at_once(
     assert due.status_code == 200
     rows = {r["household_no"]: r["status"] for r in due.json()["items"]}
     assert rows == {"K-9": "overdue", "D-9": "overdue"}  # the plain one: within 91 days
+    # the centre's dispatchers and supervisors see what is due in their area too
+    for role in ("dispatcher", "supervisor"):
+        centre = headers(test_keys, sub=str(uuid.uuid4()), roles=[role], areas=[GRID1])
+        seen = await client.get("/api/v1/visits/due", headers=centre)
+        assert seen.status_code == 200, role
+        assert {r["household_no"] for r in seen.json()["items"]} == {"K-9", "D-9"}
+    resident = headers(test_keys, sub=str(uuid.uuid4()), roles=["resident"], areas=[GRID1])
+    assert (await client.get("/api/v1/visits/due", headers=resident)).status_code == 403

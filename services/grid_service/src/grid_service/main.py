@@ -28,6 +28,7 @@ from grid_service.points.routes import router as points_router
 from grid_service.privacy.routes import router as privacy_router
 from grid_service.recipients.routes import router as recipients_router
 from grid_service.selfservice.routes import links_router, me_router
+from grid_service.transfers.routes import router as transfers_router
 from grid_service.visits.routes import router as visits_router
 from shared.app import ServiceSpec, create_service_app
 from shared.auth import JWKSVerifier
@@ -153,6 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 points_router,
                 me_router,
                 links_router,
+                transfers_router,
             ],
             on_startup=_startup,
             on_shutdown=_shutdown,

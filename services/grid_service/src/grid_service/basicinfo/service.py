@@ -46,6 +46,9 @@ from shared.problem import Conflict, FieldProblem, Forbidden, NotFound, Validati
 #: Who keeps basic information: grid workers, grid leaders and admins, inside their areas.
 STAFF_ROLES = ("grid_worker", "grid_leader", "admin")
 StaffDep = Annotated[Principal, require_roles(*STAFF_ROLES)]
+#: Who may read field work (patrols, visits, what is due): also the centre's dispatchers and
+#: supervisors, inside their areas.
+FieldViewerDep = Annotated[Principal, require_roles(*STAFF_ROLES, "dispatcher", "supervisor")]
 
 ID_FIELD = "resident.id_number"
 PHONE_FIELD = "resident.phone"
@@ -64,6 +67,13 @@ def scope_paths(principal: Principal, area_path: str | None) -> list[str]:
         return list(principal.area_paths)
     ensure_covers(principal, [area_path])
     return [area_path]
+
+
+async def area_or_404(session: AsyncSession, area_id: uuid.UUID) -> Area:
+    area = await areas_repository.get(session, area_id)
+    if area is None:
+        raise NotFound(Text(f"没有区域 {area_id}", f"No area {area_id}"), code="area_not_found")
+    return area
 
 
 async def area_in_scope(
@@ -259,10 +269,18 @@ async def create_resident(
     await address_in_area(session, body.current_address_id, area, field="current_address_id")
     household = await household_in_area(session, body.household_id, area, field="household_id")
     id_hash = cipher.lookup_hash(id_number)
-    if await repository.resident_by_hash(session, id_hash) is not None:
+    existing = await repository.resident_by_hash(session, id_hash)
+    if existing is not None:
+        # a person moving in from another grid: say where, so the worker can ask for a transfer
         raise Conflict(
-            Text("已登记使用此身份证号的居民", "A resident with this ID number is registered"),
+            Text(
+                "已登记使用此身份证号的居民：如已迁入本网格，请发起迁移"
+                "（POST /api/v1/resident-transfers）",
+                "A resident with this ID number is registered: if they moved here, ask for a "
+                "transfer (POST /api/v1/resident-transfers)",
+            ),
             code="resident_exists",
+            extra={"resident_id": str(existing.id), "registered_in": existing.area_path},
         )
     resident = Resident(
         area_id=area.id,

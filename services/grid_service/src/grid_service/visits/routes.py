@@ -12,7 +12,7 @@ from sqlmodel import col
 
 from grid_service.basicinfo.models import Household
 from grid_service.basicinfo.repository import under_any
-from grid_service.basicinfo.service import StaffDep, scope_paths
+from grid_service.basicinfo.service import FieldViewerDep, StaffDep, scope_paths
 from grid_service.privacy.deps import SettingsDep, example_response
 from grid_service.visits import service
 from grid_service.visits.models import Visit
@@ -69,7 +69,7 @@ async def record_visit(
 )
 async def list_visits(
     session: SessionDep,
-    principal: StaffDep,
+    principal: FieldViewerDep,
     page: PageDep,
     area_path: Annotated[str | None, Query(max_length=400)] = None,
     household_id: Annotated[uuid.UUID | None, Query()] = None,
@@ -97,7 +97,8 @@ async def list_visits(
     "/due",
     response_model=Page[DueVisit],
     summary="Households due or overdue for a visit, per grid or per worker",
-    description="Staff, inside their areas. A household is `overdue` when its next visit date "
+    description="Staff (grid workers and leaders, and the centre's dispatchers and "
+    "supervisors), inside their areas. A household is `overdue` when its next visit date "
     "has passed and `due` when it falls within `GRID_VISIT_DUE_WINDOW_DAYS`; most urgent first. "
     "`worker_id`: the households that worker is responsible for (包户).",
     responses=example_response(
@@ -122,7 +123,7 @@ async def list_visits(
 )
 async def due_visits(
     session: SessionDep,
-    principal: StaffDep,
+    principal: FieldViewerDep,
     settings: SettingsDep,
     page: PageDep,
     area_path: Annotated[str | None, Query(max_length=400, description="a grid or above")] = None,
