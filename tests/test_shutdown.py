@@ -102,6 +102,9 @@ class FakeAliyun:
     def __init__(self, delay: float) -> None:
         self.delay = delay
         self.sends: list[str] = []  # OutId of every SendSms received
+        # while set, a SendSms is never answered (its caller is to die with it in flight:
+        # answering after `delay` would race the kill on a loaded machine)
+        self.hold = False
         self.server: asyncio.Server | None = None
         self.port = 0
 
@@ -142,6 +145,8 @@ class FakeAliyun:
     async def _answer(self, form: dict[str, str]) -> dict[str, Any]:
         if form.get("Action") == "SendSms":
             self.sends.append(form["OutId"])
+            if self.hold:
+                await asyncio.Event().wait()  # until the caller's connection goes
             await asyncio.sleep(self.delay)
             return {"Code": "OK", "Message": "OK", "BizId": f"biz-{form['OutId']}"}
         details = [
@@ -229,6 +234,7 @@ async def test_notify_stopped_mid_batch_sends_each_message_once(
     system: System, fake_sms: FakeAliyun, how: str
 ) -> None:
     notify: ServiceProcess = system["notify"]
+    fake_sms.hold = how == "sigkill"
     ids = await send_six(system, f"{how}-{uuid.uuid4().hex[:6]}")
     await wait_for_sends(fake_sms, ids, 3)  # the first batch is at the provider, unanswered
     assert notify.proc is not None
@@ -242,6 +248,7 @@ async def test_notify_stopped_mid_batch_sends_each_message_once(
         assert {i: recorded[i][0] for i in in_flight} == dict.fromkeys(in_flight, "sent")
     else:
         notify.kill()
+        fake_sms.hold = False
         await asyncio.sleep(3.2)  # the claims' lease runs out while the service is down
     notify.start()
     await notify.wait_ready(timeout=120)
