@@ -28,6 +28,7 @@ database_url, test_keys, app, client = service_fixtures(
             argon2_time_cost=1,  # cheap hashes keep the suite fast; production refuses these
             argon2_memory_kib=8192,
             wechat_api_base="http://wechat.test",
+            message_relay_enabled=False,  # tests relay by hand (test_messages.py)
         )
     ),
 )

@@ -127,6 +127,16 @@ class Settings(BaseServiceSettings):
         "http://127.0.0.1:8001",
         description="base URL of case_service (case ids of patrol findings are checked there)",
     )
+    notify_service_url: str = Field(
+        "http://127.0.0.1:8003",
+        description="base URL of notify_service (messages to people, e.g. of a resident's move)",
+    )
+    message_relay_enabled: bool = Field(
+        True, description="run the relay of the message outbox inside this process"
+    )
+    message_relay_poll_seconds: float = Field(
+        1.0, gt=0, le=60, description="idle wait of the message relay between batches"
+    )
 
     @field_validator("pii_keys")
     @classmethod

@@ -23,6 +23,7 @@ from grid_service.keys.service import ensure_active_key
 from grid_service.locate.index import Locator
 from grid_service.locate.routes import router as locate_router
 from grid_service.members.routes import router as members_router
+from grid_service.messages.relay import MessageRelay, SelfToken
 from grid_service.patrols.routes import router as patrols_router
 from grid_service.points.routes import router as points_router
 from grid_service.privacy.routes import router as privacy_router
@@ -111,6 +112,20 @@ async def _startup(app: FastAPI) -> None:
             retries=settings.http_retries,
         )
     )
+    app.state.notify = ServiceClient(
+        settings.notify_service_url,
+        name="notify_service",
+        timeout=settings.http_timeout_seconds,
+        retries=settings.http_retries,
+    )
+    app.state.message_relay = MessageRelay(
+        app.state.sessionmaker,
+        app.state.notify,
+        SelfToken(app.state.sessionmaker, settings),
+        poll_seconds=settings.message_relay_poll_seconds,
+    )
+    if settings.message_relay_enabled:
+        app.state.message_relay.start()
     try:
         async with app.state.sessionmaker() as session, session.begin():
             await ensure_active_key(session, secret=settings.signing_key_secret)
@@ -121,6 +136,8 @@ async def _startup(app: FastAPI) -> None:
 
 
 async def _shutdown(app: FastAPI) -> None:
+    await app.state.message_relay.stop()
+    await app.state.notify.aclose()
     await app.state.wechat.aclose()
     await app.state.own_verifier.aclose()
     await app.state.cases.aclose()

@@ -17,6 +17,7 @@ from grid_service.basicinfo.models import (
 from grid_service.departments.models import Department
 from grid_service.keys.models import SigningKey
 from grid_service.members.models import Member
+from grid_service.messages.models import OutboxMessage
 from grid_service.patrols.models import Patrol, PatrolCheckIn, PatrolFinding, PatrolTrackPoint
 from grid_service.points.models import PointsBalance, PointsEntry, PointsRule, ShopItem
 from grid_service.privacy.models import PiiAuditRecord, SpecialGroupGrant
@@ -37,6 +38,7 @@ __all__ = [
     "KeyPlace",
     "Member",
     "Organisation",
+    "OutboxMessage",
     "Patrol",
     "PatrolCheckIn",
     "PatrolFinding",

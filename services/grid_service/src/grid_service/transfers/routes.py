@@ -15,10 +15,12 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col
 
+from grid_service.areas.models import Area
 from grid_service.basicinfo import service as basicinfo
 from grid_service.basicinfo.models import Household, Resident, SpecialGroupTag
 from grid_service.basicinfo.repository import under_any
 from grid_service.basicinfo.service import StaffDep, invalid, scope_paths
+from grid_service.messages import service as messages
 from grid_service.privacy.deps import example_response
 from grid_service.selfservice.models import ResidentLink
 from grid_service.transfers.models import ResidentTransfer, TransferStatus
@@ -26,6 +28,7 @@ from shared.auth import Principal
 from shared.db import SessionDep, utcnow
 from shared.i18n import Text
 from shared.pagination import Page, PageDep, paginate
+from shared.pii import mask_name
 from shared.problem import Conflict, Forbidden, NotFound, problem_responses
 
 router = APIRouter(prefix="/api/v1/resident-transfers", tags=["basic information"])
@@ -115,6 +118,40 @@ async def _open(session: SessionDep, transfer_id: uuid.UUID) -> ResidentTransfer
     return row
 
 
+async def _tell(
+    session: SessionDep,
+    row: ResidentTransfer,
+    resident_name: str,
+    *,
+    decided: str | None = None,
+) -> None:
+    """Tell the grid workers concerned, through the message outbox (same transaction): when
+    asked, those of the side that decides; when decided (``decided`` = the outcome), both."""
+    names = dict(
+        (
+            await session.execute(
+                sa.select(col(Area.path), col(Area.name)).where(
+                    col(Area.path).in_([row.from_area_path, row.to_area_path])
+                )
+            )
+        ).all()
+    )
+    variables = {
+        "resident": mask_name(resident_name) or "",
+        "from_grid": names.get(row.from_area_path, row.from_area_path),
+        "to_grid": names.get(row.to_area_path, row.to_area_path),
+    }
+    if decided is None:
+        deciding = row.to_area_path if row.started_on == "from" else row.from_area_path
+        people = await messages.grid_workers(session, [deciding])
+        await messages.enqueue(session, "resident_transfer_asked", variables, people)
+    else:
+        people = await messages.grid_workers(session, [row.from_area_path, row.to_area_path])
+        await messages.enqueue(
+            session, "resident_transfer_decided", {**variables, "outcome": decided}, people
+        )
+
+
 def _other_side(principal: Principal, row: ResidentTransfer) -> None:
     """The side that did not ask decides (an account covering both may do both)."""
     path = row.to_area_path if row.started_on == "from" else row.from_area_path
@@ -131,7 +168,8 @@ def _other_side(principal: Principal, row: ResidentTransfer) -> None:
     response_model=TransferRead,
     summary="Ask to move a resident to another grid (迁出 or 迁入)",
     description="Staff covering the resident's grid (moving out) or the new grid (moving in). "
-    "The staff of the other grid completes or refuses it. One open transfer per resident.",
+    "The staff of the other grid completes or refuses it (its grid workers are told: "
+    "message `resident_transfer_asked`). One open transfer per resident.",
     responses=example_response(EXAMPLE, 201) | problem_responses(401, 403, 404, 409, 422),
 )
 async def ask(session: SessionDep, principal: StaffDep, body: TransferCreate) -> TransferRead:
@@ -174,6 +212,7 @@ async def ask(session: SessionDep, principal: StaffDep, body: TransferCreate) ->
     )
     session.add(row)
     await session.flush()
+    await _tell(session, row, resident.name)
     return _read(row)
 
 
@@ -217,7 +256,8 @@ async def open_transfers(
     description="The staff of the side that did not ask. The resident's grid changes (with "
     "its special-group tags and account link); the household and standard address are those "
     "given in the new grid, or none; the old household loses the resident (and its head, if "
-    "the resident was it). The transfer stays in the resident's history.",
+    "the resident was it). The transfer stays in the resident's history. The grid workers of "
+    "both grids are told (message `resident_transfer_decided`).",
     responses=example_response({**EXAMPLE, "status": "completed"}, 200)
     | problem_responses(401, 403, 404, 409, 422),
 )
@@ -262,6 +302,7 @@ async def complete(
     row.decided_at = utcnow()
     session.add(row)
     await session.flush()
+    await _tell(session, row, resident.name, decided="已办结，居民已迁入")
     return _read(row)
 
 
@@ -269,7 +310,8 @@ async def complete(
     "/{transfer_id}/refuse",
     response_model=TransferRead,
     summary="Refuse a transfer",
-    description="The staff of the side that did not ask; the resident stays where they are.",
+    description="The staff of the side that did not ask; the resident stays where they are. "
+    "The grid workers of both grids are told (message `resident_transfer_decided`).",
     responses=example_response({**EXAMPLE, "status": "refused"}, 200)
     | problem_responses(401, 403, 404, 409, 422),
 )
@@ -286,6 +328,10 @@ async def refuse(
     row.decided_at = utcnow()
     session.add(row)
     await session.flush()
+    resident = await session.get(Resident, row.resident_id)
+    await _tell(
+        session, row, resident.name if resident else "", decided=f"不予迁移（{body.reason}）"
+    )
     return _read(row)
 
 

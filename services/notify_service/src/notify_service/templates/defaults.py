@@ -1,4 +1,5 @@
-"""The zh-CN templates of the case events and the emergency broadcast.
+"""The zh-CN templates of the case events, the emergency broadcast and grid_service's own
+messages (a resident moving between grids).
 
 Loaded by the demo (``make run``) and usable as a starting point in production: the provider
 template codes here are placeholders that must be replaced by the ones approved at Alibaba,
@@ -59,6 +60,17 @@ TEXTS: dict[str, tuple[str, str, list[str]]] = {
         ["case_number", "title"],
     ),
     "emergency_warning": ("紧急通知", "{content}", ["content"]),
+    # grid_service's own messages: a resident moving between grids (迁出/迁入)
+    "resident_transfer_asked": (
+        "居民迁移待办",
+        "居民{resident}由{from_grid}迁往{to_grid}的申请待您办理。",
+        ["resident", "from_grid", "to_grid"],
+    ),
+    "resident_transfer_decided": (
+        "居民迁移结果",
+        "居民{resident}由{from_grid}迁往{to_grid}的申请{outcome}。",
+        ["resident", "from_grid", "to_grid", "outcome"],
+    ),
 }
 
 SIGN_NAME = "网格通"
