@@ -257,14 +257,18 @@ async def test_duplicate_found_and_merged(api: Api) -> None:
     first = await api.report(RESIDENT, location={"lat": 30.27410, "lng": 120.15510})
     # ~20 m away, same category: a possible duplicate
     second = await api.report(RESIDENT2, location={"lat": 30.27425, "lng": 120.15520})
-    assert [d["id"] for d in second["possible_duplicates"]] == [first["id"]]
+    # another resident's case is counted, never shown (test_resident_requests has the rest)
+    assert second["possible_duplicates"] == []
+    assert second["similar_nearby"]["count"] == 1
     # ~300 m away or another category: not
     far = await api.report(RESIDENT2, location={"lat": 30.2770, "lng": 120.1551})
     assert far["possible_duplicates"] == []
+    assert far["similar_nearby"] is None
     other = await api.report(
         RESIDENT2, category_code="0601", location={"lat": 30.27425, "lng": 120.15520}
     )
     assert other["possible_duplicates"] == []
+    assert other["similar_nearby"] is None
     listed = (await api.get(DISPATCHER_C1, f"/api/v1/cases/{first['id']}/duplicates")).json()
     assert [d["id"] for d in listed] == [second["id"]]
 

@@ -23,7 +23,8 @@ async def test_filters(api: Api) -> None:
         category_code="0601", description="流动摊点占道", location={"lat": 32.1, "lng": 120.1}
     )
     c = await api.report(category_code="0601", description="夜市摊点油烟扰民", priority="urgent")
-    await api.act(DISPATCHER_C1, c["id"], "accept")
+    assert c["priority"] == "normal"  # a resident's urgency is a request
+    await api.act(DISPATCHER_C1, c["id"], "accept", priority="urgent")  # the dispatcher grants it
     await api.act(
         DISPATCHER_C1,
         c["id"],

@@ -3,7 +3,7 @@
 from sqlmodel import SQLModel
 
 from case_service.attachments.models import Attachment
-from case_service.cases.models import Case, CaseAssignment, TimelineEntry
+from case_service.cases.models import Case, CaseAssignment, CaseSupport, TimelineEntry
 from case_service.categories.models import Category
 from case_service.evaluations.models import Evaluation, ReopenRequest, ReturnVisit
 from case_service.open311.models import Open311Request
@@ -31,6 +31,7 @@ __all__ = [
     "CaseAssignment",
     "CaseDeadline",
     "CaseFact",
+    "CaseSupport",
     "Category",
     "CategoryMapping",
     "Evaluation",

@@ -15,7 +15,7 @@ from fastapi import Request
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from case_service.cases import presenter, repository, service
+from case_service.cases import access, presenter, repository, service, support
 from case_service.cases.schemas import CaseCreate, CaseIntakeResult, CaseRead, CaseSummary
 from case_service.cases.service import Located
 from case_service.clients.grid import GridClient
@@ -127,11 +127,19 @@ async def intake(
             # A new case has an assignment only when resolved on the spot (自行处置).
             rows = await repository.assignments(session, case.id) if case.self_handled else []
             read = presenter.case_read(principal, case, rows)
+            # Staff see the merge candidates in their scope; residents and platforms only
+            # their own among them, and a resident learns of other people's reports by
+            # count alone (similar_nearby), never which cases they are.
+            shown = [d for d in duplicates if access.can_see(principal, d)]
+            similar = None
+            if duplicates and support.resident_only(principal):
+                similar = await support.similar_nearby(session, principal, case)
             # dict(read): the validated sub-models pass through (no dump and re-validation)
             body = CaseIntakeResult.model_validate(
                 {
                     **dict(read),
-                    "possible_duplicates": [CaseSummary.model_validate(d) for d in duplicates],
+                    "possible_duplicates": [CaseSummary.model_validate(d) for d in shown],
+                    "similar_nearby": similar,
                 }
             )
             response = await idem.respond(201, body)

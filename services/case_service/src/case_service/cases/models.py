@@ -113,6 +113,16 @@ class Case(SQLModel, table=True):
     handling_class: str = Field(max_length=20)
     priority: str = Field(max_length=20)
     major: bool = Field(default=False, title="major incident (重大事件): report upward at once")
+    # what a resident or another platform asked for (only staff set priority and major; the
+    # dispatcher decides on these at accept)
+    requested_priority: str | None = Field(
+        default=None, max_length=20, title="urgency the reporter asked for (a request)"
+    )
+    requested_major: bool = Field(
+        default=False,
+        sa_column=sa.Column(sa.Boolean(), nullable=False, server_default=sa.false()),
+        title="the reporter asked for a major incident (a request)",
+    )
     title: str = Field(max_length=100)
     description: str = Field(max_length=4000)
     attributes: Any = Field(default_factory=dict, sa_column=sa.Column(JSONB, nullable=False))
@@ -168,6 +178,11 @@ class Case(SQLModel, table=True):
     rating_comment: str | None = Field(default=None, max_length=1000)
     merged_into_id: uuid.UUID | None = Field(default=None, foreign_key="case.id")
     supporter_count: int = Field(default=0, title="reports merged into this one")
+    support_count: int = Field(
+        default=0,
+        sa_column=sa.Column(sa.Integer(), nullable=False, server_default="0"),
+        title="residents who added their support (附议, case_support rows)",
+    )
     due_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
@@ -197,6 +212,22 @@ sa.Index(
         "'escalated','reopened')"
     ),
 )
+
+
+class CaseSupport(SQLModel, table=True):
+    """A resident's support (附议/+1) of a case like the one they reported: one per account and
+    case (the unique constraint makes a repeated support a no-op)."""
+
+    __tablename__ = "case_support"
+    __table_args__ = (sa.UniqueConstraint("case_id", "account_id", name="uq_case_support"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    case_id: uuid.UUID = Field(foreign_key="case.id", title="the case supported")
+    account_id: str = Field(max_length=64, title="the supporting resident")
+    via_case_id: uuid.UUID = Field(
+        foreign_key="case.id", title="the supporter's own report it was found near"
+    )
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
 
 
 class CaseAssignment(SQLModel, table=True):

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from case_service.cases import access, flows, presenter, repository, service
+from case_service.cases import access, flows, presenter, repository, service, support
 from case_service.cases.lifecycle import Action, Status
 from case_service.cases.models import Case
 from case_service.cases.repository import CaseFilters
@@ -24,6 +24,8 @@ from case_service.cases.schemas import (
     CommentCreate,
     LocationStatus,
     NotificationRecord,
+    SimilarNearby,
+    SupportResult,
     TimelineRead,
 )
 from case_service.categories.schemas import Priority
@@ -75,8 +77,51 @@ def _etag(case: Case) -> dict[str, str]:
     "may report on a resident's behalf (代办, `reporter`). A grid worker may resolve on the spot "
     "(`self_handled`): the case is stored resolved and awaits verification. Other platforms send "
     "`source` + `external_id`: the same pair again answers 200 with the existing case. Other "
-    "clients may send `Idempotency-Key`. `possible_duplicates` lists open cases of the same "
-    "category nearby.",
+    "clients may send `Idempotency-Key`.\n\n"
+    "**What a resident may set.** Unknown fields (`status`, `area_id`, `reporter_account_id` "
+    "…) are refused: 422 `validation_failed`, one `errors` entry per field "
+    "(`type: extra_forbidden`, reason 不允许的字段 / Extra inputs are not permitted), nothing "
+    "written. `priority` and `major` are set by staff only; from a resident or a platform they "
+    "are a request kept as `requested_priority` / `requested_major` — the case runs under the "
+    "category's default priority, is not a major incident and alerts no one above, until the "
+    "dispatcher decides at `accept`.\n\n"
+    "**Duplicates.** Staff get `possible_duplicates`: open cases of the same category nearby "
+    "and recent, within their scope. A resident gets only their own cases there; other "
+    "people's similar reports show as `similar_nearby` — how many and how many residents "
+    "support them, with the `support_url` to add their support (附议) — and never which cases "
+    "they are.",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {
+                    "examples": {
+                        "resident": {
+                            "summary": "a resident asks for urgency (kept as a request)",
+                            "value": {
+                                "category_code": "0501",
+                                "channel": "mini_program",
+                                "description": "小区门口燃气味很重",
+                                "location": {"lat": 30.2741, "lng": 120.1551, "crs": "gcj02"},
+                                "priority": "urgent",
+                                "major": True,
+                            },
+                        },
+                        "dispatcher": {
+                            "summary": "a dispatcher files a major incident (applied at once)",
+                            "value": {
+                                "category_code": "0501",
+                                "channel": "hotline",
+                                "description": "路口燃气管道破裂",
+                                "location": {"lat": 30.2741, "lng": 120.1551},
+                                "priority": "urgent",
+                                "major": True,
+                            },
+                        },
+                    }
+                }
+            }
+        }
+    },
     responses={
         200: {"model": CaseRead, "description": "this (source, external_id) already exists"},
         **problem_responses(401, 403, 422, 502, 503, 504),
@@ -250,7 +295,13 @@ async def get_case(
     description="accept · reject · void · dispatch · reassign · claim · return · resolve · "
     "escalate · verify · rework · suspend · resume · reopen · rate · merge. "
     "The body carries the reason, attachments and the action's own fields (assignees for "
-    "dispatch, result for resolve, rating for rate, into_case_id for merge). An action the "
+    "dispatch, result for resolve, rating for rate, into_case_id for merge). With accept the "
+    "dispatcher decides what the reporter asked for (`requested_priority`, `requested_major`): "
+    "`priority` (default: keep it; a change restarts the dispatch, first-response and "
+    "resolution limits under it) and `major` (default: keep it; `true` reports the case "
+    "upward at once as 重大事件); the decision is kept on the accept entry of the timeline "
+    "(`data.priority`, `data.major`). Sent with any other action they are 422 "
+    "`only_at_accept`; unknown fields are 422 `validation_failed`. An action the "
     "case's status does not allow is a 409 `illegal_transition` listing `allowed_actions`; "
     "a stale `If-Match` is a 412 `version_mismatch`.",
     responses=problem_responses(401, 403, 404, 409, 412, 422),
@@ -288,6 +339,10 @@ async def take_action(
                     "value": {"reason": "非本部门职责"},
                 },
                 "rate": {"summary": "rate", "value": {"rating": 5, "reason": "很满意"}},
+                "accept_urgent": {
+                    "summary": "accept, granting the reporter's request for urgency",
+                    "value": {"priority": "urgent", "major": True, "reason": "燃气泄漏"},
+                },
             }
         ),
     ] = CaseActionRequest(),
@@ -350,7 +405,9 @@ async def add_comment(
     "/{case_id}/duplicates",
     response_model=list[CaseSummary],
     summary="Open cases that may be the same as this one",
-    description="Same category, within the category's radius (default 50 m) and time window. "
+    description="Same category, within the category's radius (default 50 m) and time window, "
+    "as far as the caller may see them: staff their scope, a resident their own reports only "
+    "(other people's similar reports: `GET /cases/{id}/similar`, counts only). "
     "Merge with `POST /cases/{id}/actions/merge`.",
     responses=problem_responses(401, 404),
 )
@@ -398,3 +455,66 @@ async def record_notification(
         session, principal=principal, case_id=case_id, body=body
     )
     return TimelineRead.model_validate(entry)
+
+
+@router.get(
+    "/{case_id}/similar",
+    response_model=SimilarNearby | None,
+    summary="Similar reports near my case, counted (residents)",
+    description="For the reporter of the case: whether other people reported the same problem "
+    "nearby (open cases of the same category within the category's duplicate radius and "
+    "window; not anonymous ones, not the caller's own), how many, and how many residents "
+    "support the earliest of them — no id, number, title, area or reporter of theirs. `null` "
+    "when there is none. Anyone but the case's reporter: 404.",
+    responses={
+        200: {
+            "content": {
+                "application/json": {
+                    "example": {
+                        "count": 2,
+                        "support_count": 3,
+                        "supported": False,
+                        "support_url": "/api/v1/cases/5b0c9f7e-…/similar/support",
+                    }
+                }
+            }
+        },
+        **problem_responses(401, 404),
+    },
+)
+async def get_similar(
+    case_id: CaseId, session: SessionDep, principal: CurrentPrincipal
+) -> SimilarNearby | None:
+    own = await support.own_case(session, principal, case_id)
+    return await support.similar_nearby(session, principal, own)
+
+
+@router.post(
+    "/{case_id}/similar/support",
+    response_model=SupportResult,
+    summary="Support (附议) the similar report near my case (residents)",
+    description="A resident adds their support (附议/+1) to the earliest similar report near "
+    "their own case `case_id` (the one `similar_nearby` counts): the caller names only their "
+    "own case, never the other, so no case can be supported that the caller was not shown. "
+    "One support per account and case: the first answers 201 `added: true`, any repeat 200 "
+    "`added: false` with the same count. Staff see the count as `support_count` on the case. "
+    "Not the caller's own case: 404 `case_not_found`; nothing similar: 404 `no_similar_case`; "
+    "staff and platforms: 403 `support_residents_only`.",
+    status_code=201,
+    responses={
+        200: {"model": SupportResult, "description": "supported already; nothing changed"},
+        201: {
+            "content": {
+                "application/json": {
+                    "example": {"added": True, "support_count": 4, "supported": True}
+                }
+            }
+        },
+        **problem_responses(401, 403, 404),
+    },
+)
+async def add_support(case_id: CaseId, session: SessionDep, principal: CurrentPrincipal) -> Any:
+    result = await support.add_support(session, principal=principal, case_id=case_id)
+    if not result.added:
+        return JSONResponse(result.model_dump(mode="json"), status_code=200)
+    return result

@@ -32,6 +32,8 @@ RESIDENT_CHANNELS = frozenset({Channel.mini_program, Channel.app, Channel.web})
 
 
 class LocationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     lat: float | None = Field(None, ge=-90, le=90, examples=[30.2741])
     lng: float | None = Field(None, ge=-180, le=180, examples=[120.1551])
     crs: CoordinateSystem = Field(
@@ -51,6 +53,8 @@ class LocationIn(BaseModel):
 class ReporterIn(BaseModel):
     """Contact details of the reporter (private: masked to those who do not need them)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     name: str | None = Field(None, min_length=1, max_length=50, examples=["王小明"])
     phone: str | None = Field(None, pattern=PHONE_PATTERN, examples=["13812345678"])
     account_id: str | None = Field(
@@ -62,12 +66,27 @@ class ReporterIn(BaseModel):
 class SelfHandledIn(BaseModel):
     """自行处置: a grid worker reports and resolves on the spot in one request."""
 
+    model_config = ConfigDict(extra="forbid")
+
     result: str = Field(min_length=1, max_length=4000, examples=["已现场劝离流动摊贩"])
     attachment_ids: list[uuid.UUID] = Field(default_factory=list, max_length=20)
 
 
+#: Who sets ``priority`` and ``major``: from any other caller they are a request.
+REQUEST_NOTE = (
+    "Set by staff (grid workers, leaders, dispatchers, handlers, supervisors, admins). From a "
+    "resident or another platform it is a request: the case keeps the category's default "
+    "priority and `major: false`, shows the request as `requested_priority` / "
+    "`requested_major`, and the dispatcher decides at `accept`."
+)
+
+
 class CaseCreate(BaseModel):
+    """A report. Unknown fields (`status`, `area_id`, `reporter_account_id` …) are refused with
+    422 `validation_failed` naming each one (`type: extra_forbidden`); nothing is written."""
+
     model_config = ConfigDict(
+        extra="forbid",
         json_schema_extra={
             "example": {
                 "category_code": "0501",
@@ -79,7 +98,7 @@ class CaseCreate(BaseModel):
                 "reporter": {"name": "王小明", "phone": "13812345678"},
                 "attributes": {"depth_cm": 15},
             }
-        }
+        },
     )
 
     category_code: str = Field(min_length=1, max_length=32, examples=["0501"])
@@ -91,8 +110,13 @@ class CaseCreate(BaseModel):
     attachment_ids: list[uuid.UUID] = Field(default_factory=list, max_length=20)
     reporter: ReporterIn | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
-    priority: Priority | None = Field(None, description="default: the category's")
-    major: bool = Field(False, description="major incident (重大事件): reported upward at once")
+    priority: Priority | None = Field(
+        None, description="default: the category's. " + REQUEST_NOTE, examples=["urgent"]
+    )
+    major: bool = Field(
+        False,
+        description="major incident (重大事件): reported upward at once. " + REQUEST_NOTE,
+    )
     source: str | None = Field(
         None, min_length=1, max_length=64, description="other platform's name (with external_id)"
     )
@@ -176,6 +200,10 @@ class CaseSummary(BaseModel):
         LocationStatus.located, description="`to_locate` (待定位) until the case is placed"
     )
     priority: str
+    requested_priority: str | None = Field(
+        None, description="the urgency the reporter asked for (a request; see CaseRead)"
+    )
+    requested_major: bool = Field(False, description="the reporter asked for 重大事件")
     created_at: datetime
 
 
@@ -188,8 +216,17 @@ class CaseRead(BaseModel):
     kind: str
     routing: str
     handling_class: str
-    priority: str
-    major: bool
+    priority: str = Field(description="set by staff; the category's default otherwise")
+    major: bool = Field(description="重大事件, set by staff only")
+    requested_priority: str | None = Field(
+        description="the priority a resident or another platform asked for at intake; the "
+        "dispatcher decides at `accept` (send `priority`)",
+        examples=["urgent"],
+    )
+    requested_major: bool = Field(
+        description="the reporter asked for a major incident (重大事件); the dispatcher decides "
+        "at `accept` (send `major: true`)"
+    )
     title: str
     description: str
     attributes: dict[str, Any]
@@ -213,7 +250,10 @@ class CaseRead(BaseModel):
     self_handled: bool
     rating: int | None
     merged_into_id: uuid.UUID | None
-    supporter_count: int
+    supporter_count: int = Field(description="reports merged into this one")
+    support_count: int = Field(
+        description="residents who added their support (附议) to this case, one per account"
+    )
     due_at: datetime | None
     created_at: datetime
     updated_at: datetime
@@ -222,14 +262,56 @@ class CaseRead(BaseModel):
     allowed_actions: list[str] = Field(description="what the caller may do now")
 
 
-class CaseIntakeResult(CaseRead):
-    possible_duplicates: list[CaseSummary] = Field(
-        default_factory=list,
-        description="open cases of the same category nearby and recent (merge candidates)",
+class SimilarNearby(BaseModel):
+    """What a resident learns of other people's reports like theirs: that they exist, how many
+    residents support them, and where to add theirs — never which cases they are."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "count": 1,
+                "support_count": 3,
+                "supported": False,
+                "support_url": "/api/v1/cases/5b0c…/similar/support",
+            }
+        }
+    )
+
+    count: int = Field(description="open reports of the same category nearby and recent")
+    support_count: int = Field(description="residents supporting the earliest of them (附议)")
+    supported: bool = Field(description="the caller supports it already")
+    support_url: str = Field(
+        description="POST here to add the caller's support (附议); it names the caller's own case"
     )
 
 
+class CaseIntakeResult(CaseRead):
+    possible_duplicates: list[CaseSummary] = Field(
+        default_factory=list,
+        description="staff: open cases of the same category nearby and recent (merge "
+        "candidates) within the caller's scope. Residents and platforms get only their own "
+        "cases here; other people's reports show as `similar_nearby`",
+    )
+    similar_nearby: SimilarNearby | None = Field(
+        None,
+        description="residents and platforms: other people's similar reports nearby, counted "
+        "only (no id, number, title or area); null when there is none, and for staff",
+    )
+
+
+class SupportResult(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"example": {"added": True, "support_count": 4, "supported": True}}
+    )
+
+    added: bool = Field(description="false: the caller supported it already (nothing changed)")
+    support_count: int = Field(description="residents supporting the similar report now")
+    supported: bool = Field(True, description="the caller supports it")
+
+
 class AssigneeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     account_id: str | None = Field(None, max_length=64, description="a grid worker")
     department_id: str | None = Field(None, max_length=64, description="a department")
     role: str = Field("lead", pattern="^(lead|co)$", description="lead (主办) or co (协办)")
@@ -248,13 +330,15 @@ class CaseActionRequest(BaseModel):
     """Body of ``POST /cases/{id}/actions/{action}``; which fields are needed depends on it."""
 
     model_config = ConfigDict(
+        extra="forbid",
         json_schema_extra={
             "examples": [
                 {"reason": "属于城管职责"},
+                {"priority": "urgent", "major": True, "reason": "燃气泄漏，按群众请求升级"},
                 {"assignees": [{"account_id": "w-1", "role": "lead"}]},
                 {"result": "已修复井盖", "attachment_ids": ["3f1e…"]},
             ]
-        }
+        },
     )
 
     reason: str | None = Field(None, min_length=1, max_length=4000)
@@ -265,7 +349,16 @@ class CaseActionRequest(BaseModel):
     result: str | None = Field(None, min_length=1, max_length=4000, description="resolve")
     rating: int | None = Field(None, ge=1, le=5, description="rate: 1 (very unsatisfied) to 5")
     into_case_id: uuid.UUID | None = Field(None, description="merge: the master case")
-    priority: Priority | None = Field(None, description="accept: change the priority")
+    priority: Priority | None = Field(
+        None,
+        description="accept only: the priority the dispatcher decides on (default: keep it; "
+        "see the case's `requested_priority`); a change restarts the time limits under it",
+    )
+    major: bool | None = Field(
+        None,
+        description="accept only: mark (true) or unmark (false) the case as a major incident "
+        "(重大事件; default: keep it); marking it reports it upward at once",
+    )
 
 
 class TimelineRead(BaseModel):
@@ -293,7 +386,8 @@ class Visibility(StrEnum):
 
 class CommentCreate(BaseModel):
     model_config = ConfigDict(
-        json_schema_extra={"example": {"body": "已联系物业，明天上午处理", "visibility": "public"}}
+        extra="forbid",
+        json_schema_extra={"example": {"body": "已联系物业，明天上午处理", "visibility": "public"}},
     )
 
     body: str = Field(min_length=1, max_length=4000)

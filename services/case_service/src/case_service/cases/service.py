@@ -239,6 +239,16 @@ async def create_case(
         )
 
     staff = principal.has_role(*STAFF_ROLES)
+    # Only staff set priority and major; from a resident or another platform they are a
+    # request the dispatcher decides on at accept (so a resident cannot start a 30-minute
+    # clock or alert every leader above).
+    if staff:
+        priority = data.priority.value if data.priority else category.default_priority
+        major, requested_priority, requested_major = data.major, None, False
+    else:
+        priority, major = category.default_priority, False
+        requested_priority = data.priority.value if data.priority else None
+        requested_major = data.major
     reporter = data.reporter
     if principal.has_role(Role.resident) and not staff:
         reporter_account_id: str | None = principal.subject
@@ -257,8 +267,10 @@ async def create_case(
         kind=category.kind,
         routing=category.routing,
         handling_class=category.handling_class,
-        priority=(data.priority.value if data.priority else category.default_priority),
-        major=data.major,
+        priority=priority,
+        major=major,
+        requested_priority=requested_priority,
+        requested_major=requested_major,
         title=data.title or category.name,
         description=data.description,
         attributes=clean,
@@ -300,7 +312,12 @@ async def create_case(
         to_status=Status.reported.value,
         visibility="public",
         attachment_ids=data.attachment_ids,
-        data={"channel": case.channel, "on_behalf": on_behalf},
+        data={
+            "channel": case.channel,
+            "on_behalf": on_behalf,
+            **({"requested_priority": requested_priority} if requested_priority else {}),
+            **({"requested_major": True} if requested_major else {}),
+        },
         at=now,
     )
     await record_event(
@@ -544,6 +561,18 @@ async def apply_action(
         )
     if action in NEEDS_REASON:
         _require(body, "reason", action)
+    if action is not Action.accept:
+        for name in ("priority", "major"):
+            if getattr(body, name) is not None:
+                raise _invalid(
+                    name,
+                    Text("只能在受理（accept）时设定", "set only with accept"),
+                    Text(
+                        f"{name} 由派遣员在受理时决定，不能随 {action.value} 修改",
+                        f"The dispatcher decides {name} at accept, not with {action.value}",
+                    ),
+                    "only_at_accept",
+                )
 
     now = now or utcnow()
     data: dict[str, Any] = {}
@@ -552,9 +581,25 @@ async def apply_action(
     event_type = EVENT_TYPES[action]
     evidence = body.attachment_ids
 
+    priority_changed = False
+    newly_major = False
     if action is Action.accept:
-        if body.priority is not None:
+        # The dispatcher decides on what the reporter asked for (requested_priority/-major).
+        decided: dict[str, Any] = {}
+        if body.priority is not None and body.priority.value != case.priority:
+            decided["priority"] = {"from": case.priority, "to": body.priority.value}
             case.priority = body.priority.value
+            priority_changed = True
+        if body.major is not None and body.major != case.major:
+            decided["major"] = {"from": case.major, "to": body.major}
+            newly_major = body.major and not sla_service.is_major(case)
+            case.major = body.major
+        if decided:
+            if case.requested_priority is not None:
+                decided["requested_priority"] = case.requested_priority
+            if case.requested_major:
+                decided["requested_major"] = True
+            data = decided
     elif action in {Action.dispatch, Action.reassign}:
         data = await _dispatch(session, case, principal, body, rows, action, now)
         kind = "reassignment" if action is Action.reassign else "transition"
@@ -682,7 +727,16 @@ async def apply_action(
         extra=extra,
     )
     await tell_supporters(session, case, type=event_type, actor_id=principal.subject)
-    await sla_service.on_transition(session, case, action=action.value, previous=previous, now=now)
+    await sla_service.on_transition(
+        session,
+        case,
+        action=action.value,
+        previous=previous,
+        now=now,
+        priority_changed=priority_changed,
+    )
+    if newly_major:
+        await sla_service.report_major(session, case)
     if action is Action.verify:
         await evaluations.on_closed(session, case, settings, now)
     return case

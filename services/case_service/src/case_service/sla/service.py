@@ -399,12 +399,24 @@ async def report_major(session: AsyncSession, case: Case) -> None:
 
 
 async def on_transition(
-    session: AsyncSession, case: Case, *, action: str, previous: str, now: datetime
+    session: AsyncSession,
+    case: Case,
+    *,
+    action: str,
+    previous: str,
+    now: datetime,
+    priority_changed: bool = False,
 ) -> None:
-    """Called by the lifecycle after every action, in its transaction."""
+    """Called by the lifecycle after every action, in its transaction.
+
+    ``priority_changed``: the dispatcher set another priority at accept, so the limits that
+    run on (dispatch, first response, resolution) start again under the new priority's
+    policy — from now, as the acceptance decided them."""
     status = case.status
     if action == "accept":
         await meet(session, case, (ACCEPT,), now)
+        if priority_changed:
+            await cancel(session, case, now, (DISPATCH, FIRST_RESPONSE, RESOLVE))
         existing = {d.kind for d in await open_deadlines(session, case.id)}
         met_feedback = await _has_met(session, case.id, FIRST_RESPONSE)
         kinds = tuple(

@@ -27,6 +27,7 @@ from case_service.cases import service as case_service
 from case_service.cases.models import Case, TimelineEntry
 from case_service.cases.schemas import CaseCreate, Channel, LocationIn, ReporterIn
 from case_service.categories import repository as categories
+from case_service.categories.schemas import Priority
 from case_service.workorders.models import CategoryMapping, WorkOrder
 from shared.auth import CurrentPrincipal, Principal, Role
 from shared.db import SessionDep
@@ -37,7 +38,12 @@ router = APIRouter(prefix="/api/v1/work-orders", tags=["work orders"])
 
 
 class WorkOrderIn(BaseModel):
+    """A pushed work order. Unknown fields are refused (422 naming each, nothing written); the
+    platform's `priority` and `major` are a request (`requested_priority`/`requested_major`
+    on the case) that our dispatcher decides on at accept."""
+
     model_config = ConfigDict(
+        extra="forbid",
         json_schema_extra={
             "example": {
                 "order_id": "HZ12345-20261123-000981",
@@ -47,8 +53,9 @@ class WorkOrderIn(BaseModel):
                 "reporter": {"name": "张先生", "phone": "13900001111"},
                 "location": {"lat": 30.2741, "lng": 120.1551, "crs": "wgs84"},
                 "deadline_at": "2026-11-25T18:00:00+08:00",
+                "priority": "urgent",
             }
-        }
+        },
     )
 
     order_id: str = Field(min_length=1, max_length=128, description="the platform's own id")
@@ -59,6 +66,10 @@ class WorkOrderIn(BaseModel):
     location: LocationIn
     deadline_at: datetime | None = Field(None, description="the deadline the platform imposes")
     attributes: dict[str, Any] = Field(default_factory=dict)
+    priority: Priority | None = Field(
+        None, description="the platform's urgency (急办): a request, decided at accept"
+    )
+    major: bool = Field(False, description="the platform asks for 重大事件: a request")
 
 
 class WorkOrderRead(BaseModel):
@@ -151,7 +162,10 @@ async def _existing(request: Request, client_id: str, order_id: str) -> WorkOrde
     status_code=201,
     summary="Push a work order (工单派发)",
     description="Maps the platform's category code to ours and files a case. The same "
-    "`order_id` again answers 200 with the work order as it is — never a second case.",
+    "`order_id` again answers 200 with the work order as it is — never a second case. "
+    "The platform's `priority`/`major` are kept as a request on the case (`requested_priority`, "
+    "`requested_major`): the case runs under the category's default until our dispatcher "
+    "decides at accept. Unknown fields: 422 `validation_failed` naming each one.",
     responses={
         200: {"model": WorkOrderRead, "description": "already received"},
         **problem_responses(403, 422, 502, 503),
@@ -192,6 +206,8 @@ async def push(body: WorkOrderIn, request: Request, principal: CurrentPrincipal)
         location=body.location,
         reporter=body.reporter,
         attributes=body.attributes,
+        priority=body.priority,
+        major=body.major,
         source=client_id,
         external_id=body.order_id,
     )
