@@ -59,7 +59,7 @@ class ServiceProcess:
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
 
-    async def wait_ready(self, timeout: float = 60) -> None:
+    async def wait_ready(self, timeout: float = 180) -> None:
         deadline = asyncio.get_running_loop().time() + timeout
         async with httpx.AsyncClient() as client:
             while asyncio.get_running_loop().time() < deadline:
