@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -38,6 +39,31 @@ async def login(system: System, username: str) -> Person:
         )
     assert r.status_code == 200, r.text
     return Person(username, r.json()["access_token"])
+
+
+async def platform_client(system: System, *scopes: str) -> Person:
+    """A new platform client with ``scopes`` (created by the demo admin), signed in with the
+    client-credentials grant: a system client, not a person."""
+    admin = await login(system, "admin")
+    client_id = f"test-{uuid.uuid4().hex[:12]}"
+    async with httpx.AsyncClient() as client:
+        created = await client.post(
+            system["grid"].url + "/api/v1/platform-clients",
+            json={"id": client_id, "name": client_id, "scopes": list(scopes)},
+            headers=admin.headers,
+        )
+        assert created.status_code == 201, created.text
+        r = await client.post(
+            system["grid"].url + "/api/v1/auth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": created.json()["client_secret"],
+                "scope": " ".join(scopes),
+            },
+        )
+    assert r.status_code == 200, r.text
+    return Person(client_id, r.json()["access_token"])
 
 
 async def query(system: System, key: str, sql: str, *args: Any) -> list[asyncpg.Record]:

@@ -61,7 +61,35 @@ async def test_resolve_gives_full_contact_details(
     assert items[0]["wechat_mp_openid"] == "openid-1"
     assert items[0]["channels"] == ["wechat_mp", "sms"]
     assert items[0]["area_path"] == tree["grid1"]["path"]
+    assert items[0]["area_paths"] == [tree["grid1"]["path"]]
     assert items[0]["name"] == "居民1"
+
+
+async def test_resolve_names_every_area_of_a_staff_member(
+    client: httpx.AsyncClient, admin: Any, bearer: Any
+) -> None:
+    """notify_service scopes who may message whom by these areas: all of them count."""
+    tree = await make_chain(client, admin())
+    created = await client.post(
+        "/api/v1/accounts",
+        headers=admin(),
+        json={
+            "username": "two-grids",
+            "name": "两网格网格员",
+            "password": "a-long-password",
+            "roles": ["grid_worker"],
+            "area_paths": [tree["grid1"]["path"], tree["grid2"]["path"]],
+        },
+    )
+    assert created.status_code == 201, created.text
+    response = await client.post(
+        "/api/v1/recipients/resolve",
+        headers=bearer(**NOTIFY),
+        json={"account_ids": [created.json()["id"]]},
+    )
+    (item,) = response.json()["items"]
+    assert item["area_path"] == tree["grid1"]["path"]
+    assert item["area_paths"] == [tree["grid1"]["path"], tree["grid2"]["path"]]
 
 
 async def test_recipients_need_the_scope(client: httpx.AsyncClient, bearer: Any) -> None:

@@ -92,13 +92,14 @@ database_url, test_keys, app, client = service_fixtures(
 
 @pytest_asyncio.fixture(autouse=True)
 async def world(app: Any, client: httpx.AsyncClient) -> AsyncIterator[None]:
-    """Every test starts at 10:00 Shanghai time with fresh fakes, empty token caches and the
-    default zh-CN templates."""
+    """Every test starts at 10:00 Shanghai time with fresh fakes, empty token and area caches
+    and the default zh-CN templates."""
     CLOCK.now = START
     FAKES.reset()
     ctx: DeliveryContext = app.state.delivery
     ctx.providers.wechat.tokens._tokens.clear()  # type: ignore[attr-defined]
     ctx.grid._token = None
+    ctx.grid._areas.clear()
     async with app.state.sessionmaker() as session, session.begin():
         await load_demo(session, ctx.settings)
     yield

@@ -252,6 +252,7 @@ class Fakes:
     grid_people: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
     grid_area_pages: list[list[dict[str, Any]]] | None = None
     grid_list_calls: int = 0
+    grid_resolve_calls: int = 0
     grid_list_limits: list[int] = field(default_factory=list)
     grid_fail: bool = False
     aliyun_status: dict[str, tuple[int, str]] = field(default_factory=dict)  # OutId or number
@@ -268,6 +269,7 @@ class Fakes:
         self.grid_people.clear()
         self.grid_area_pages = None
         self.grid_list_calls = 0
+        self.grid_resolve_calls = 0
         self.grid_list_limits.clear()
         self.grid_fail = False
         self.aliyun_status.clear()
@@ -439,6 +441,7 @@ class Fakes:
         if not auth.startswith("Bearer ") or auth[7:] not in self.grid_tokens:
             return httpx.Response(401)
         if path == "/api/v1/recipients/resolve":
+            self.grid_resolve_calls += 1
             ids = json.loads(request.content)["account_ids"]
             items = [
                 self.grid_people[uuid.UUID(i)] for i in ids if uuid.UUID(i) in self.grid_people
@@ -464,6 +467,7 @@ def person(
     mp: str | None = None,
     oa: str | None = None,
     account_id: uuid.UUID | None = None,
+    area_path: str = "330100.330106",
 ) -> dict[str, Any]:
     return {
         "account_id": str(account_id or uuid.uuid4()),
@@ -473,5 +477,6 @@ def person(
         "wechat_mp_openid": mp,
         "channels": channels or ["sms"],
         "timezone": "Asia/Shanghai",
-        "area_path": "330100.330106",
+        "area_path": area_path,
+        "area_paths": [area_path],
     }

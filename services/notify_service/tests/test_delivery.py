@@ -16,7 +16,10 @@ PHONE = "13812345678"
 
 
 def sender(keys: TestKeys) -> dict[str, str]:
-    return auth(keys, sub="dispatcher-1", roles=["dispatcher"])
+    """A system client (the 12345 hotline's platform client): it may send to raw numbers."""
+    return auth(
+        keys, sub="client:hotline", roles=["platform"], scope="notifications:write", cid="hotline"
+    )
 
 
 async def send(

@@ -10,6 +10,13 @@ from shared.i18n import Text
 from shared.problem import Forbidden
 
 AdminDep = Annotated[Principal, require_roles(Role.admin)]
+STAFF_ROLES = Role.all - {Role.resident}
+
+
+def is_resident(principal: Principal) -> bool:
+    """A person without a staff role (a resident's token, or one that names no role): sees
+    staff only as the public contact card shows them."""
+    return principal.client_id is None and not principal.roles & STAFF_ROLES
 
 
 def ensure_covers(principal: Principal, paths: Iterable[str], *, what: str = "area") -> None:

@@ -1,11 +1,19 @@
-"""Who may do what in notify_service: roles of accounts or scopes of platform clients."""
+"""Who may do what in notify_service: roles of accounts or scopes of platform clients.
+
+People (staff accounts, admins included) act inside their area scope: they address, and read
+the messages of, only accounts that belong to an area at or below one of their own (an
+account's areas come from grid_service, cached — see ``clients.grid``), and never a raw phone
+number or openid. System clients (tokens from the client-credentials grant: ``cid`` claim,
+role ``platform``) are not bound to areas.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
+from notify_service.clients.grid import GridClient
 from shared.auth import CurrentPrincipal, Principal, Role
 from shared.i18n import Text
 from shared.problem import Forbidden
@@ -13,6 +21,24 @@ from shared.problem import Forbidden
 SCOPE_EVENTS_WRITE = "events:write"  # case_service's outbox relay
 SCOPE_NOTIFICATIONS_WRITE = "notifications:write"  # other platforms sending messages
 SCOPE_TEMPLATES_WRITE = "templates:write"
+
+
+def is_system_client(principal: Principal) -> bool:
+    """A platform or service client (client-credentials token), not a person."""
+    return principal.client_id is not None or principal.has_role(Role.platform)
+
+
+def covers_any(principal: Principal, paths: tuple[str, ...]) -> bool:
+    """One of ``paths`` lies at or below one of the principal's areas."""
+    return any(principal.covers_area(p) for p in paths)
+
+
+async def _grid(request: Request) -> GridClient:
+    grid: GridClient = request.app.state.delivery.grid
+    return grid
+
+
+Grid = Annotated[GridClient, Depends(_grid)]
 
 
 def allow(*, roles: tuple[str, ...] = (), scopes: tuple[str, ...] = ()) -> Any:

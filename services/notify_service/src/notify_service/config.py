@@ -34,6 +34,12 @@ class Settings(BaseServiceSettings):
     grid_token_refresh_margin_seconds: int = Field(
         60, ge=0, description="fetch a new grid_service token this long before it expires"
     )
+    recipient_area_cache_seconds: int = Field(
+        60,
+        ge=0,
+        description="how long the areas of an account (for the area scope of people who read "
+        "and send messages) are cached; a moved account is seen in its new area after this",
+    )
 
     # --- providers -------------------------------------------------------------------------
     sms_providers: list[SmsProviderName] = Field(

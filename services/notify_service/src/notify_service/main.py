@@ -75,6 +75,7 @@ def create_app(
             client_secret=settings.grid_client_secret.get_secret_value(),
             clock=clock,
             refresh_margin=timedelta(seconds=settings.grid_token_refresh_margin_seconds),
+            area_ttl=timedelta(seconds=settings.recipient_area_cache_seconds),
         )
         ctx = DeliveryContext(
             sessionmaker=app.state.sessionmaker,

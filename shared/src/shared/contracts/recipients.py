@@ -40,7 +40,15 @@ class RecipientRead(BaseModel):
         description="the recipient's preferred channels, first choice first",
     )
     timezone: str = "Asia/Shanghai"
-    area_path: str | None = None
+    area_path: str | None = Field(
+        None, description="the account's primary area: a resident's home, a staff member's first"
+    )
+    area_paths: list[str] = Field(
+        default_factory=list,
+        description="every area the account belongs to (home area and staff areas); "
+        "notify_service lets a person address or read only accounts with one of them inside "
+        "the person's own areas",
+    )
 
 
 class RecipientResolveRequest(BaseModel):

@@ -14,7 +14,11 @@ from grid_service.accounts.service import to_read as account_read
 from grid_service.departments import repository
 from grid_service.departments.models import Department
 from grid_service.departments.schemas import DepartmentCreate, DepartmentRead, DepartmentUpdate
-from grid_service.scope import AdminDep, ensure_covers
+from grid_service.members import repository as members_repository
+from grid_service.members import service as members_service
+from grid_service.members.models import Member
+from grid_service.members.schemas import MEMBER_CARD_EXAMPLE, MemberCard
+from grid_service.scope import AdminDep, ensure_covers, is_resident
 from shared.auth import CurrentPrincipal
 from shared.db import SessionDep
 from shared.i18n import Text
@@ -177,13 +181,28 @@ async def update_department(
 
 @router.get(
     "/{department_id}/handlers",
-    response_model=Page[AccountRead],
+    response_model=Page[AccountRead] | Page[MemberCard],
     summary="The department's handler accounts",
-    description="Any signed-in caller; phones are masked.",
+    description="Staff and platform clients: the handler accounts, phones masked. Residents: "
+    "only handlers who consented to the public contact card (服务联系卡: a member post of "
+    "theirs with `public_consent`), as contact-card entries (post, name, duties, the "
+    "published work phone) — no account ids, usernames, roles or areas; the department's "
+    "own public phone is on `GET /api/v1/departments/{id}`.",
     responses={
         200: {
             "content": {
-                "application/json": {"example": {"items": [ACCOUNT_EXAMPLE], "next_cursor": None}}
+                "application/json": {
+                    "examples": {
+                        "staff": {
+                            "summary": "staff",
+                            "value": {"items": [ACCOUNT_EXAMPLE], "next_cursor": None},
+                        },
+                        "resident": {
+                            "summary": "resident (consenting handlers, contact-card fields)",
+                            "value": {"items": [MEMBER_CARD_EXAMPLE], "next_cursor": None},
+                        },
+                    }
+                }
             }
         },
         **problem_responses(401, 404),
@@ -191,8 +210,18 @@ async def update_department(
 )
 async def list_handlers(
     session: SessionDep, principal: CurrentPrincipal, department_id: uuid.UUID, page: PageDep
-) -> Page[AccountRead]:
+) -> Page[AccountRead] | Page[MemberCard]:
     dept = await _get(session, department_id)
+    if is_resident(principal):
+        members = Member.__table__  # type: ignore[attr-defined]
+        return await paginate(
+            session,
+            members_repository.published_of_department(str(dept.id)),
+            order_by=[members.c.created_at, members.c.id],
+            params=page,
+            descending=False,
+            to_item=members_service.to_card,
+        )
     table = accounts_repository.Account.__table__  # type: ignore[attr-defined]
     return await paginate(
         session,

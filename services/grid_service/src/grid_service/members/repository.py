@@ -7,9 +7,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from grid_service.accounts.models import Account
 from grid_service.members.models import Member
 
 
@@ -47,3 +49,15 @@ def list_statement(*, area_id: uuid.UUID | None) -> sa.Select[Any]:
     if area_id is not None:
         stmt = stmt.where(col(Member.area_id) == area_id)
     return stmt
+
+
+def published_of_department(department_id: str) -> sa.Select[Any]:
+    """Members who consented to the contact card and whose account is an enabled handler of
+    the department (paged by ``created_at, id``: ``ix_member_created_at_id``)."""
+    handlers = sa.select(col(Account.id)).where(
+        col(Account.department_ids).op("@>")(sa.cast([department_id], ARRAY(sa.String(64)))),
+        col(Account.disabled).is_(False),
+    )
+    return sa.select(Member).where(
+        col(Member.public_consent).is_(True), col(Member.account_id).in_(handlers)
+    )

@@ -11,13 +11,15 @@ from grid_service.areas import service as areas_service
 from grid_service.members import repository, service
 from grid_service.members.models import Member
 from grid_service.members.schemas import (
+    MEMBER_CARD_EXAMPLE,
     ContactCard,
     MemberAway,
+    MemberCard,
     MemberCreate,
     MemberRead,
     MemberUpdate,
 )
-from grid_service.scope import AdminDep, ensure_covers
+from grid_service.scope import AdminDep, ensure_covers, is_resident
 from shared.auth import CurrentPrincipal, Principal, Role
 from shared.db import SessionDep, utcnow
 from shared.i18n import Text
@@ -107,7 +109,7 @@ async def list_members(
     page: PageDep,
     area_id: Annotated[uuid.UUID | None, Query()] = None,
 ) -> Page[MemberRead]:
-    if principal.roles == frozenset({Role.resident}):
+    if is_resident(principal):
         raise Forbidden(
             Text("群众请查看公开的服务联系卡", "Residents see the public contact card instead"),
             code="forbidden",
@@ -126,14 +128,34 @@ async def list_members(
 
 @router.get(
     "/members/{member_id}",
-    response_model=MemberRead,
+    response_model=MemberRead | MemberCard,
     summary="Get a member",
-    description="Any signed-in caller; the phone is masked.",
-    responses={200: OK_MEMBER, **problem_responses(401, 404)},
+    description="Staff and platform clients: the member, phone masked. Residents: only a "
+    "member who consented to the public contact card (服务联系卡), and only its fields (post, "
+    "name, duties, the published work phone) — any other member answers 404 "
+    "`member_not_found`, as an unknown id does.",
+    responses={
+        200: {
+            "content": {
+                "application/json": {
+                    "examples": {
+                        "staff": {"summary": "staff", "value": MEMBER_EXAMPLE},
+                        "resident": {
+                            "summary": "resident (contact-card fields)",
+                            "value": MEMBER_CARD_EXAMPLE,
+                        },
+                    }
+                }
+            }
+        },
+        **problem_responses(401, 404),
+    },
 )
 async def get_member(
     session: SessionDep, principal: CurrentPrincipal, member_id: uuid.UUID
-) -> MemberRead:
+) -> MemberRead | MemberCard:
+    if is_resident(principal):
+        return service.to_card(await service.get_published_member(session, member_id))
     return service.to_read(await service.get_member(session, member_id))
 
 

@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from grid_service.members.models import Post
 from grid_service.phones import PHONE_PATTERN
@@ -88,6 +89,36 @@ class MemberRead(BaseModel):
     away_until: datetime | None
     away_reason: str | None
     created_at: datetime
+
+
+MEMBER_CARD_EXAMPLE: JsonDict = {
+    "id": "5a4c7f2e-6b1d-4a3e-8f20-1c9d0b7e6a11",
+    "area_id": "8d0e8a52-1f7e-4b53-9c2b-52d8c1a0f001",
+    "post": "grid_leader",
+    "post_title": "网格长",
+    "name": "陈建国",
+    "duties": "统筹网格工作",
+    "phone": "13800000001",
+    "phone_is_masked": False,
+}
+
+
+class MemberCard(BaseModel):
+    """A member as residents see them: the contact-card fields of a member who consented to be
+    published (服务联系卡), never the others."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [MEMBER_CARD_EXAMPLE]})
+
+    id: uuid.UUID
+    area_id: uuid.UUID
+    post: Post
+    post_title: str = Field(examples=["网格长"])
+    name: str
+    duties: str | None
+    phone: str | None = Field(None, description="the work phone the member agreed to publish")
+    phone_is_masked: bool = Field(
+        False, description="always false: only consenting members are shown"
+    )
 
 
 class ContactCardEntry(BaseModel):

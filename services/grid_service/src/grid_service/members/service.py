@@ -19,6 +19,7 @@ from grid_service.members.schemas import (
     POST_TITLES,
     ContactCardEntry,
     MemberAway,
+    MemberCard,
     MemberCreate,
     MemberRead,
     MemberUpdate,
@@ -50,6 +51,32 @@ def to_read(member: Member, now: datetime | None = None) -> MemberRead:
         away_reason=member.away_reason,
         created_at=member.created_at,
     )
+
+
+def to_card(member: Member) -> MemberCard:
+    """The contact-card view of a member who consented to be published."""
+    assert member.public_consent
+    return MemberCard(
+        id=member.id,
+        area_id=member.area_id,
+        post=Post(member.post),
+        post_title=POST_TITLES[Post(member.post)],
+        name=member.name,
+        duties=member.duties,
+        phone=member.phone,
+        phone_is_masked=False,
+    )
+
+
+async def get_published_member(session: AsyncSession, member_id: uuid.UUID) -> Member:
+    """A member as residents may see it: one who consented to the contact card. Any other
+    answers 404, as an unknown id does."""
+    member = await repository.get(session, member_id)
+    if member is None or not member.public_consent:
+        raise NotFound(
+            Text(f"没有成员 {member_id}", f"No member {member_id}"), code="member_not_found"
+        )
+    return member
 
 
 async def get_member(session: AsyncSession, member_id: uuid.UUID) -> Member:

@@ -42,6 +42,7 @@ EXAMPLE = {
             "channels": ["wechat_mp", "sms"],
             "timezone": "Asia/Shanghai",
             "area_path": "330100.330106.330106001.330106001001",
+            "area_paths": ["330100.330106.330106001.330106001001"],
         }
     ],
     "next_cursor": None,
@@ -72,6 +73,11 @@ def _recipient(account: Account) -> RecipientRead:
         wechat_mp_openid=account.wechat_mp_openid,
         channels=channels,
         area_path=account.home_area_path or (account.area_paths[0] if account.area_paths else None),
+        area_paths=list(
+            dict.fromkeys(
+                [*([account.home_area_path] if account.home_area_path else []), *account.area_paths]
+            )
+        ),
     )
 
 

@@ -28,8 +28,8 @@ router = APIRouter(prefix="/api/v1/broadcasts", tags=["broadcasts"])
     "or staff of the area and everything below it from grid_service, page by page, and create "
     "one notification per recipient — each recipient exactly once, even when a page is "
     "listed twice. `critical` broadcasts (emergencies) skip quiet hours and frequency caps. "
-    "Requires `Idempotency-Key`; role admin, or supervisor/grid_leader covering the area, or "
-    "scope `notifications:write`.",
+    "Requires `Idempotency-Key`; role admin/supervisor/grid_leader whose areas cover "
+    "`area_path` (403 `area_not_allowed` otherwise), or scope `notifications:write`.",
     responses=problem_responses(400, 401, 403, 422),
 )
 async def create_broadcast(
@@ -51,8 +51,11 @@ async def create_broadcast(
     response_model=BroadcastRead,
     summary="Read a broadcast and its delivery counts",
     description="Fan-out progress (`recipient_count`, `status`) and how many of its "
-    "notifications are in each delivery status.",
+    "notifications are in each delivery status. A person reads only broadcasts to an area at "
+    "or below one of their own; others answer 404 as an unknown id does.",
     responses=problem_responses(401, 403, 404),
 )
-async def get_broadcast(broadcast_id: uuid.UUID, session: SessionDep, _: Staff) -> BroadcastRead:
-    return await service.read(session, broadcast_id)
+async def get_broadcast(
+    broadcast_id: uuid.UUID, session: SessionDep, principal: Staff
+) -> BroadcastRead:
+    return await service.read(session, broadcast_id, principal=principal)

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from notify_service.access import is_system_client
 from notify_service.broadcasts import repository
 from notify_service.broadcasts.models import Broadcast, BroadcastStatus
 from notify_service.broadcasts.schemas import BroadcastCreate, BroadcastRead
@@ -24,7 +25,7 @@ from notify_service.delivery.policy import backoff
 from notify_service.notifications import repository as notifications_repo
 from notify_service.notifications import service as notifications
 from notify_service.templates import service as templates
-from shared.auth import Principal, Role
+from shared.auth import Principal
 from shared.contracts.recipients import Audience, RecipientList
 from shared.i18n import Text
 from shared.logging import get_logger
@@ -36,8 +37,7 @@ log = get_logger(__name__)
 async def create(
     session: AsyncSession, *, data: BroadcastCreate, principal: Principal, now: datetime
 ) -> Broadcast:
-    platform_or_admin = principal.client_id is not None or principal.has_role(Role.admin)
-    if not platform_or_admin and not principal.covers_area(data.area_path):
+    if not is_system_client(principal) and not principal.covers_area(data.area_path):
         raise Forbidden(
             Text("只能在自己的辖区内群发", "You may only broadcast inside your own areas"),
             code="area_not_allowed",
@@ -81,9 +81,17 @@ async def create(
     return broadcast
 
 
-async def read(session: AsyncSession, broadcast_id: uuid.UUID) -> BroadcastRead:
+async def read(
+    session: AsyncSession, broadcast_id: uuid.UUID, *, principal: Principal | None = None
+) -> BroadcastRead:
+    """The broadcast and its delivery counts. With ``principal``: a person reads only
+    broadcasts to an area of their own (404 otherwise, as for an unknown id)."""
     broadcast = await repository.get(session, broadcast_id)
-    if broadcast is None:
+    if broadcast is None or (
+        principal is not None
+        and not is_system_client(principal)
+        and not principal.covers_area(broadcast.area_path)
+    ):
         raise NotFound(Text("没有这次群发", "No such broadcast"), code="broadcast_not_found")
     out = BroadcastRead.model_validate(broadcast)
     out.delivery = await repository.status_counts(session, broadcast_id)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Request
 
-from notify_service.access import Sender, Staff
+from notify_service.access import Grid, Sender, Staff
 from notify_service.clock import Now
 from notify_service.notifications import service
 from notify_service.notifications.schemas import NotificationCreate, NotificationRead
@@ -39,7 +39,11 @@ IdempotencyKeyRequired = Annotated[
     "WeChat first and SMS as fallback. Variables are checked against the template before "
     "anything is stored. `critical` messages skip quiet hours and frequency caps. Requires "
     "`Idempotency-Key`; role admin/dispatcher/supervisor/grid_leader or scope "
-    "`notifications:write`.",
+    "`notifications:write`.\n\n"
+    "Area scope: a person (any role) may address only an account that belongs to an area at "
+    "or below one of their own (403 `recipient_outside_scope`), and may not give a phone "
+    "number or openid (403 `raw_recipient_not_allowed`): explicit contact points are for "
+    "system clients (client-credentials tokens, role `platform`).",
     responses=problem_responses(400, 401, 403, 422),
 )
 async def create_notification(
@@ -49,7 +53,10 @@ async def create_notification(
     principal: Sender,
     _key: IdempotencyKeyRequired,
     now: Now,
+    grid: Grid,
 ) -> Any:
+    # before the first query: the area lookup may ask grid_service, with no transaction open
+    await service.ensure_may_address(principal, grid, body.recipient)
     if (replay := await idem.replay()) is not None:
         return replay
     notification = await service.create(session, data=body, created_by=principal.subject, now=now)
@@ -63,10 +70,18 @@ async def create_notification(
     description="Status (queued, deferred, retrying, sending, sent, unconfirmed, delivered, "
     "failed, dead), the channel and provider in use, and every step so far: deferrals (quiet "
     "hours, frequency caps, rate limits), retries, fallbacks, failovers and receipts. Phone "
-    "numbers are masked.",
+    "numbers are masked.\n\n"
+    "Area scope: a person reads only messages to accounts of their own areas, and their own; "
+    "any other message answers 404 as an unknown id does. Messages to explicit contact "
+    "points (no account) are read by system clients only.",
     responses=problem_responses(401, 403, 404),
 )
 async def get_notification(
-    notification_id: uuid.UUID, session: SessionDep, _: Staff
+    notification_id: uuid.UUID, request: Request, principal: Staff, grid: Grid
 ) -> NotificationRead:
-    return await service.read(session, notification_id)
+    # read in a short session of its own, then check the area (grid_service, cached) with no
+    # transaction open
+    async with request.app.state.sessionmaker() as session:
+        notification = await service.read(session, notification_id)
+    await service.ensure_may_read(principal, grid, notification)
+    return notification

@@ -8,6 +8,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from notify_service.access import covers_any, is_system_client
+from notify_service.clients.grid import GridClient
 from notify_service.notifications import repository
 from notify_service.notifications.models import (
     FINAL_STATUSES,
@@ -19,11 +21,15 @@ from notify_service.notifications.schemas import (
     NotificationCreate,
     NotificationEventRead,
     NotificationRead,
+    RecipientSpec,
 )
 from notify_service.providers.base import mask_phone
 from notify_service.templates import service as templates
+from shared.auth import Principal
 from shared.i18n import Text
-from shared.problem import NotFound
+from shared.problem import FieldProblem, Forbidden, NotFound
+
+NOT_FOUND = Text("没有这条消息", "No such notification")
 
 
 def new_row(
@@ -112,11 +118,73 @@ async def create(
     return notification
 
 
+async def ensure_may_address(
+    principal: Principal, grid: GridClient, recipient: RecipientSpec
+) -> None:
+    """A person addresses accounts of their own areas only, and never raw contact points.
+
+    Call it before the request touches the database: it may ask grid_service (cached)."""
+    if is_system_client(principal):
+        return
+    if recipient.account_id is None:
+        field = next(
+            f
+            for f in ("phone", "wechat_oa_openid", "wechat_mp_openid")
+            if getattr(recipient, f) is not None
+        )
+        raise Forbidden(
+            Text(
+                "只有系统客户端可以直接发往手机号或 openid；请指定收件人账号 account_id",
+                "Only system clients may send to a phone number or openid; address an "
+                "account (account_id) instead",
+            ),
+            code="raw_recipient_not_allowed",
+            errors=[
+                FieldProblem(
+                    field=f"recipient.{field}",
+                    reason=Text("仅限系统客户端", "for system clients only"),
+                    type="forbidden",
+                )
+            ],
+        )
+    if str(recipient.account_id) == principal.subject:
+        return
+    areas = (await grid.areas_of([recipient.account_id])).get(recipient.account_id, ())
+    if not covers_any(principal, areas):
+        raise Forbidden(
+            Text("收件人不在您的辖区内", "The recipient is outside your areas"),
+            code="recipient_outside_scope",
+            errors=[
+                FieldProblem(
+                    field="recipient.account_id",
+                    reason=Text("不在您的辖区内", "outside your areas"),
+                    type="forbidden",
+                )
+            ],
+        )
+
+
 async def read(session: AsyncSession, notification_id: uuid.UUID) -> NotificationRead:
     notification = await repository.get(session, notification_id)
     if notification is None:
-        raise NotFound(Text("没有这条消息", "No such notification"), code="notification_not_found")
+        raise NotFound(NOT_FOUND, code="notification_not_found")
     return await to_read(session, notification)
+
+
+async def ensure_may_read(
+    principal: Principal, grid: GridClient, notification: NotificationRead
+) -> None:
+    """A person reads the messages of accounts in their own areas (and their own messages);
+    everything else answers 404, as an unknown id does. Call it with no transaction open."""
+    if is_system_client(principal):
+        return
+    account_id = notification.recipient_account_id
+    if account_id is not None:
+        if str(account_id) == principal.subject:
+            return
+        if covers_any(principal, (await grid.areas_of([account_id])).get(account_id, ())):
+            return
+    raise NotFound(NOT_FOUND, code="notification_not_found")
 
 
 async def to_read(session: AsyncSession, n: Notification) -> NotificationRead:
