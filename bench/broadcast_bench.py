@@ -218,7 +218,8 @@ async def run(recipients: int, workers: int, batch: int, phase_recipients: int) 
             install_test_keys(app, keys)
             async with app.state.sessionmaker() as session, session.begin():
                 await load_demo(session, settings)
-            token = keys.mint(sub="admin-1", roles=["admin"], expires_in=3 * 3600)
+            # a person broadcasts inside their own areas
+            token = keys.mint(sub="admin-1", roles=["admin"], areas=[AREA], expires_in=3 * 3600)
             client = httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url="http://notify"
             )
