@@ -183,6 +183,11 @@ export default {
     locationStatus: "定位状态",
     located: "已定位",
     toLocate: "待定位",
+    major: "重大事件",
+    requested: "群众请求：",
+    requestedShort: "有请求",
+    requestedMajor: "群众请求按重大事件处理",
+    support: "附议人数",
   },
   form: {
     reason: "意见 / 理由",
