@@ -15,7 +15,7 @@ async def test_seed_catalogue_covers_the_domains_and_loads_idempotently(api: Api
     async with api_sessionmaker(api)() as session, session.begin():
         assert await load_catalogue(session) == 0  # already loaded by the fixture
     top = (await api.get(RESIDENT, "/api/v1/categories", top_level="true")).json()
-    assert [c["code"] for c in top] == [code for code, _, _ in TOP_LEVEL]
+    assert [c["code"] for c in top] == [code for code, *_ in TOP_LEVEL]
     names = {c["name"] for c in top}
     domains = (
         "矛盾纠纷 安全隐患 治安乱点 信访诉求 市容环境 街面秩序 "

@@ -242,7 +242,13 @@ async def test_get_service_requests(api: Api, key_service: list[str], fmt: str) 
     created = (await post(api, "json")).json()[0]["service_request_id"]
     other = (await post(api, "json", description="另一个")).json()[0]["service_request_id"]
     case = (await api.get(DISPATCHER_C1, "/api/v1/cases", q="另一个")).json()["items"][0]
-    await api.act(DISPATCHER_C1, case["id"], "reject", reason="重复诉求，已合并处理")
+    await api.act(
+        DISPATCHER_C1,
+        case["id"],
+        "reject",
+        reason="重复诉求，已合并处理",
+        public_reply="同一问题已在处理中，不再单独立案",
+    )
     body = parse(await api.client.get(f"/open311/v2/requests.{fmt}"), fmt)
     by_id = {r["service_request_id"]: r for r in body}
     assert {created, other} <= set(by_id)
@@ -270,7 +276,9 @@ async def test_get_service_requests(api: Api, key_service: list[str], fmt: str) 
     requested = datetime.fromisoformat(first["requested_datetime"].replace("Z", "+00:00"))
     assert requested.tzinfo is not None
     assert by_id[other]["status"] == "closed"
-    assert by_id[other]["status_notes"] == "重复诉求，已合并处理"
+    # status_notes: the public reply (公开答复), not the internal reason
+    assert by_id[other]["status_notes"] == "同一问题已在处理中，不再单独立案"
+    assert by_id[created]["status_notes"] == ""
     closed = parse(
         await api.client.get(f"/open311/v2/requests.{fmt}", params={"status": "closed"}), fmt
     )

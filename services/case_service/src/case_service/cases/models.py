@@ -173,6 +173,9 @@ class Case(SQLModel, table=True):
     department_ids: list[str] = Field(default_factory=list, sa_column=_text_array())
     # outcome
     result: str | None = Field(default=None, max_length=4000)
+    # what the public may read about the outcome (公开答复), written apart from the internal
+    # result: the only text the public Open311 feed shows as status_notes
+    public_reply: str | None = Field(default=None, max_length=4000)
     self_handled: bool = Field(default=False, title="自行处置")
     rating: int | None = None
     rating_comment: str | None = Field(default=None, max_length=1000)

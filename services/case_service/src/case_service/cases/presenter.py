@@ -88,6 +88,7 @@ def case_read(
         assignments=[AssignmentRead.model_validate(a) for a in rows],
         department_ids=list(case.department_ids),
         result=case.result,
+        public_reply=case.public_reply,
         self_handled=case.self_handled,
         rating=case.rating,
         merged_into_id=case.merged_into_id,

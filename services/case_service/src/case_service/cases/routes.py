@@ -24,6 +24,7 @@ from case_service.cases.schemas import (
     CommentCreate,
     LocationStatus,
     NotificationRecord,
+    PublicReplyWrite,
     SimilarNearby,
     SupportResult,
     TimelineRead,
@@ -295,7 +296,9 @@ async def get_case(
     description="accept · reject · void · dispatch · reassign · claim · return · resolve · "
     "escalate · verify · rework · suspend · resume · reopen · rate · merge. "
     "The body carries the reason, attachments and the action's own fields (assignees for "
-    "dispatch, result for resolve, rating for rate, into_case_id for merge). With accept the "
+    "dispatch, result for resolve, rating for rate, into_case_id for merge); resolve, reject "
+    "and void also take `public_reply`, the public reply (公开答复) the Open311 feed shows as "
+    "`status_notes` — the internal result and reasons are never shown there. With accept the "
     "dispatcher decides what the reporter asked for (`requested_priority`, `requested_major`): "
     "`priority` (default: keep it; a change restarts the dispatch, first-response and "
     "resolution limits under it) and `major` (default: keep it; `true` reports the case "
@@ -343,6 +346,13 @@ async def take_action(
                     "summary": "accept, granting the reporter's request for urgency",
                     "value": {"priority": "urgent", "major": True, "reason": "燃气泄漏"},
                 },
+                "resolve_with_public_reply": {
+                    "summary": "resolve with a public reply for the Open311 feed",
+                    "value": {
+                        "result": "联系路政养护二班当日更换，费用由产权单位承担",
+                        "public_reply": "井盖已于当日更换，感谢您的反映",
+                    },
+                },
             }
         ),
     ] = CaseActionRequest(),
@@ -358,6 +368,40 @@ async def take_action(
         body=body,
         if_match=parse_if_match(if_match),
         settings=request.app.state.settings,
+    )
+    rows = await repository.assignments(session, case.id)
+    response.headers.update(_etag(case))
+    return presenter.case_read(principal, case, rows)
+
+
+@router.put(
+    "/{case_id}/public-reply",
+    response_model=CaseRead,
+    summary="Write the public reply (公开答复) of a case",
+    description="The public reply is what the public Open311 feed shows as `status_notes` — "
+    "written apart from the internal `result` and reasons, which the feed never shows (see "
+    'docs/security.md, "Open311 disclosure policy"). Staff who may see the case write it '
+    "at any time (resolve, reject and void also take it as `public_reply`); `null` withdraws "
+    "it. Each change is kept on the timeline (`kind: public_reply`). Residents and platforms: "
+    "403 `missing_role` (before the body is read); out of scope: 404; a stale `If-Match`: 412.",
+    responses=problem_responses(401, 403, 404, 412, 422),
+)
+async def put_public_reply(
+    case_id: CaseId,
+    body: PublicReplyWrite,
+    session: SessionDep,
+    principal: Annotated[Principal, require_roles(*service.STAFF_ROLES)],
+    response: Response,
+    if_match: Annotated[
+        str | None, Header(alias="If-Match", description='the case version, e.g. "3"')
+    ] = None,
+) -> CaseRead:
+    case = await service.set_public_reply(
+        session,
+        principal=principal,
+        case_id=case_id,
+        body=body,
+        if_match=parse_if_match(if_match),
     )
     rows = await repository.assignments(session, case.id)
     response.headers.update(_etag(case))

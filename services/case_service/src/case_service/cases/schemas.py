@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from case_service.categories.schemas import Priority
 from shared.contracts.grids import CoordinateSystem
@@ -247,6 +247,9 @@ class CaseRead(BaseModel):
     assignments: list[AssignmentRead]
     department_ids: list[str]
     result: str | None
+    public_reply: str | None = Field(
+        None, description="the public reply (公开答复): the Open311 feed's `status_notes`"
+    )
     self_handled: bool
     rating: int | None
     merged_into_id: uuid.UUID | None
@@ -337,6 +340,10 @@ class CaseActionRequest(BaseModel):
                 {"priority": "urgent", "major": True, "reason": "燃气泄漏，按群众请求升级"},
                 {"assignees": [{"account_id": "w-1", "role": "lead"}]},
                 {"result": "已修复井盖", "attachment_ids": ["3f1e…"]},
+                {
+                    "result": "联系路政养护二班，当日 16:00 更换井盖，业主王某已回访",
+                    "public_reply": "井盖已于当日更换，感谢您的反映",
+                },
             ]
         },
     )
@@ -347,6 +354,17 @@ class CaseActionRequest(BaseModel):
         None, max_length=20, description="dispatch/reassign: one lead, any co-handlers"
     )
     result: str | None = Field(None, min_length=1, max_length=4000, description="resolve")
+    public_reply: str | None = Field(
+        None,
+        min_length=1,
+        max_length=4000,
+        title="公开答复",
+        description="resolve, reject or void: the public reply (公开答复) — what the public "
+        "Open311 feed shows as `status_notes`, written apart from the internal `result`/`reason` "
+        "(which the feed never shows). Phone, ID-card, bank-card and plate numbers are redacted "
+        "on the feed. Other actions refuse it (422 `public_reply_not_accepted`).",
+        examples=["井盖已于当日更换，感谢您的反映"],
+    )
     rating: int | None = Field(None, ge=1, le=5, description="rate: 1 (very unsatisfied) to 5")
     into_case_id: uuid.UUID | None = Field(None, description="merge: the master case")
     priority: Priority | None = Field(
@@ -393,6 +411,32 @@ class CommentCreate(BaseModel):
     body: str = Field(min_length=1, max_length=4000)
     visibility: Visibility = Visibility.internal
     attachment_ids: list[uuid.UUID] = Field(default_factory=list, max_length=20)
+
+
+class PublicReplyWrite(BaseModel):
+    """Body of ``PUT /cases/{id}/public-reply``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"body": "该路段井盖已更换，感谢您的反映"}, {"body": None}]
+        },
+    )
+
+    body: str | None = Field(
+        max_length=4000,
+        description="the public reply (公开答复) shown as the Open311 `status_notes`; null "
+        "withdraws it",
+    )
+
+    @field_validator("body")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise InvalidValue(
+                "不能为空白；撤回请传 null", "must not be blank; send null to withdraw"
+            )
+        return value.strip() if value is not None else None
 
 
 class NotificationRecord(BaseModel):

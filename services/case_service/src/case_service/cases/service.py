@@ -37,6 +37,7 @@ from case_service.cases.schemas import (
     Channel,
     CommentCreate,
     NotificationRecord,
+    PublicReplyWrite,
 )
 from case_service.categories import repository as categories
 from case_service.categories.schemas import (
@@ -411,6 +412,19 @@ async def get_visible(session: AsyncSession, principal: Principal, case_id: uuid
 # ---------------------------------------------------------------------------------- actions
 
 
+def _check_version(case: Case, if_match: int | None) -> None:
+    if if_match is not None and if_match != case.version:
+        raise PreconditionFailed(
+            Text(
+                f"案件当前版本为 {case.version}，不是 {if_match}；请刷新后重试",
+                f"The case is at version {case.version}, not {if_match}; reload it and retry",
+            ),
+            code="version_mismatch",
+            headers={"ETag": f'"{case.version}"'},
+            extra={"current_version": case.version},
+        )
+
+
 def _require(body: CaseActionRequest, name: str, action: Action) -> Any:
     value = getattr(body, name)
     if value is None:
@@ -520,16 +534,7 @@ async def apply_action(
     case = await repository.get(session, case_id, lock=True)
     if case is None or not access.can_see(principal, case):
         raise _not_found()
-    if if_match is not None and if_match != case.version:
-        raise PreconditionFailed(
-            Text(
-                f"案件当前版本为 {case.version}，不是 {if_match}；请刷新后重试",
-                f"The case is at version {case.version}, not {if_match}; reload it and retry",
-            ),
-            code="version_mismatch",
-            headers={"ETag": f'"{case.version}"'},
-            extra={"current_version": case.version},
-        )
+    _check_version(case, if_match)
     current = Status(case.status)
     target = next_status(action, current)
     if target is None:
@@ -573,6 +578,21 @@ async def apply_action(
                     ),
                     "only_at_accept",
                 )
+    if body.public_reply is not None and action not in PUBLIC_REPLY_ACTIONS:
+        raise _invalid(
+            "public_reply",
+            Text(
+                "只有办结、不予受理和作废时可写公开答复",
+                "only resolve, reject and void take a public reply",
+            ),
+            Text(
+                f"{action.value} 不接受公开答复（public_reply）；"
+                "其他时候请用 PUT /api/v1/cases/{id}/public-reply",
+                f"{action.value} takes no public_reply; at other times use "
+                "PUT /api/v1/cases/{id}/public-reply",
+            ),
+            "public_reply_not_accepted",
+        )
 
     now = now or utcnow()
     data: dict[str, Any] = {}
@@ -694,6 +714,8 @@ async def apply_action(
         extra = {"merged_into_id": str(into)}
 
     await attachments.claim(session, evidence, case_id=case.id, actor_id=principal.subject)
+    if body.public_reply is not None:
+        case.public_reply = body.public_reply
     previous = current.value
     case.status = target.value
     case.version += 1
@@ -715,6 +737,8 @@ async def apply_action(
         data=data,
         at=now,
     )
+    if body.public_reply is not None:
+        _public_reply_entry(session, case, principal, body.public_reply, now)
     await session.flush()
     await record_event(
         session,
@@ -791,6 +815,56 @@ async def _merge(
         previous_status=master.status,
         extra={"merged_case_id": str(case.id), "supporter_count": master.supporter_count},
     )
+
+
+# ---------------------------------------------------------------------------------- public reply
+
+#: the actions whose body may carry the public reply (公开答复); any other time it is written
+#: with ``set_public_reply``
+PUBLIC_REPLY_ACTIONS = frozenset({Action.resolve, Action.reject, Action.void})
+
+
+def _public_reply_entry(
+    session: AsyncSession, case: Case, principal: Principal, text: str | None, now: datetime
+) -> None:
+    add_timeline(
+        session,
+        case,
+        principal,
+        kind="public_reply",
+        reason=text,
+        visibility="public",
+        data={"withdrawn": text is None},
+        at=now,
+    )
+
+
+async def set_public_reply(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    case_id: uuid.UUID,
+    body: PublicReplyWrite,
+    if_match: int | None,
+) -> Case:
+    """Write (or withdraw, ``None``) the public reply: staff who see the case."""
+    case = await repository.get(session, case_id, lock=True)
+    if case is None or not access.can_see(principal, case):
+        raise _not_found()
+    if not principal.has_role(*STAFF_ROLES):
+        raise Forbidden(
+            Text("只有工作人员可以写公开答复", "Only staff write the public reply"),
+            code="public_reply_not_permitted",
+        )
+    _check_version(case, if_match)
+    now = utcnow()
+    case.public_reply = body.body
+    case.version += 1
+    case.updated_at = now
+    session.add(case)
+    _public_reply_entry(session, case, principal, body.body, now)
+    await session.flush()
+    return case
 
 
 # ---------------------------------------------------------------------------------- comments

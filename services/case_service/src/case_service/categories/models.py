@@ -46,6 +46,9 @@ class Category(SQLModel, table=True):
     duplicate_radius_m: int = Field(default=50)
     duplicate_window_hours: int = Field(default=72)
     attributes: Any = Field(default_factory=list, sa_column=sa.Column(JSONB, nullable=False))
+    public_disclosure: str = Field(
+        default="none", max_length=10, title="公开范围: public, summary or none (Open311 feed)"
+    )
     active: bool = Field(default=True)
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False)

@@ -50,6 +50,29 @@ class HandlingClass(StrEnum):
     urgent = "urgent"  # 急办件
 
 
+class Disclosure(StrEnum):
+    """What the public Open311 feed shows of a category's cases (公开范围; FixMyStreet's
+    non-public categories and reports are the model). Ordered: ``none`` < ``summary`` <
+    ``public``; a 小类 never shows more than its 大类 allows."""
+
+    public = "public"  # 公开: the request, its exact point, the redacted description
+    summary = "summary"  # 摘要: as public, the point rounded (~100 m), no address or photo
+    none = "none"  # 不公开: neither the service nor its requests are listed
+
+
+DISCLOSURE_DESCRIPTION = (
+    "What the public Open311 feed (`/open311/v2/`) shows of this category's cases (公开范围; "
+    "FixMyStreet's non-public categories are the model): `public` — the request with its exact "
+    "point and address, the description with phone, ID-card, bank-card and plate numbers "
+    "redacted; `summary` — the same, but the point rounded to 3 decimals (about 100 m), the "
+    "address replaced by the area's name and no photo; `none` — neither the service nor any of "
+    "its requests is shown (a request asked for by id answers 404). Defaults to `none`: a "
+    "category is opened to the public on purpose. A 小类 never shows more than its 大类; "
+    "anonymous reports are never shown, whatever the category. See docs/security.md, "
+    '"Open311 disclosure policy".'
+)
+
+
 class AttributeType(StrEnum):
     """Open311 GeoReport v2 ``datatype``."""
 
@@ -105,6 +128,9 @@ class CategoryBase(BaseModel):
     duplicate_radius_m: int = Field(50, ge=1, le=5000, description="duplicate search radius")
     duplicate_window_hours: int = Field(72, ge=1, le=24 * 90, description="duplicate window")
     attributes: list[AttributeDefinition] = Field(default_factory=list, max_length=30)
+    public_disclosure: Disclosure = Field(
+        Disclosure.none, title="公开范围", description=DISCLOSURE_DESCRIPTION, examples=["summary"]
+    )
     active: bool = True
 
     @model_validator(mode="after")
@@ -132,6 +158,7 @@ class CategoryCreate(CategoryBase):
                 "owner_department_id": "dept-urban",
                 "default_priority": "normal",
                 "handling_class": "promised",
+                "public_disclosure": "public",
                 "attributes": [
                     {"code": "depth_cm", "name": "深度(厘米)", "datatype": "number"},
                 ],

@@ -2,6 +2,11 @@
 
 Every parameter is read as text and checked here, so that an empty parameter counts as absent
 and every refusal is the spec's ``[{code, description}]`` (400, 403, 404), never a 422.
+
+The GETs are public and show what the disclosure policy allows (``service`` module docstring;
+docs/security.md, "Open311 disclosure policy"); an optional ``api_key`` identifies a platform
+client, which then also sees the requests it handed in, and the internal extension fields if
+its key has the scope ``open311:extensions``.
 """
 
 from __future__ import annotations
@@ -27,12 +32,29 @@ from case_service.open311.formats import Open311Error, check_format, render
 from case_service.open311.models import Open311Request
 from shared.auth import Principal, Role
 from shared.db import SessionDep, utcnow
-from shared.problem import AppError
+from shared.problem import AppError, request_lang
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 
 Fmt = Annotated[str, Path(description="`json` or `xml`", examples=["json"])]
 Text = Annotated[str | None, Query()]
+ApiKey = Annotated[
+    str | None,
+    Query(
+        description="optional: a platform client's key. Without it the answer is the public "
+        "view of the disclosure policy; with it the client also sees the requests it handed "
+        "in (in full) and, with the scope `open311:extensions`, the internal extension "
+        "fields. An unknown key is a 403.",
+    ),
+]
+POLICY = (
+    ' What is shown follows the disclosure policy (docs/security.md, "Open311 disclosure '
+    'policy"): categories whose `public_disclosure` is `none` (crime tips, petitions, '
+    "disputes, welfare …) are neither listed nor their requests shown, anonymous reports "
+    "never; descriptions have phone, ID-card, bank-card and plate numbers redacted; the point "
+    "is rounded to 3 decimals (~100 m) and the address is the grid's name unless the category "
+    "is `public`; `status_notes` is only the handler's public reply (公开答复)."
+)
 MAX_WINDOW = timedelta(days=90)
 DEFAULT_LIMIT = 1000
 
@@ -105,34 +127,58 @@ async def discovery(request: Request, fmt: Fmt) -> Response:
 @router.get(
     "/services.{fmt}",
     summary="GET Service List",
-    description="The categories residents and platforms can report, as GeoReport services.",
+    description="The categories residents and platforms can report, as GeoReport services. "
+    "The public sees only categories whose `public_disclosure` is not `none` (docs/security.md, "
+    '"Open311 disclosure policy"); a platform client whose `api_key` may submit requests '
+    "(scope `open311`) sees every service it may file in.",
     responses=_ERRORS,
 )
 async def list_services(
-    request: Request, fmt: Fmt, session: SessionDep, jurisdiction_id: Text = None
+    request: Request,
+    fmt: Fmt,
+    session: SessionDep,
+    jurisdiction_id: Text = None,
+    api_key: ApiKey = None,
 ) -> Response:
     fmt = check_format(fmt)
     with _as_open311(fmt):
         _check_jurisdiction(request, jurisdiction_id, fmt)
-        return render(fmt, "services", await service.services(session))
+        reader = await _reader(request, api_key, fmt)
+        return render(fmt, "services", await service.services(session, reader))
 
 
 @router.get(
     "/services/{service_code}.{fmt}",
     summary="GET Service Definition",
-    description="The extra attributes a service asks for, with the spec's datatypes.",
+    description="The extra attributes a service asks for, with the spec's datatypes. A service "
+    "the public may not see (`public_disclosure: none`) is a 404 without a submitting "
+    "platform client's `api_key`.",
     responses=_ERRORS,
 )
 async def service_definition(
-    request: Request, service_code: str, fmt: Fmt, session: SessionDep, jurisdiction_id: Text = None
+    request: Request,
+    service_code: str,
+    fmt: Fmt,
+    session: SessionDep,
+    jurisdiction_id: Text = None,
+    api_key: ApiKey = None,
 ) -> Response:
     fmt = check_format(fmt)
     with _as_open311(fmt):
         _check_jurisdiction(request, jurisdiction_id, fmt)
-        category = await service.service_category(session, service_code)
+        reader = await _reader(request, api_key, fmt)
+        category = await service.service_category(session, service_code, reader)
         if category is None:
             raise Open311Error(404, f"service_code {service_code!r} was not found", fmt)
         return render(fmt, "service_definition", service.definition_of(category))
+
+
+async def _reader(request: Request, api_key: str | None, fmt: str) -> service.Reader:
+    key = _given(api_key)
+    if key is None:
+        return service.PUBLIC
+    reader: service.Reader = await request.app.state.open311_keys.reader(key, fmt)
+    return reader
 
 
 def _float(name: str, value: str | None, fmt: str) -> float | None:
@@ -288,7 +334,10 @@ def _int(name: str, value: str | None, default: int, fmt: str, *, low: int, high
     description="`service_request_id` (comma-separated; when given the other filters are "
     "ignored), `service_code` (comma-separated), `start_date`/`end_date` (W3C, at most 90 "
     "days apart; by default the last 90 days), `status` (open, closed or both), `page` and "
-    "`page_size` (default 1,000), `extensions=true` for the detailed status.",
+    "`page_size` (default 1,000), `extensions=true` for the detailed status "
+    "(`extended_attributes.detailed_status`; the internal fields `case_id`, `priority`, "
+    "`handling_level`, `area_path`, `channel` only with an `api_key` whose client has the scope "
+    "`open311:extensions`)." + POLICY,
     responses=_ERRORS,
 )
 async def list_requests(
@@ -304,11 +353,14 @@ async def list_requests(
     page: Text = None,
     page_size: Text = None,
     extensions: Text = None,
+    api_key: ApiKey = None,
 ) -> Response:
     fmt = check_format(fmt)
     with _as_open311(fmt):
         _check_jurisdiction(request, jurisdiction_id, fmt)
-        stmt = sa.select(Case)
+        reader = await _reader(request, api_key, fmt)
+        levels = await service.disclosure_levels(session)
+        stmt = sa.select(Case).where(service.visible_clause(levels, reader))
         ids = _given(service_request_id)
         size = _int("page_size", _given(page_size), DEFAULT_LIMIT, fmt, low=1, high=1000)
         number = _int("page", _given(page), 1, fmt, low=1, high=100_000)
@@ -343,14 +395,22 @@ async def list_requests(
         stmt = stmt.order_by(col(Case.created_at).desc(), col(Case.id).desc())
         stmt = stmt.limit(size).offset((number - 1) * size)
         cases = list((await session.execute(stmt)).scalars().all())
-        body = await service.requests_of(session, cases, extensions=_given(extensions) == "true")
+        body = await service.requests_of(
+            session,
+            cases,
+            extensions=_given(extensions) == "true",
+            reader=reader,
+            levels=levels,
+            lang=request_lang(request),
+        )
         return render(fmt, "service_requests", body)
 
 
 @router.get(
     "/requests/{service_request_id}.{fmt}",
     summary="GET Service Request",
-    description="One request by its `service_request_id` (our case number), as a list of one.",
+    description="One request by its `service_request_id` (our case number), as a list of one; "
+    "a request the caller may not see is a 404, the same as an unknown one." + POLICY,
     responses=_ERRORS,
 )
 async def get_request(
@@ -360,18 +420,35 @@ async def get_request(
     session: SessionDep,
     jurisdiction_id: Text = None,
     extensions: Text = None,
+    api_key: ApiKey = None,
 ) -> Response:
     fmt = check_format(fmt)
     with _as_open311(fmt):
         _check_jurisdiction(request, jurisdiction_id, fmt)
+        reader = await _reader(request, api_key, fmt)
+        levels = await service.disclosure_levels(session)
         case = (
             await session.execute(
-                sa.select(Case).where(col(Case.case_number) == service_request_id)
+                sa.select(Case).where(
+                    col(Case.case_number) == service_request_id,
+                    service.visible_clause(levels, reader),
+                )
             )
         ).scalar_one_or_none()
-        if case is None:
+        body = (
+            []
+            if case is None
+            else await service.requests_of(
+                session,
+                [case],
+                extensions=_given(extensions) == "true",
+                reader=reader,
+                levels=levels,
+                lang=request_lang(request),
+            )
+        )
+        if not body:  # unknown, or hidden by the policy: the same answer
             raise Open311Error(404, f"service_request_id {service_request_id!r} was not found", fmt)
-        body = await service.requests_of(session, [case], extensions=_given(extensions) == "true")
         return render(fmt, "service_requests", body)
 
 
