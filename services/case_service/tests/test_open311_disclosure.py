@@ -354,3 +354,32 @@ async def test_a_platform_sees_its_own_requests_in_full(api: Api, keys: None) ->
     assert (mine["lat"], mine["long"]) == (30.274149, 120.155137)
     assert [r["service_request_id"] for r in await feed(api, api_key="good-key")] == [number]
     assert await feed(api, api_key="portal-key") == []
+
+
+# ------------------------------------------------------------------------------ category API
+
+
+async def test_a_category_is_closed_unless_opened_on_purpose(api: Api) -> None:
+    new = {"code": "0804", "parent_code": "08", "name": "消防栓损坏", "kind": "report"}
+    r = await api.client.post("/api/v1/categories", json=new, headers=api.headers(ADMIN))
+    assert r.status_code == 201, r.text
+    assert r.json()["public_disclosure"] == "none"
+    services = (await api.client.get("/open311/v2/services.json")).json()
+    assert "0804" not in {s["service_code"] for s in services}
+    r = await api.client.put(
+        "/api/v1/categories/0804",
+        json={"name": "消防栓损坏", "kind": "report", "public_disclosure": "secret"},
+        headers=api.headers(ADMIN),
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "public_disclosure"
+    r = await api.client.put(
+        "/api/v1/categories/0804",
+        json={"name": "消防栓损坏", "kind": "report", "public_disclosure": "public"},
+        headers=api.headers(ADMIN),
+    )
+    assert r.json()["public_disclosure"] == "public"
+    services = (await api.client.get("/open311/v2/services.json")).json()
+    assert "0804" in {s["service_code"] for s in services}
+    seeded = (await api.get(RESIDENT, "/api/v1/categories/0302")).json()
+    assert seeded["public_disclosure"] == "none"
