@@ -18,7 +18,11 @@ async function token(api: APIRequestContext, username: string): Promise<string> 
   return (await answer.json()).access_token as string;
 }
 
-async function report(api: APIRequestContext, title: string): Promise<{ id: string; case_number: string }> {
+async function report(
+  api: APIRequestContext,
+  title: string,
+  extra: Record<string, unknown> = {},
+): Promise<{ id: string; case_number: string }> {
   const resident = await token(api, "resident");
   const answer = await api.post("/api/v1/cases", {
     headers: { Authorization: `Bearer ${resident}` },
@@ -28,6 +32,7 @@ async function report(api: APIRequestContext, title: string): Promise<{ id: stri
       title,
       description: `${title}，请尽快处理`,
       location: { lat: 30.2741, lng: 120.1551, address: "西湖区文三路478号" },
+      ...extra,
     },
   });
   expect(answer.status(), await answer.text()).toBe(201);
@@ -81,7 +86,8 @@ async function assertChinese(page: Page): Promise<void> {
 
 test("a case from report to close, then the map and the indicators", async ({ page, request }) => {
   const stays = await report(request, "路灯不亮");
-  const created = await report(request, "人行道井盖破损");
+  // the resident asks for urgency: a request the dispatcher sees and decides on at accept
+  const created = await report(request, "人行道井盖破损", { priority: "urgent" });
 
   // the dispatcher: the case waits in the queue with its time-limit state; accept, dispatch
   await login(page, "dispatcher");
@@ -89,6 +95,7 @@ test("a case from report to close, then the map and the indicators", async ({ pa
   const row = page.getByTestId("queue").locator("tr", { hasText: created.case_number });
   await expect(row).toBeVisible();
   await expect(row.locator("[data-state]")).toHaveAttribute("data-state", /on_track|due_soon|overdue/);
+  await expect(row.getByTestId("requested")).toBeVisible();
   await shot(page, "01-queue");
   await assertChinese(page);
   // "to place": only cases whose address is not on a grid yet — these two are placed
@@ -99,8 +106,18 @@ test("a case from report to close, then the map and the indicators", async ({ pa
   await row.getByRole("button", { name: "办理" }).click();
   await expect(page.getByTestId("status")).toHaveAttribute("data-status", "reported");
   await expect(page.getByTestId("case-map").locator("canvas")).toBeVisible();
-  await act(page, "accept");
+  await expect(page.getByTestId("requested")).toContainText("特急");
+  await act(page, "accept", async (dialog) => {
+    await expect(dialog.getByTestId("requested-priority")).toContainText("特急");
+    await dialog.getByTestId("priority").click();
+    await page.locator(".el-select-dropdown__item", { hasText: "特急" }).click();
+  });
   await expect(page.getByTestId("status")).toHaveAttribute("data-status", "accepted");
+  const dispatcher = await token(request, "dispatcher");
+  const accepted = await request.get(`/api/v1/cases/${created.id}`, {
+    headers: { Authorization: `Bearer ${dispatcher}` },
+  });
+  expect((await accepted.json()).priority).toBe("urgent");
   await act(page, "dispatch", async (dialog) => {
     await dialog.getByTestId("department").click();
     await page.locator(".el-select-dropdown__item", { hasText: "西湖区市政设施管理中心" }).click();
