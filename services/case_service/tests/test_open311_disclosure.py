@@ -15,7 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from conftest import ADMIN, DISPATCHER_C1, RESIDENT, ROADS, WORKER_A, Api
+from test_lifecycle import api_sessionmaker
 from test_open311 import FORMATS, parse
 
 from case_service.open311.service import ApiKeys
@@ -308,6 +310,21 @@ async def test_public_reply_rules(api: Api) -> None:
     )
     [item] = await feed(api)
     assert (item["status"], item["status_notes"]) == ("closed", "已作废")
+    async with api_sessionmaker(api)() as session:
+        events = (
+            await session.execute(
+                sa.text(
+                    "SELECT type, payload->>'public_reply' FROM outbox_event"
+                    " WHERE case_id = :id AND payload ? 'public_reply' ORDER BY created_at"
+                ),
+                {"id": cid},
+            )
+        ).all()
+    assert [tuple(e) for e in events] == [
+        ("case.public_replied", "已受理"),
+        ("case.public_replied", None),
+        ("case.voided", "已作废"),
+    ]
 
 
 # ------------------------------------------------------------------------------ extensions

@@ -105,9 +105,11 @@ CASE_EVENT_PAYLOAD_KEYS: tuple[str, ...] = tuple(CaseEventPayload.model_fields)
 #: Every ``type`` case_service writes to its outbox (one event per change, in the transaction
 #: of the change). ``case.part_finished``: one handler of a joint case finished their part;
 #: ``case.supporter_added``: a duplicate was merged into this case; ``case.commented``: a
-#: public comment. The outcome types (accepted, rejected, resolved, closed) are also written
-#: once for every case merged into the one that changed, on the merged case's own id, so that
-#: every reporter hears of the outcome (``master_case_id``/``master_case_number`` say which).
+#: public comment; ``case.public_replied``: the public reply (公开答复, the Open311 feed's
+#: ``status_notes``) was written or withdrawn outside an action. The outcome types (accepted,
+#: rejected, resolved, closed) are also written once for every case merged into the one that
+#: changed, on the merged case's own id, so that every reporter hears of the outcome
+#: (``master_case_id``/``master_case_number`` say which).
 CASE_EVENT_TYPES: tuple[str, ...] = (
     "case.reported",
     "case.accepted",
@@ -129,6 +131,7 @@ CASE_EVENT_TYPES: tuple[str, ...] = (
     "case.merged",
     "case.supporter_added",
     "case.commented",
+    "case.public_replied",
     # time limits and supervision (case_service.sla)
     "case.deadline_approaching",
     "case.overdue",
@@ -175,6 +178,8 @@ CASE_SERVICE_PAYLOAD_KEYS: dict[str, str] = {
     "self_handled": "case.resolved: resolved on the spot by the reporting grid worker",
     "comment": "case.commented: the public comment",
     "by_reporter": "case.commented: true when the reporter wrote it",
+    "public_reply": "case.public_replied, and resolved/rejected/voided when one was written "
+    "with the action: the public reply (公开答复); null when withdrawn",
     "deadline_kind": "time-limit events: accept, dispatch, first_response or resolve",
     "supervision_id": "case.overdue / case.urged / case.supervision_*: the supervision record",
     "supervision_kind": "urge (催办), supervise (督办) or overdue",

@@ -382,7 +382,8 @@ async def take_action(
     "written apart from the internal `result` and reasons, which the feed never shows (see "
     'docs/security.md, "Open311 disclosure policy"). Staff who may see the case write it '
     "at any time (resolve, reject and void also take it as `public_reply`); `null` withdraws "
-    "it. Each change is kept on the timeline (`kind: public_reply`). Residents and platforms: "
+    "it. Each change is kept on the timeline (`kind: public_reply`) and sent as a "
+    "`case.public_replied` event. Residents and platforms: "
     "403 `missing_role` (before the body is read); out of scope: 404; a stale `If-Match`: 412.",
     responses=problem_responses(401, 403, 404, 412, 422),
 )

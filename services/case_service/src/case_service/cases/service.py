@@ -739,6 +739,7 @@ async def apply_action(
     )
     if body.public_reply is not None:
         _public_reply_entry(session, case, principal, body.public_reply, now)
+        extra = {**extra, "public_reply": body.public_reply}
     await session.flush()
     await record_event(
         session,
@@ -864,6 +865,14 @@ async def set_public_reply(
     session.add(case)
     _public_reply_entry(session, case, principal, body.body, now)
     await session.flush()
+    await record_event(
+        session,
+        case,
+        type="case.public_replied",
+        actor_id=principal.subject,
+        previous_status=case.status,
+        extra={"public_reply": body.body},
+    )
     return case
 
 
