@@ -351,3 +351,24 @@ async def test_anonymous_reports_are_not_pointed_to(api: Api) -> None:
     b = await api.report(RESIDENT2, location={"lat": 30.27425, "lng": 120.15520})
     assert b["possible_duplicates"] == []
     assert b["similar_nearby"] is None
+
+
+async def test_sensitive_categories_are_not_pointed_to(api: Api) -> None:
+    # 0101 邻里纠纷 is closed to the public feed: a neighbour dispute reported nearby is not
+    # even counted for another resident; staff still see it as a merge candidate
+    a = await api.report(RESIDENT, category_code="0101", description="楼上深夜噪音，多次协商未果")
+    b = await api.report(
+        RESIDENT2,
+        category_code="0101",
+        description="楼上噪音扰民",
+        location={"lat": 30.27425, "lng": 120.15520},
+    )
+    assert b["possible_duplicates"] == []
+    assert b["similar_nearby"] is None
+    r = await api.client.post(
+        f"/api/v1/cases/{b['id']}/similar/support", headers=api.headers(RESIDENT2)
+    )
+    assert r.status_code == 404
+    assert r.json()["code"] == "no_similar_case"
+    listed = (await api.get(DISPATCHER_C1, f"/api/v1/cases/{b['id']}/duplicates")).json()
+    assert [d["id"] for d in listed] == [a["id"]]

@@ -9,8 +9,10 @@ caller never holds, and cannot try, another case's id (BOLA-safe by construction
 Which cases count as similar to a resident's case X: open cases of X's category within the
 category's duplicate radius of X's point, filed within its duplicate window before X (the
 rule staff see as ``possible_duplicates``), minus the caller's own reports and anonymous
-reports (a report its reporter wanted kept hidden is not pointed to). The one supported is the
-earliest of them — the case the others are usually merged into.
+reports (a report its reporter wanted kept hidden is not pointed to) — and none at all in a
+sensitive category, one closed to the public feed (``public_disclosure: none``, of the 小类 or
+its 大类). The one supported is the earliest of them — the case the others are usually merged
+into.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ async def similar_cases(session: AsyncSession, principal: Principal, own: Case) 
     """Other people's open, non-anonymous reports like ``own``, earliest first."""
     if own.lat is None or own.lng is None:
         return []
+    if await _closed_to_the_public(session, own.category_code):
+        return []
     category = await categories.get_version(session, own.category_id)
     radius = category.duplicate_radius_m if category else 50
     window = category.duplicate_window_hours if category else 72
@@ -78,6 +82,19 @@ async def similar_cases(session: AsyncSession, principal: Principal, own: Case) 
         and not c.anonymous
     ]
     return sorted(others, key=lambda c: (c.created_at, c.id))
+
+
+async def _closed_to_the_public(session: AsyncSession, code: str) -> bool:
+    """The sensitive categories — those the public feed does not show (``public_disclosure``
+    ``none``, of the 小类 or of its 大类: disputes between persons, crime tips, petitions,
+    welfare …): a resident is not told that someone else reported one nearby."""
+    category = await categories.get_current(session, code)
+    if category is None or category.public_disclosure == "none":
+        return True
+    if category.parent_code is None:
+        return False
+    parent = await categories.get_current(session, category.parent_code)
+    return parent is None or parent.public_disclosure == "none"
 
 
 async def _supports(session: AsyncSession, case_id: uuid.UUID, account_id: str) -> bool:
