@@ -14,9 +14,6 @@ waiting for the lease to run out.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import uuid
-from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,83 +23,26 @@ from case_service.clients.notify import NotifyClient
 from case_service.outbox.models import OutboxEvent
 from case_service.outbox.responsible import NEEDS, Resolver
 from shared.contracts.events import CaseEvent
-from shared.db import utcnow
 from shared.logging import get_logger
+from shared.outbox import RelayLoop, claim, release, settle
 from shared.problem import AppError
 
 log = get_logger(__name__)
 
-LEASE = timedelta(seconds=60)
-MAX_BACKOFF_SECONDS = 600
-
-
-def backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=min(MAX_BACKOFF_SECONDS, 2 ** min(attempts, 10)))
-
 
 async def _claim(maker: async_sessionmaker[AsyncSession], batch: int) -> list[CaseEvent]:
-    now = utcnow()
-    async with maker() as session, session.begin():
-        rows = (
-            (
-                await session.execute(
-                    sa.select(OutboxEvent)
-                    .where(
-                        col(OutboxEvent.relayed_at).is_(None),
-                        col(OutboxEvent.next_attempt_at) <= now,
-                    )
-                    .order_by(col(OutboxEvent.next_attempt_at), col(OutboxEvent.created_at))
-                    .limit(batch)
-                    .with_for_update(skip_locked=True)
-                )
-            )
-            .scalars()
-            .all()
+    return [
+        CaseEvent(
+            id=row.id,
+            type=row.type,
+            case_id=row.case_id,
+            case_version=row.case_version,
+            occurred_at=row.created_at,
+            area_path=row.area_path,
+            payload=row.payload,
         )
-        events = []
-        for row in rows:
-            row.attempts += 1
-            row.next_attempt_at = now + LEASE
-            events.append(
-                CaseEvent(
-                    id=row.id,
-                    type=row.type,
-                    case_id=row.case_id,
-                    case_version=row.case_version,
-                    occurred_at=row.created_at,
-                    area_path=row.area_path,
-                    payload=row.payload,
-                )
-            )
-        await session.flush()
-    return events
-
-
-async def _settle(
-    maker: async_sessionmaker[AsyncSession], event_id: uuid.UUID, *, error: str | None
-) -> None:
-    async with maker() as session, session.begin():
-        row = await session.get(OutboxEvent, event_id)
-        if row is None:
-            return
-        now = utcnow()
-        if error is None:
-            row.relayed_at = now
-            row.last_error = None
-        else:
-            row.last_error = error[:500]
-            row.next_attempt_at = now + backoff(row.attempts)
-
-
-async def _release(maker: async_sessionmaker[AsyncSession], ids: list[uuid.UUID]) -> None:
-    """Give back claimed events that were not posted: due now, the claim's attempt undone."""
-    async with maker() as session, session.begin():
-        await session.execute(
-            sa.update(OutboxEvent)
-            .where(col(OutboxEvent.id).in_(ids), col(OutboxEvent.relayed_at).is_(None))
-            .values(next_attempt_at=utcnow(), attempts=OutboxEvent.attempts - 1)
-        )
-    log.info("outbox_relay_released", count=len(ids))
+        for row in await claim(maker, OutboxEvent, batch)
+    ]
 
 
 async def _complete(
@@ -136,24 +76,24 @@ async def relay_once(
     accepted = 0
     for i, event in enumerate(events):
         if stopping is not None and stopping.is_set():
-            await _release(maker, [e.id for e in events[i:]])
+            await release(maker, OutboxEvent, [e.id for e in events[i:]])
             break
         try:
             event = await _complete(maker, event, resolve)
             status = await notify.post_event(event)
         except AppError as exc:
-            await _settle(maker, event.id, error=exc.instance_code)
+            await settle(maker, OutboxEvent, event.id, error=exc.instance_code)
             continue
         if 200 <= status < 300:
-            await _settle(maker, event.id, error=None)
+            await settle(maker, OutboxEvent, event.id, error=None)
             accepted += 1
         else:
             log.warning("outbox_relay_refused", event_id=str(event.id), status=status)
-            await _settle(maker, event.id, error=f"notify_service answered {status}")
+            await settle(maker, OutboxEvent, event.id, error=f"notify_service answered {status}")
     return accepted
 
 
-class OutboxRelay:
+class OutboxRelay(RelayLoop):
     """Background loop around :func:`relay_once`; ``start()`` in lifespan, ``stop()`` at exit."""
 
     def __init__(
@@ -168,39 +108,10 @@ class OutboxRelay:
         self.maker = maker
         self.notify = notify
         self.resolve = resolve
-        self.poll_seconds = poll_seconds
-        self.batch = batch
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
 
-    def start(self) -> None:
-        if self._task is None:
-            self._stopping.clear()
-            self._task = asyncio.create_task(self._run(), name="outbox-relay")
+        async def once(stopping: asyncio.Event) -> int:
+            return await relay_once(
+                self.maker, self.notify, batch=batch, resolve=self.resolve, stopping=stopping
+            )
 
-    async def stop(self) -> None:
-        self._stopping.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                sent = await relay_once(
-                    self.maker,
-                    self.notify,
-                    batch=self.batch,
-                    resolve=self.resolve,
-                    stopping=self._stopping,
-                )
-            except Exception as exc:  # keep relaying after a database hiccup
-                log.error("outbox_relay_failed", exc_info=exc)
-                sent = 0
-            if sent < self.batch:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), timeout=self.poll_seconds)
+        super().__init__(once, name="outbox_relay", batch=batch, poll_seconds=poll_seconds)

@@ -1,8 +1,8 @@
 """The relay of grid_service's outbox of messages to notify_service.
 
-The same shape as case_service's outbox relay: a batch is claimed with ``SELECT … FOR UPDATE
-SKIP LOCKED`` and leased (``next_attempt_at`` pushed forward), then committed, so no
-transaction is open during the HTTP calls and another replica skips the leased rows. Each
+The mechanics are those of every outbox relay (:mod:`shared.outbox`): a batch is claimed with
+``SELECT … FOR UPDATE SKIP LOCKED`` and leased, then committed, so no transaction is open
+during the HTTP calls and another replica skips the leased rows. Each
 person of a row is one ``POST /api/v1/notifications`` with ``Idempotency-Key``
 ``<row id>:<account id>``, so a repeat after a crash or a partial failure reaches nobody twice.
 A row is settled as relayed when notify_service accepted it for every person, else retried
@@ -16,13 +16,9 @@ a minute before it expires.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import uuid
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlmodel import col
 
 from grid_service.accounts.tokens import sign_access_token
 from grid_service.config import Settings
@@ -31,17 +27,12 @@ from shared.auth import Role
 from shared.db import utcnow
 from shared.http import ServiceClient
 from shared.logging import get_logger
+from shared.outbox import RelayLoop, claim, release, settle
 from shared.problem import AppError
 
 log = get_logger(__name__)
 
-LEASE = timedelta(seconds=60)
-MAX_BACKOFF_SECONDS = 600
 SUBJECT = "client:grid_service"
-
-
-def backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=min(MAX_BACKOFF_SECONDS, 2 ** min(attempts, 10)))
 
 
 class SelfToken:
@@ -70,58 +61,6 @@ class SelfToken:
             self._token = token
             self._expires_at = now + timedelta(seconds=max(ttl - 60, ttl // 2))
         return self._token
-
-
-async def _claim(maker: async_sessionmaker[AsyncSession], batch: int) -> list[OutboxMessage]:
-    now = utcnow()
-    async with maker() as session, session.begin():
-        rows = list(
-            (
-                await session.execute(
-                    sa.select(OutboxMessage)
-                    .where(
-                        col(OutboxMessage.relayed_at).is_(None),
-                        col(OutboxMessage.next_attempt_at) <= now,
-                    )
-                    .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.created_at))
-                    .limit(batch)
-                    .with_for_update(skip_locked=True)
-                )
-            )
-            .scalars()
-            .all()
-        )
-        for row in rows:
-            row.attempts += 1
-            row.next_attempt_at = now + LEASE
-        await session.flush()
-        session.expunge_all()
-    return rows
-
-
-async def _settle(
-    maker: async_sessionmaker[AsyncSession], row_id: uuid.UUID, *, error: str | None
-) -> None:
-    async with maker() as session, session.begin():
-        row = await session.get(OutboxMessage, row_id)
-        if row is None:
-            return
-        now = utcnow()
-        if error is None:
-            row.relayed_at = now
-            row.last_error = None
-        else:
-            row.last_error = error[:500]
-            row.next_attempt_at = now + backoff(row.attempts)
-
-
-async def _release(maker: async_sessionmaker[AsyncSession], ids: list[uuid.UUID]) -> None:
-    async with maker() as session, session.begin():
-        await session.execute(
-            sa.update(OutboxMessage)
-            .where(col(OutboxMessage.id).in_(ids), col(OutboxMessage.relayed_at).is_(None))
-            .values(next_attempt_at=utcnow(), attempts=OutboxMessage.attempts - 1)
-        )
 
 
 async def _post(notify: ServiceClient, token: SelfToken, row: OutboxMessage) -> str | None:
@@ -157,22 +96,22 @@ async def relay_once(
     stopping: asyncio.Event | None = None,
 ) -> int:
     """Relay one batch; return how many messages notify_service accepted for everyone."""
-    rows = await _claim(maker, batch)
+    rows = await claim(maker, OutboxMessage, batch)
     accepted = 0
     for i, row in enumerate(rows):
         if stopping is not None and stopping.is_set():
-            await _release(maker, [r.id for r in rows[i:]])
+            await release(maker, OutboxMessage, [r.id for r in rows[i:]])
             break
         try:
             error = await _post(notify, token, row)
         except AppError as exc:
             error = exc.instance_code
-        await _settle(maker, row.id, error=error)
+        await settle(maker, OutboxMessage, row.id, error=error)
         accepted += error is None
     return accepted
 
 
-class MessageRelay:
+class MessageRelay(RelayLoop):
     """Background loop around :func:`relay_once`; ``start()`` at startup, ``stop()`` at exit."""
 
     def __init__(
@@ -187,35 +126,10 @@ class MessageRelay:
         self.maker = maker
         self.notify = notify
         self.token = token
-        self.poll_seconds = poll_seconds
-        self.batch = batch
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
 
-    def start(self) -> None:
-        if self._task is None:
-            self._stopping.clear()
-            self._task = asyncio.create_task(self._run(), name="message-relay")
+        async def once(stopping: asyncio.Event) -> int:
+            return await relay_once(
+                self.maker, self.notify, self.token, batch=batch, stopping=stopping
+            )
 
-    async def stop(self) -> None:
-        self._stopping.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                sent = await relay_once(
-                    self.maker,
-                    self.notify,
-                    self.token,
-                    batch=self.batch,
-                    stopping=self._stopping,
-                )
-            except Exception as exc:  # keep relaying after a database hiccup
-                log.error("message_relay_failed", exc_info=exc)
-                sent = 0
-            if sent < self.batch:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), timeout=self.poll_seconds)
+        super().__init__(once, name="message_relay", batch=batch, poll_seconds=poll_seconds)
