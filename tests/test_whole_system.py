@@ -58,6 +58,15 @@ async def test_whole_life_across_three_services(system: System) -> None:
             await client.get(f"{system['case'].url}/open311/v2/requests/{case['case_number']}.json")
         ).json()[0]
         assert open311["status"] == "closed"
+        # the internal extension fields: only for the demo's partner platform (its key has the
+        # scope open311:extensions), never for the public
+        url = f"{system['case'].url}/open311/v2/requests/{case['case_number']}.json"
+        public = (await client.get(url, params={"extensions": "true"})).json()[0]
+        assert "case_id" not in public["extended_attributes"]
+        partner = (
+            await client.get(url, params={"extensions": "true", "api_key": "demo-open311-key"})
+        ).json()[0]
+        assert partner["extended_attributes"]["case_id"] == cid
 
     # Every event reached notify_service, and the people it concerns got their messages.
     async def relayed() -> bool:

@@ -79,7 +79,8 @@ PLATFORM_CLIENTS = [
     (
         "open311-demo",
         "Open311 demo platform (12345 hotline)",
-        ["open311"],
+        # a partner platform of the centre: it may read the internal Open311 extensions
+        ["open311", "open311:extensions"],
         "demo-open311-secret",
         "demo-open311-key",
     ),
