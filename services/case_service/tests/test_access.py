@@ -3,6 +3,7 @@ public and internal timeline entries."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -77,9 +78,15 @@ async def test_permission_matrix(api: Api, who: Person, sees: bool) -> None:
     # the case in the other street is seen by that street's people only
     other_seen = other["id"] in listed
     assert other_seen is (who in (DISPATCHER_S2, SUPERVISOR_S2, ADMIN, RESIDENT2))
-    # acting out of scope looks like an unknown case too
+    # acting out of scope looks like an unknown case too; a role that may never reassign is
+    # refused before the case is looked up, with the same 403 for any id, existing or not
     if not sees:
-        r = await api.act(who, case["id"], "reassign", expect=404, assignees=[{"account_id": "x"}])
+        dispatching = bool({"dispatcher", "grid_leader", "admin"} & set(who.roles))
+        expect = 404 if dispatching else 403
+        body = {"assignees": [{"account_id": "x"}]}
+        r = await api.act(who, case["id"], "reassign", expect=expect, **body)
+        unknown = await api.act(who, str(uuid.uuid4()), "reassign", expect=expect, **body)
+        assert unknown.json()["code"] == r.json()["code"]
 
 
 @pytest.mark.parametrize(

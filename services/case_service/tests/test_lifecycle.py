@@ -150,7 +150,9 @@ async def test_illegal_transitions_list_the_allowed_actions(
     api: Api, start: Status, action: str
 ) -> None:
     case = await bring_to(api, start)
-    r = await api.act(ADMIN, case["id"], action, expect=409, reason="x", result="x", rating=5)
+    # only the reporter rates; every other role may never rate (403 before the state)
+    who = RESIDENT if action == "rate" else ADMIN
+    r = await api.act(who, case["id"], action, expect=409, reason="x", result="x", rating=5)
     problem = r.json()
     assert problem["code"] == "illegal_transition"
     assert problem["case_status"] == start.value
@@ -401,7 +403,13 @@ async def test_reopen_rules(api: Api) -> None:
     assert r.json()["code"] == "reopen_by_request"
     assert r.json()["reopen_request_url"] == f"/api/v1/cases/{cid}/reopen-requests"
     assert f"POST /api/v1/cases/{cid}/reopen-requests" in r.json()["detail"]
-    r = await api.act(RESIDENT2, cid, "reopen", reason="不满意", expect=404)  # not theirs
+    # a resident never reopens, whose case it is or whether it exists: the same 403 for all
+    # (decided on the role, before the case is looked up: nothing is confirmed)
+    r = await api.act(RESIDENT2, cid, "reopen", reason="不满意", expect=403)  # not theirs
+    assert r.json()["code"] == "reopen_by_request"
+    unknown = "6b0c6f3e-3f55-4e55-9a43-1a1f4b8f0a11"
+    r = await api.act(RESIDENT, unknown, "reopen", expect=403)  # no such case, empty body
+    assert r.json()["code"] == "reopen_by_request"
     r = await api.act(WORKER_A, cid, "reopen", reason="不满意", expect=403)
     assert r.json()["code"] == "action_not_permitted"
     r = await api.get(RESIDENT, f"/api/v1/cases/{cid}")

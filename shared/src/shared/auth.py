@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -243,18 +244,37 @@ CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 OptionalPrincipal = Annotated[Principal | None, Depends(get_optional_principal)]
 
 
-def require_roles(*roles: str) -> Any:
-    """Dependency factory: the caller must hold one of ``roles`` (403 otherwise)."""
+def require(check: Callable[[Principal], object]) -> Any:
+    """Dependency factory: ``check(principal)`` raises (403) when the caller may not call the
+    operation at all. As a route dependency it runs before the request body is validated, so
+    a caller that may not call an operation gets 403 whatever it sends, never 422 (issue 21).
+    Checks on the object (whose case, which area) stay in the handler."""
 
     async def dependency(principal: CurrentPrincipal) -> Principal:
-        if not principal.has_role(*roles):
-            raise Forbidden(
-                Text(
-                    f"此操作需要以下角色之一：{'、'.join(sorted(roles))}",
-                    f"This action needs one of the roles: {', '.join(sorted(roles))}",
-                ),
-                code="missing_role",
-            )
+        check(principal)
         return principal
 
     return Depends(dependency)
+
+
+def require_roles(*roles: str) -> Any:
+    """Dependency factory: the caller must hold one of ``roles`` (403 otherwise); like
+    :func:`require` it runs before the body is validated."""
+
+    async def dependency(principal: CurrentPrincipal) -> Principal:
+        ensure_roles(principal, *roles)
+        return principal
+
+    return Depends(dependency)
+
+
+def ensure_roles(principal: Principal, *roles: str) -> None:
+    """403 ``missing_role`` unless the caller holds one of ``roles``."""
+    if not principal.has_role(*roles):
+        raise Forbidden(
+            Text(
+                f"此操作需要以下角色之一：{'、'.join(sorted(roles))}",
+                f"This action needs one of the roles: {', '.join(sorted(roles))}",
+            ),
+            code="missing_role",
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Annotated
 
-from shared.auth import Principal, Role, require_roles
+from shared.auth import Principal, Role, ensure_roles, require, require_roles
 from shared.i18n import Text
 from shared.problem import Forbidden
 
@@ -49,3 +49,12 @@ def ensure_top_level(principal: Principal) -> None:
             Text("只有整棵区域树的管理员可以这样做", "Only an admin of a whole tree may do this"),
             code="outside_scope",
         )
+
+
+def _top_admin(principal: Principal) -> None:
+    ensure_roles(principal, Role.admin)
+    ensure_top_level(principal)
+
+
+#: an admin of a whole tree, checked before the body is validated (403 before 422)
+TopAdminDep = Annotated[Principal, require(_top_admin)]

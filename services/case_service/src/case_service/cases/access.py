@@ -157,6 +157,37 @@ def may_take(
     return False
 
 
+STAFF = (
+    Role.grid_worker,
+    Role.grid_leader,
+    Role.dispatcher,
+    Role.department_handler,
+    Role.supervisor,
+    Role.admin,
+)
+#: the roles that may take an action on some case at all — the role part of :func:`may_take`,
+#: checked before the body is read (a resident posting ``dispatch`` gets 403, never 422)
+ACTION_ROLES: dict[Action, tuple[str, ...]] = {
+    Action.accept: DISPATCH_ROLES,
+    Action.reject: DISPATCH_ROLES,
+    Action.void: DISPATCH_ROLES,
+    Action.dispatch: DISPATCH_ROLES,
+    Action.reassign: DISPATCH_ROLES,
+    Action.merge: DISPATCH_ROLES,
+    Action.reopen: DISPATCH_ROLES,
+    # an assignee (a person, or a department's handler); escalate also the level's dispatcher
+    Action.claim: STAFF,
+    Action.return_: STAFF,
+    Action.resolve: STAFF,
+    Action.escalate: STAFF,
+    Action.verify: (Role.admin, Role.grid_worker, Role.grid_leader, Role.dispatcher),
+    Action.rework: (Role.admin, Role.grid_worker, Role.grid_leader, Role.dispatcher),
+    Action.suspend: (Role.admin, Role.dispatcher, Role.grid_leader, Role.supervisor),
+    Action.resume: (Role.admin, Role.dispatcher, Role.grid_leader, Role.supervisor),
+    Action.rate: (Role.resident,),
+}
+
+
 def allowed_actions(
     principal: Principal, case: Case, assignments: list[CaseAssignment]
 ) -> list[str]:

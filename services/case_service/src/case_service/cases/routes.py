@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from case_service.cases import access, flows, presenter, repository, service, support
@@ -35,12 +35,39 @@ from shared.auth import CurrentPrincipal, Principal, Role, require_roles
 from shared.db import SessionDep, utcnow
 from shared.i18n import Text
 from shared.pagination import Page, PageDep, paginate
-from shared.problem import FieldProblem, ValidationFailed, problem_responses
+from shared.problem import FieldProblem, Forbidden, ValidationFailed, problem_responses
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 
 CaseId = Annotated[uuid.UUID, Path(description="case id")]
 _ETAG = re.compile(r'^(?:W/)?"?(\d+)"?$')
+ActionParam = Annotated[Action, Path(description="the action")]
+
+
+async def may_ever_take(
+    case_id: CaseId, action: ActionParam, principal: CurrentPrincipal
+) -> Principal:
+    """The role part of who may take ``action`` (``access.ACTION_ROLES``), as a dependency that
+    runs before the body is validated: a role that can never take the action gets 403 whatever
+    it sends. Whose case it is and which level are checked on the case itself."""
+    if principal.has_role(*access.ACTION_ROLES[action]):
+        return principal
+    if action is Action.reopen and principal.has_role(Role.resident):
+        url = f"/api/v1/cases/{case_id}/reopen-requests"
+        raise Forbidden(
+            Text(
+                f"报告人不能直接重新打开案件：请先评价为不满意，"
+                f"再通过 POST {url} 申请重办，由派遣员决定",
+                f"A reporter does not reopen a case: ask to reopen at POST {url} after rating "
+                "it dissatisfied, and a dispatcher decides",
+            ),
+            code="reopen_by_request",
+            extra={"reopen_request_url": url},
+        )
+    raise Forbidden(
+        Text(f"您的角色不能执行 {action.value}", f"Your role may not {action.value} a case"),
+        code="action_not_permitted",
+    )
 
 
 def parse_if_match(value: str | None) -> int | None:
@@ -311,10 +338,10 @@ async def get_case(
 )
 async def take_action(
     request: Request,
+    principal: Annotated[Principal, Depends(may_ever_take)],
     case_id: CaseId,
-    action: Annotated[Action, Path(description="the action")],
+    action: ActionParam,
     session: SessionDep,
-    principal: CurrentPrincipal,
     response: Response,
     body: Annotated[
         CaseActionRequest,

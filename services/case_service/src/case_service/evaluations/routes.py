@@ -21,7 +21,7 @@ from case_service.evaluations.schemas import (
     ReturnVisitOutcome,
     ReturnVisitRead,
 )
-from shared.auth import CurrentPrincipal, Principal, Role
+from shared.auth import CurrentPrincipal, Principal, Role, require
 from shared.db import SessionDep
 from shared.i18n import Text
 from shared.pagination import Page, PageDep, paginate
@@ -45,6 +45,41 @@ def _staff(principal: Principal) -> None:
         raise Forbidden(Text("仅限有辖区的工作人员", "For staff with an area"), code="staff_only")
 
 
+def _rater(principal: Principal) -> None:
+    if not principal.has_role(Role.resident):
+        raise Forbidden(
+            Text("只有报告人可以评价案件", "Only the reporter rates a case"),
+            code="not_the_reporter",
+        )
+
+
+def _reopen_asker(principal: Principal) -> None:
+    if not principal.has_role(Role.resident):
+        raise Forbidden(
+            Text("只有报告人可以申请重办", "Only the reporter asks to reopen a case"),
+            code="not_the_reporter",
+        )
+
+
+def _reopen_decider(principal: Principal) -> None:
+    if not principal.has_role(*access.DISPATCH_ROLES):
+        raise Forbidden(
+            Text(
+                "由案件所在层级的派遣员决定是否重办",
+                "A dispatcher of the case's level decides on reopening",
+            ),
+            code="action_not_permitted",
+        )
+
+
+# role checks as route dependencies: they run before the body is validated (403 before 422);
+# whose case it is and which level is checked on the case itself
+StaffDep = Annotated[Principal, require(_staff)]
+RaterDep = Annotated[Principal, require(_rater)]
+ReopenAskerDep = Annotated[Principal, require(_reopen_asker)]
+ReopenDeciderDep = Annotated[Principal, require(_reopen_decider)]
+
+
 @router.post(
     "/cases/{case_id}/evaluations",
     status_code=201,
@@ -59,11 +94,11 @@ def _staff(principal: Principal) -> None:
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def rate_case(
+    principal: RaterDep,
     case_id: CaseId,
     body: EvaluationCreate,
     request: Request,
     session: SessionDep,
-    principal: CurrentPrincipal,
 ) -> Evaluation:
     case = await _case(session, principal, case_id, lock=True)
     return await service.evaluate(
@@ -101,11 +136,11 @@ async def list_evaluations(
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def request_reopen(
+    principal: ReopenAskerDep,
     case_id: CaseId,
     body: ReopenRequestCreate,
     request: Request,
     session: SessionDep,
-    principal: CurrentPrincipal,
 ) -> ReopenRequest:
     case = await _case(session, principal, case_id, lock=True)
     return await service.request_reopen(
@@ -126,14 +161,13 @@ async def request_reopen(
     responses=problem_responses(401, 403, 422),
 )
 async def list_reopen_requests(
+    principal: StaffDep,
     session: SessionDep,
-    principal: CurrentPrincipal,
     page: PageDep,
     status: Annotated[
         Literal["pending", "reopened", "kept_closed"] | None, Query(examples=["pending"])
     ] = None,
 ) -> Page[ReopenRequestRead]:
-    _staff(principal)
     t = ReopenRequest.__table__.c  # type: ignore[attr-defined]
     return await paginate(
         session,
@@ -155,11 +189,11 @@ async def list_reopen_requests(
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def decide_reopen(
+    principal: ReopenDeciderDep,
     request_id: Annotated[uuid.UUID, Path(description="reopen request id")],
     body: ReopenDecision,
     request: Request,
     session: SessionDep,
-    principal: CurrentPrincipal,
 ) -> ReopenRequest:
     return await flows.decide_reopen(
         session,
@@ -180,14 +214,13 @@ async def decide_reopen(
     responses=problem_responses(401, 403, 422),
 )
 async def list_return_visits(
+    principal: StaffDep,
     session: SessionDep,
-    principal: CurrentPrincipal,
     page: PageDep,
     status: Annotated[
         Literal["pending", "done", "unreachable"] | None, Query(examples=["pending"])
     ] = None,
 ) -> Page[ReturnVisitRead]:
-    _staff(principal)
     t = ReturnVisit.__table__.c  # type: ignore[attr-defined]
     return await paginate(
         session,
@@ -209,13 +242,12 @@ async def list_return_visits(
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def record_return_visit(
+    principal: StaffDep,
     visit_id: Annotated[uuid.UUID, Path(description="return visit id")],
     body: ReturnVisitOutcome,
     request: Request,
     session: SessionDep,
-    principal: CurrentPrincipal,
 ) -> ReturnVisit:
-    _staff(principal)
     return await service.complete_return_visit(
         session,
         principal=principal,

@@ -15,6 +15,8 @@ from case_service.cases import access
 from case_service.cases import repository as case_repository
 from case_service.cases.models import Case
 from case_service.cases.service import add_timeline, get_visible
+from case_service.categories import repository as categories
+from case_service.categories.schemas import CaseKind, Priority
 from case_service.outbox.service import record_event
 from case_service.sla import service
 from case_service.sla.calendar import LimitUnit
@@ -39,7 +41,7 @@ from case_service.sla.schemas import (
     SupervisionRead,
     SupervisionResponse,
 )
-from shared.auth import CurrentPrincipal, Principal, Role
+from shared.auth import CurrentPrincipal, Principal, Role, require
 from shared.db import SessionDep, utcnow
 from shared.i18n import Text
 from shared.pagination import Page, PageDep, paginate
@@ -59,6 +61,63 @@ DECIDERS = (Role.dispatcher, Role.supervisor, Role.admin)
 SUPERVISORS = (Role.supervisor, Role.admin)
 
 
+def _staff(principal: Principal) -> None:
+    if principal.has_role(Role.resident):
+        raise Forbidden(Text("仅限工作人员", "Staff only"), code="missing_role")
+
+
+def _policy_admin(principal: Principal) -> None:
+    if not principal.has_role(Role.admin):
+        raise Forbidden(
+            Text("只有管理员可以修改办理时限", "Only an admin changes time limits"),
+            code="missing_role",
+        )
+
+
+def _calendar_admin(principal: Principal) -> None:
+    if not principal.has_role(Role.admin):
+        raise Forbidden(
+            Text("只有管理员可以修改工作日历", "Only an admin changes the working calendar"),
+            code="missing_role",
+        )
+
+
+def _decider(principal: Principal) -> None:
+    if not principal.has_role(*DECIDERS):
+        raise Forbidden(_DECIDER_TEXT, code="missing_role")
+
+
+def _supervisor(principal: Principal) -> None:
+    if not principal.has_role(*SUPERVISORS):
+        raise Forbidden(
+            Text("只有督查员可以发起督办", "Only a supervisor opens supervision orders"),
+            code="missing_role",
+        )
+
+
+def _supervision_reader(principal: Principal) -> None:
+    if not principal.has_role(Role.supervisor, Role.dispatcher, Role.grid_leader, Role.admin):
+        raise Forbidden(
+            Text(
+                "督办列表供督查员和派遣员查看",
+                "Supervision lists are for supervisors and dispatchers",
+            ),
+            code="missing_role",
+        )
+
+
+_DECIDER_TEXT = Text(
+    "由办理层级的派遣员或督查员审批", "A dispatcher or supervisor of the handling level decides"
+)
+# role checks as route dependencies: they run before the body is validated (403 before 422)
+StaffDep = Annotated[Principal, require(_staff)]
+PolicyAdminDep = Annotated[Principal, require(_policy_admin)]
+CalendarAdminDep = Annotated[Principal, require(_calendar_admin)]
+DeciderDep = Annotated[Principal, require(_decider)]
+SupervisorDep = Annotated[Principal, require(_supervisor)]
+SupervisionReaderDep = Annotated[Principal, require(_supervision_reader)]
+
+
 def _policy_read(p: SlaPolicy) -> SlaPolicyRead:
     return SlaPolicyRead.model_validate(p, from_attributes=True)
 
@@ -70,9 +129,7 @@ def _policy_read(p: SlaPolicy) -> SlaPolicyRead:
     description="Every active policy. A new deadline takes the most specific match "
     "(category, kind, priority, handling level); without a match the built-in defaults apply.",
 )
-async def list_policies(session: SessionDep, principal: CurrentPrincipal) -> list[SlaPolicyRead]:
-    if principal.has_role(Role.resident):
-        raise Forbidden(Text("仅限工作人员", "Staff only"), code="missing_role")
+async def list_policies(session: SessionDep, principal: StaffDep) -> list[SlaPolicyRead]:
     rows = (
         (
             await session.execute(
@@ -97,13 +154,9 @@ async def list_policies(session: SessionDep, principal: CurrentPrincipal) -> lis
     responses=problem_responses(403, 422),
 )
 async def create_policy(
-    body: SlaPolicyCreate, session: SessionDep, principal: CurrentPrincipal
+    principal: PolicyAdminDep, body: SlaPolicyCreate, session: SessionDep
 ) -> SlaPolicyRead:
-    if not principal.has_role(Role.admin):
-        raise Forbidden(
-            Text("只有管理员可以修改办理时限", "Only an admin changes time limits"),
-            code="missing_role",
-        )
+    await _check_references(session, body)
     same = (
         (
             await session.execute(
@@ -136,12 +189,40 @@ async def create_policy(
     return _policy_read(policy)
 
 
-def _check_jurisdiction(principal: Principal, path: str) -> None:
-    if not principal.has_role(Role.admin):
-        raise Forbidden(
-            Text("只有管理员可以修改工作日历", "Only an admin changes the working calendar"),
-            code="missing_role",
+async def _check_references(session: Any, body: SlaPolicyCreate) -> None:
+    """What the policy names must exist: a policy for a category, kind or priority that no
+    case can have would never apply (422 naming the field)."""
+    problems: list[FieldProblem] = []
+    if body.category_code is not None:
+        category = await categories.get_current(session, body.category_code)
+        if category is None:
+            problems.append(
+                FieldProblem(
+                    field="category_code",
+                    reason=Text(
+                        f"没有类别 {body.category_code}", f"no category {body.category_code}"
+                    ),
+                )
+            )
+    for name, enum in (("kind", CaseKind), ("priority", Priority)):
+        value = getattr(body, name)
+        if value is not None and value not in {m.value for m in enum}:
+            allowed = ", ".join(m.value for m in enum)
+            problems.append(
+                FieldProblem(
+                    field=name,
+                    reason=Text(f"须为以下之一：{allowed}", f"must be one of: {allowed}"),
+                )
+            )
+    if problems:
+        raise ValidationFailed(
+            Text("时限规则引用了不存在的类别或取值", "The policy names what does not exist"),
+            code="unknown_reference",
+            errors=problems,
         )
+
+
+def _check_jurisdiction(principal: Principal, path: str) -> None:
     if path and principal.area_paths and not principal.covers_area(path):
         raise NotFound(
             Text("您的权限范围内没有这个辖区", "No such jurisdiction in your scope"),
@@ -201,10 +282,10 @@ async def list_overrides(
     responses=problem_responses(403, 404, 422),
 )
 async def put_override(
+    principal: CalendarAdminDep,
     day: date,
     body: CalendarOverrideWrite,
     session: SessionDep,
-    principal: CurrentPrincipal,
     jurisdiction: Jurisdiction = "",
 ) -> CalendarOverrideRead:
     _check_jurisdiction(principal, jurisdiction)
@@ -240,7 +321,7 @@ async def put_override(
     responses=problem_responses(403, 404),
 )
 async def delete_override(
-    day: date, session: SessionDep, principal: CurrentPrincipal, jurisdiction: Jurisdiction = ""
+    principal: CalendarAdminDep, day: date, session: SessionDep, jurisdiction: Jurisdiction = ""
 ) -> None:
     _check_jurisdiction(principal, jurisdiction)
     row = (
@@ -388,24 +469,15 @@ async def request_extension(
     responses=problem_responses(403, 404, 409),
 )
 async def decide_extension(
+    principal: DeciderDep,
     case_id: CaseId,
     extension_id: uuid.UUID,
     body: ExtensionDecision,
     session: SessionDep,
-    principal: CurrentPrincipal,
 ) -> ExtensionRead:
     case = await get_visible(session, principal, case_id)
-    if not (
-        principal.has_role(*DECIDERS)
-        and (principal.has_role(Role.admin) or access.covers(principal, case.handling_area_path))
-    ):
-        raise Forbidden(
-            Text(
-                "由办理层级的派遣员或督查员审批",
-                "A dispatcher or supervisor of the handling level decides",
-            ),
-            code="missing_role",
-        )
+    if not (principal.has_role(Role.admin) or access.covers(principal, case.handling_area_path)):
+        raise Forbidden(_DECIDER_TEXT, code="missing_role")
     ext = await session.get(Extension, extension_id, with_for_update=True)
     if ext is None or ext.case_id != case.id:
         raise NotFound(Text("没有这个延期申请", "No such extension"), code="extension_not_found")
@@ -470,14 +542,9 @@ async def decide_extension(
     responses=problem_responses(403, 404, 409),
 )
 async def open_supervision(
-    case_id: CaseId, body: SupervisionCreate, session: SessionDep, principal: CurrentPrincipal
+    principal: SupervisorDep, case_id: CaseId, body: SupervisionCreate, session: SessionDep
 ) -> SupervisionRead:
     case = await get_visible(session, principal, case_id)
-    if not principal.has_role(*SUPERVISORS):
-        raise Forbidden(
-            Text("只有督查员可以发起督办", "Only a supervisor opens supervision orders"),
-            code="missing_role",
-        )
     if case.status not in service_open_statuses():
         raise Conflict(
             Text("只有办理中的案件可以督办", "Only an open case can be supervised"),
@@ -595,20 +662,12 @@ async def respond_supervision(
     "newest first; filter by `status` (open, responded, lapsed) and `kind`.",
 )
 async def list_supervisions(
+    principal: SupervisionReaderDep,
     session: SessionDep,
-    principal: CurrentPrincipal,
     page: PageDep,
     status: Annotated[str | None, Query(pattern="^(open|responded|lapsed)$")] = None,
     kind: Annotated[str | None, Query(pattern="^(urge|supervise|overdue)$")] = None,
 ) -> Page[SupervisionRead]:
-    if not principal.has_role(Role.supervisor, Role.dispatcher, Role.grid_leader, Role.admin):
-        raise Forbidden(
-            Text(
-                "督办列表供督查员和派遣员查看",
-                "Supervision lists are for supervisors and dispatchers",
-            ),
-            code="missing_role",
-        )
     stmt = select(Supervision)
     if not principal.has_role(Role.admin) or principal.area_paths:
         stmt = stmt.where(

@@ -13,7 +13,7 @@ from sqlmodel import col
 
 from case_service.webhooks import service
 from case_service.webhooks.models import WebhookDelivery, WebhookSubscription
-from shared.auth import CurrentPrincipal, Principal, Role
+from shared.auth import CurrentPrincipal, Principal, Role, require
 from shared.contracts.events import CASE_EVENT_TYPES
 from shared.db import SessionDep, utcnow
 from shared.i18n import Text
@@ -27,7 +27,13 @@ from shared.problem import (
     problem_responses,
 )
 
-router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
+router = APIRouter(
+    prefix="/api/v1/webhooks",
+    tags=["webhooks"],
+    # platform clients only, checked before the body is validated (403 before 422)
+    dependencies=[require(lambda principal: _client(principal))],
+    responses=problem_responses(401, 403),
+)
 _DELIVERY: sa.Table = WebhookDelivery.__table__  # type: ignore[attr-defined]
 
 

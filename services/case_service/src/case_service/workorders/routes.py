@@ -29,7 +29,7 @@ from case_service.cases.schemas import CaseCreate, Channel, LocationIn, Reporter
 from case_service.categories import repository as categories
 from case_service.categories.schemas import Priority
 from case_service.workorders.models import CategoryMapping, WorkOrder
-from shared.auth import CurrentPrincipal, Principal, Role
+from shared.auth import CurrentPrincipal, Principal, Role, require
 from shared.db import SessionDep
 from shared.i18n import Text
 from shared.problem import FieldProblem, Forbidden, NotFound, ValidationFailed, problem_responses
@@ -106,6 +106,19 @@ def _platform(principal: Principal) -> str:
     return principal.client_id
 
 
+def _admin(principal: Principal) -> None:
+    if not principal.has_role(Role.admin):
+        raise Forbidden(
+            Text("只有管理员可以维护类别编码对照", "Only an admin maps category codes"),
+            code="missing_role",
+        )
+
+
+# role checks as route dependencies: they run before the body is validated (403 before 422)
+PlatformDep = Annotated[Principal, require(_platform)]
+AdminDep = Annotated[Principal, require(_admin)]
+
+
 async def _read(session: Any, order: WorkOrder) -> WorkOrderRead:
     case = await session.get(Case, order.case_id)
     assert case is not None
@@ -171,7 +184,7 @@ async def _existing(request: Request, client_id: str, order_id: str) -> WorkOrde
         **problem_responses(403, 422, 502, 503),
     },
 )
-async def push(body: WorkOrderIn, request: Request, principal: CurrentPrincipal) -> Any:
+async def push(principal: PlatformDep, body: WorkOrderIn, request: Request) -> Any:
     client_id = _platform(principal)
     if (found := await _existing(request, client_id, body.order_id)) is not None:
         return JSONResponse(found.model_dump(mode="json"), status_code=200)
@@ -241,7 +254,7 @@ async def push(body: WorkOrderIn, request: Request, principal: CurrentPrincipal)
     responses=problem_responses(403, 404),
 )
 async def get_order(
-    order_id: Annotated[str, Path(max_length=128)], request: Request, principal: CurrentPrincipal
+    principal: PlatformDep, order_id: Annotated[str, Path(max_length=128)], request: Request
 ) -> WorkOrderRead:
     found = await _existing(request, _platform(principal), order_id)
     if found is None:
@@ -256,17 +269,12 @@ async def get_order(
     responses=problem_responses(403, 422),
 )
 async def put_mapping(
+    principal: AdminDep,
     client_id: Annotated[str, Path(max_length=64)],
     external_code: Annotated[str, Path(max_length=64)],
     body: MappingWrite,
     session: SessionDep,
-    principal: CurrentPrincipal,
 ) -> MappingRead:
-    if not principal.has_role(Role.admin):
-        raise Forbidden(
-            Text("只有管理员可以维护类别编码对照", "Only an admin maps category codes"),
-            code="missing_role",
-        )
     if await categories.get_current(session, body.category_code) is None:
         raise ValidationFailed(
             Text("未知的类别", "Unknown category"),

@@ -30,8 +30,8 @@ from grid_service.accounts.service import OAuthError
 from grid_service.accounts.wechat import WeChatClient
 from grid_service.keys import service as keys_service
 from grid_service.privacy.deps import example_response
-from grid_service.scope import AdminDep, ensure_scope, ensure_top_level
-from shared.auth import CurrentPrincipal, Role
+from grid_service.scope import AdminDep, TopAdminDep, ensure_scope
+from shared.auth import CurrentPrincipal, Principal, Role, require
 from shared.contracts.auth import TokenResponse
 from shared.contracts.platform import ApiKeyOwner, ApiKeyVerifyRequest
 from shared.db import SessionDep, utcnow
@@ -314,10 +314,9 @@ async def revocation_feed(
         **problem_responses(401, 403),
     },
 )
-async def rotate_keys(request: Request, session: SessionDep, principal: AdminDep) -> KeyRotated:
+async def rotate_keys(request: Request, session: SessionDep, principal: TopAdminDep) -> KeyRotated:
     from datetime import timedelta
 
-    ensure_top_level(principal)
     settings = _settings(request)
     key = await keys_service.rotate(session, secret=settings.signing_key_secret)
     published = await keys_service.published_keys(
@@ -492,9 +491,8 @@ async def unlock_account(
     },
 )
 async def create_client(
-    session: SessionDep, principal: AdminDep, body: PlatformClientCreate
+    session: SessionDep, principal: TopAdminDep, body: PlatformClientCreate
 ) -> PlatformClientCreated:
-    ensure_top_level(principal)
     return await service.create_client(session, body=body)
 
 
@@ -527,11 +525,10 @@ async def create_client(
     },
 )
 async def list_clients(
-    session: SessionDep, principal: AdminDep, page: PageDep
+    session: SessionDep, principal: TopAdminDep, page: PageDep
 ) -> Page[PlatformClientRead]:
     import sqlalchemy as sa
 
-    ensure_top_level(principal)
     table = PlatformClient.__table__  # type: ignore[attr-defined]
     return await paginate(
         session,
@@ -541,6 +538,11 @@ async def list_clients(
         descending=False,
         to_item=service.client_read,
     )
+
+
+def _may_verify_api_keys(principal: Principal) -> None:
+    if not principal.has_role(Role.admin):
+        ensure_scope(principal, "api_keys:verify")
 
 
 @clients_router.post(
@@ -565,9 +567,9 @@ async def list_clients(
     },
 )
 async def verify_api_key(
-    session: SessionDep, principal: CurrentPrincipal, body: ApiKeyVerifyRequest
+    principal: Annotated[Principal, require(_may_verify_api_keys)],
+    session: SessionDep,
+    body: ApiKeyVerifyRequest,
 ) -> ApiKeyOwner:
-    if not principal.has_role(Role.admin):
-        ensure_scope(principal, "api_keys:verify")
     client = await service.verify_api_key(session, api_key=body.api_key)
     return ApiKeyOwner(client_id=client.id, name=client.name, scopes=list(client.scopes))

@@ -31,7 +31,7 @@ from grid_service.points.schemas import (
     ShopItemUpdate,
 )
 from grid_service.privacy.deps import SettingsDep, example_response
-from grid_service.scope import AdminDep, ensure_covers, ensure_top_level
+from grid_service.scope import TopAdminDep, ensure_covers
 from shared.db import SessionDep
 from shared.i18n import Text
 from shared.pagination import Page, PageDep, paginate
@@ -87,8 +87,7 @@ ENTRY_EXAMPLE = {
     description="Admins of a whole tree. Points per unit and an optional daily cap per resident.",
     responses=example_response(RULE_EXAMPLE, 201) | problem_responses(401, 403, 409, 422),
 )
-async def create_rule(session: SessionDep, principal: AdminDep, body: RuleCreate) -> RuleRead:
-    ensure_top_level(principal)
+async def create_rule(session: SessionDep, principal: TopAdminDep, body: RuleCreate) -> RuleRead:
     rule = PointsRule(**body.model_dump())
     session.add(rule)
     try:
@@ -121,9 +120,8 @@ async def list_rules(session: SessionDep, principal: StaffDep) -> list[RuleRead]
     responses=example_response(RULE_EXAMPLE, 200) | problem_responses(401, 403, 404, 422),
 )
 async def update_rule(
-    session: SessionDep, principal: AdminDep, code: str, body: RuleUpdate
+    session: SessionDep, principal: TopAdminDep, code: str, body: RuleUpdate
 ) -> RuleRead:
-    ensure_top_level(principal)
     rule = (
         await session.execute(sa.select(PointsRule).where(col(PointsRule.code) == code))
     ).scalar_one_or_none()

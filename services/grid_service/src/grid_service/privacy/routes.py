@@ -14,7 +14,7 @@ from grid_service.privacy import repository, rotation, service
 from grid_service.privacy.deps import CipherDep, example_response
 from grid_service.privacy.models import AuditAction, PiiAuditRecord
 from grid_service.privacy.schemas import AuditRecordRead, GrantCreate, GrantRead
-from grid_service.scope import AdminDep, ensure_covers, ensure_top_level
+from grid_service.scope import AdminDep, TopAdminDep, ensure_covers
 from shared.db import SessionDep
 from shared.i18n import Text
 from shared.pagination import Page, PageDep, paginate
@@ -188,10 +188,9 @@ class ReEncryption(BaseModel):
 )
 async def re_encryption(
     session: SessionDep,
-    principal: AdminDep,
+    principal: TopAdminDep,
     cipher: CipherDep,
     limit: Annotated[int, Query(ge=1, le=5000, description="values per call")] = 500,
 ) -> ReEncryption:
-    ensure_top_level(principal)
     done, remaining = await rotation.re_encrypt(session, cipher, limit=limit)
     return ReEncryption(re_encrypted=done, remaining=remaining, key_id=cipher.primary_id)

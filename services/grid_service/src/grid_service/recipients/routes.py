@@ -14,7 +14,7 @@ from grid_service.accounts import repository as accounts_repository
 from grid_service.accounts.models import Account, AccountKind
 from grid_service.departments.models import Department
 from grid_service.members.models import Member
-from shared.auth import CurrentPrincipal, Principal, Role
+from shared.auth import Principal, Role, require
 from shared.contracts.recipients import (
     Audience,
     Channel,
@@ -58,6 +58,24 @@ def _allowed(principal: Principal) -> None:
     )
 
 
+def _responsible_allowed(principal: Principal) -> None:
+    if not (RESPONSIBLE_SCOPE in principal.scopes or principal.has_role(Role.admin)):
+        raise Forbidden(
+            Text(
+                f"此调用需要权限范围 {RESPONSIBLE_SCOPE}",
+                f"This call needs the scope {RESPONSIBLE_SCOPE}",
+            ),
+            code="missing_scope",
+        )
+
+
+# scope checks as route dependencies: they run before the body and the query are validated
+# (403 before 422)
+ReaderDep = Annotated[Principal, require(_allowed)]
+ResponsibleReaderDep = Annotated[Principal, require(_responsible_allowed)]
+RESPONSIBLE_SCOPE = "responsible:read"
+
+
 def _recipient(account: Account) -> RecipientRead:
     channels = []
     for name in account.channels:
@@ -94,9 +112,8 @@ def _recipient(account: Account) -> RecipientRead:
     },
 )
 async def resolve(
-    session: SessionDep, principal: CurrentPrincipal, body: RecipientResolveRequest
+    principal: ReaderDep, session: SessionDep, body: RecipientResolveRequest
 ) -> RecipientList:
-    _allowed(principal)
     accounts = await accounts_repository.by_ids(session, list(dict.fromkeys(body.account_ids)))
     by_id = {a.id: a for a in accounts}
     return RecipientList(
@@ -117,14 +134,13 @@ async def resolve(
     },
 )
 async def list_recipients(
+    principal: ReaderDep,
     session: SessionDep,
-    principal: CurrentPrincipal,
     area_path: Annotated[str, Query(min_length=1, max_length=400, examples=["330100.330106"])],
     audience: Annotated[Audience, Query()] = Audience.residents,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size, at most 1000")] = 100,
 ) -> RecipientList:
-    _allowed(principal)
     page = PageParams(cursor=cursor or None, limit=limit)
     kind = AccountKind.resident if audience is Audience.residents else AccountKind.staff
     table = Account.__table__  # type: ignore[attr-defined]
@@ -137,9 +153,6 @@ async def list_recipients(
         to_item=_recipient,
     )
     return RecipientList(items=listed.items, next_cursor=listed.next_cursor)
-
-
-RESPONSIBLE_SCOPE = "responsible:read"
 
 
 class ResponsibleIds(BaseModel):
@@ -175,8 +188,8 @@ class ResponsibleIds(BaseModel):
     },
 )
 async def responsible(
+    principal: ResponsibleReaderDep,
     session: SessionDep,
-    principal: CurrentPrincipal,
     roles: Annotated[list[str], Query(min_length=1, max_length=10)],
     area_path: Annotated[
         list[str], Query(max_length=20, description="with match=covering or exact")
@@ -187,14 +200,6 @@ async def responsible(
     ] = [],  # noqa: B006
     match: Annotated[str, Query(pattern="^(covering|exact|department)$")] = "covering",
 ) -> ResponsibleIds:
-    if not (RESPONSIBLE_SCOPE in principal.scopes or principal.has_role(Role.admin)):
-        raise Forbidden(
-            Text(
-                f"此调用需要权限范围 {RESPONSIBLE_SCOPE}",
-                f"This call needs the scope {RESPONSIBLE_SCOPE}",
-            ),
-            code="missing_scope",
-        )
     wanted, field = (
         (department_id, "department_id")
         if match == "department"
