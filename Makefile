@@ -11,8 +11,9 @@ help:
 	@echo "make test  - install and run the whole suite (lint, types, tests) on real PostgreSQL"
 	@echo "make bench - every benchmark, one table + var/bench/results.json (QUICK=1: a few minutes)"
 
+# REPLICAS=2: two processes of each service behind the gateway, which answers 8001-8003 and 8000
 run:
-	@uv_bin="$(UV)"; exec "$$uv_bin" run --frozen python scripts/run.py
+	@uv_bin="$(UV)"; GRIDGOV_REPLICAS="$(or $(REPLICAS),$(GRIDGOV_REPLICAS),1)" exec "$$uv_bin" run --frozen python scripts/run.py
 
 test:
 	@uv_bin="$(UV)"; PATH="$$(dirname "$$uv_bin"):$$PATH" "$$uv_bin" run --frozen python scripts/test.py

@@ -10,6 +10,13 @@ GRIDGOV_GATEWAY_PORT (default 8000).
 Set CASE_DATABASE_URL / GRID_DATABASE_URL / NOTIFY_DATABASE_URL to use your own server instead
 of the embedded one (whose data folder is GRIDGOV_PG_DIR, default var/pg). Ports and other
 settings come from the usual CASE_* / GRID_* / NOTIFY_* variables.
+
+`make run REPLICAS=2` (GRIDGOV_REPLICAS): two processes of each service, as in production, all
+on the same database and each with its background workers; the replicas listen on other ports
+(the service's port + 100, + 200, …: 8101 and 8201 for case_service) and the gateway answers the
+contract's ports 8001, 8002, 8003 (every path, balanced over the replicas with least
+connections, as a compose service name or a Kubernetes Service does) besides the console's 8000,
+so that clients and the services themselves see no difference.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -40,17 +48,50 @@ SERVICES = [  # (module, env prefix, port, database)
 DEMO_ACCOUNTS = ["admin", "dispatcher", "leader", "worker", "handler", "supervisor", "resident"]
 
 
-def start_gateway(env: dict[str, str]) -> LocalGateway | None:
-    """The console and the API on one origin; None (and why) when nginx cannot be had."""
-    upstreams = {f"{module}": [int(env[f"{prefix}_PORT"])] for module, prefix, *_ in SERVICES}
+def replica_ports(env: dict[str, str], replicas: int) -> dict[str, list[int]]:
+    """The ports of each service's processes: its own port with one replica, else its port
+    + 100, + 200, … (the gateway then answers on its port)."""
+    out = {}
+    for module, prefix, *_ in SERVICES:
+        port = int(env[f"{prefix}_PORT"])
+        out[module] = [port] if replicas == 1 else [port + 100 * (i + 1) for i in range(replicas)]
+    return out
+
+
+def start_gateway(
+    env: dict[str, str], ports: dict[str, list[int]], replicas: int
+) -> LocalGateway | None:
+    """The console and the API on one origin (and with replicas, each service's own port
+    balanced over its processes); None (and why) when nginx cannot be had."""
     port = int(env.get("GRIDGOV_GATEWAY_PORT") or GATEWAY_PORT)
+    service_ports = (
+        {module: int(env[f"{prefix}_PORT"]) for module, prefix, *_ in SERVICES}
+        if replicas > 1
+        else None
+    )
     try:
-        gateway = render_local(ROOT / "var" / "gateway", upstreams, port=port)
+        gateway = render_local(
+            ROOT / "var" / "gateway", ports, port=port, service_ports=service_ports
+        )
         gateway.start(new_session=True)
     except RuntimeError as error:
         print(f"gateway not started: {error}", file=sys.stderr)
         return None
     return gateway
+
+
+def wait_ready(ports: list[int], deadline: float, stopping: Callable[[], bool]) -> set[int]:
+    """Wait until every port answers /readyz with 200; return those that did not in time."""
+    pending = set(ports)
+    while pending and time.monotonic() < deadline and not stopping():
+        for port in list(pending):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    pending.discard(port)
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.3)
+    return pending
 
 
 def main() -> int:
@@ -92,28 +133,54 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    for module, *_ in SERVICES:
-        children.append(
-            subprocess.Popen(
-                [sys.executable, "-m", module, "serve"], env=env, cwd=ROOT, start_new_session=True
+    replicas = max(1, int(env.get("GRIDGOV_REPLICAS") or 1))
+    ports = replica_ports(env, replicas)
+
+    def serve(module: str, prefix: str) -> None:
+        for i, port in enumerate(ports[module]):
+            own = dict(env)
+            own[f"{prefix}_PORT"] = str(port)
+            if replicas > 1:
+                log = Path(env[f"{prefix}_LOG_FILE"])
+                own[f"{prefix}_LOG_FILE"] = str(log.with_name(f"{log.stem}-{i + 1}{log.suffix}"))
+            children.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", module, "serve"],
+                    env=own,
+                    cwd=ROOT,
+                    start_new_session=True,
+                )
             )
-        )
-    gateway = start_gateway(env)
-    deadline = time.monotonic() + 60
-    pending = {int(env[f"{p}_PORT"]): m for m, p, *_ in SERVICES}
-    while pending and time.monotonic() < deadline and not stopping:
-        for port in list(pending):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    pending.pop(port)
-            except httpx.HTTPError:
-                pass
-        time.sleep(0.3)
+
+    deadline = time.monotonic() + 60 * replicas
+    pending: set[int] = set()
+    if replicas == 1:
+        for module, prefix, *_ in SERVICES:
+            serve(module, prefix)
+        gateway = start_gateway(env, ports, replicas)
+    else:
+        # grid_service first (the others read its keys and revocations from their start), then
+        # the gateway that answers on the contract ports, then the others
+        serve("grid_service", "GRID")
+        pending |= wait_ready(ports["grid_service"], deadline, lambda: stopping)
+        gateway = start_gateway(env, ports, replicas)
+        if gateway is None:
+            print("REPLICAS needs the gateway (nginx) on the contract ports", file=sys.stderr)
+            stopping = True
+        for module, prefix, *_ in SERVICES:
+            if module != "grid_service" and not stopping:
+                serve(module, prefix)
+    every = [p for group in ports.values() for p in group]
+    pending |= wait_ready(every, deadline, lambda: stopping)
     if not stopping:
         print("\nGridgov is running:")
         for module, prefix, *_ in SERVICES:
             port = env[f"{prefix}_PORT"]
-            state = "ready" if int(port) not in pending else "NOT READY (see var/log)"
+            own = ports[module]
+            ready = sum(1 for p in own if p not in pending)
+            state = "ready" if ready == len(own) else f"{ready}/{len(own)} READY (see var/log)"
+            if replicas > 1:
+                state += f", {len(own)} processes on " + ", ".join(str(p) for p in own)
             print(f"  {module:<15} http://127.0.0.1:{port}  docs: /docs  [{state}]")
         if gateway is not None:
             print(f"  console         {gateway.url}/  (the gateway: console + /api/…)")

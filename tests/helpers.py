@@ -31,10 +31,11 @@ class Person:
         return {"Authorization": f"Bearer {self.token}"}
 
 
-async def login(system: System, username: str) -> Person:
-    async with httpx.AsyncClient() as client:
+async def login(system: System, username: str, *, base: str | None = None) -> Person:
+    """Sign in as a demo person at grid_service (or at `base`: the gateway, one replica)."""
+    async with httpx.AsyncClient(timeout=30) as client:
         r = await client.post(
-            system["grid"].url + "/api/v1/auth/token",
+            (base or system.url("grid")) + "/api/v1/auth/token",
             data={"grant_type": "password", "username": username, "password": PASSWORD},
         )
     assert r.status_code == 200, r.text

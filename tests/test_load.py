@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 import httpx
 
@@ -13,10 +14,20 @@ from tests.system import System
 
 
 async def burst(
-    system: System, token: str, *, reports: int, clients: int, tag: str, retry: bool
+    system: System,
+    token: str,
+    *,
+    reports: int,
+    clients: int,
+    tag: str,
+    retry: bool,
+    base: str | None = None,
+    **fields: Any,
 ) -> tuple[dict[str, str], list[int]]:
     """``reports`` reports from ``clients`` concurrent clients, each with its own
-    Idempotency-Key; with ``retry``, a failed attempt is repeated with the same key."""
+    Idempotency-Key; with ``retry``, a failed attempt is repeated with the same key. `base`:
+    where to send them (default case_service, or its balancer); `fields`: of each report."""
+    url = (base or system.url("case")) + "/api/v1/cases"
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(reports):
         queue.put_nowait(i)
@@ -32,8 +43,8 @@ async def burst(
                 for _attempt in range(20):
                     try:
                         r = await client.post(
-                            system["case"].url + "/api/v1/cases",
-                            json=report_body(description=f"{tag} 第{i}件"),
+                            url,
+                            json=report_body(description=f"{tag} 第{i}件", **fields),
                             headers={**headers, "Idempotency-Key": key},
                         )
                         statuses.append(r.status_code)

@@ -197,11 +197,13 @@ def render_default_conf(table: RouteTable) -> str:
     out.append(
         "# --- upstreams: compose service names; every replica behind a name is used ---\n"
         "# (names are resolved when nginx starts: after `docker compose up --scale`, reload:\n"
-        "#  docker compose exec gateway nginx -s reload)\n"
+        "#  docker compose exec gateway nginx -s reload). least_conn: a request goes to the\n"
+        "# replica with the fewest requests in flight, so a slow replica gets fewer.\n"
     )
     for upstream in table.services.values():
         out.append(
             f"upstream {upstream.name} {{\n"
+            f"    least_conn;\n"
             f"    server {upstream.host}:{upstream.port} max_fails=3 fail_timeout=10s;\n"
             f"    keepalive 32;\n"
             f"}}\n"
@@ -242,7 +244,9 @@ def render_server_inc(table: RouteTable) -> str:
         "proxy_connect_timeout 5s;\n"
         "proxy_send_timeout 60s;\n"
         "proxy_read_timeout 60s;\n"
-        "# another replica is tried only when none answered; POST and PATCH are never retried\n"
+        "# another replica is tried only when none answered: GET, HEAD, PUT, DELETE, OPTIONS;\n"
+        "# a POST or PATCH that reached a replica is never sent again (no `non_idempotent`:\n"
+        "# the client retries it with its Idempotency-Key)\n"
         "proxy_next_upstream error timeout;\n"
         "proxy_next_upstream_tries 2;\n"
         "# the services answer with the X-Request-ID they used; the gateway's own answers below\n"

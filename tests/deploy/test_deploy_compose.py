@@ -120,6 +120,21 @@ def test_replicas_come_from_env(compose: dict[str, Any], svc: Svc) -> None:
     assert "ports" not in spec
 
 
+def test_pgbouncer_stands_between_the_services_and_postgres(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    pgbouncer = services["pgbouncer"]
+    assert pgbouncer["build"]["dockerfile"] == "deploy/pgbouncer/Dockerfile"
+    assert (ROOT / pgbouncer["build"]["dockerfile"]).is_file()
+    assert pgbouncer["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert pgbouncer["environment"]["POSTGRES_HOST"] == "postgres"
+    assert "ports" not in pgbouncer
+    for svc in SERVICES:
+        var = f"{svc.env_prefix}DATABASE_URL"
+        # it reads role, password and database from the very URLs the services get
+        assert pgbouncer["environment"][var] == container_env(compose, svc.host)[var]
+        assert services[svc.migrate]["depends_on"]["pgbouncer"]["condition"] == "service_healthy"
+
+
 def test_only_the_gateway_is_published(compose: dict[str, Any]) -> None:
     published = {name for name, spec in compose["services"].items() if spec.get("ports")}
     assert published <= {"gateway", "minio"}
@@ -237,8 +252,9 @@ def test_urls_point_at_the_right_containers(
     env = _settings_env(svc, container_env(compose, svc.host))
     settings = make_settings(svc, env, monkeypatch)
     db = urlsplit(settings.database_url)
-    assert db.hostname == "postgres"
-    assert (db.port or 5432) == 5432
+    # through PgBouncer (transaction pooling), the services set for it
+    assert (db.hostname, db.port) == ("pgbouncer", 6432)
+    assert settings.db_pgbouncer is True
     assert db.path.lstrip("/") == config_module(svc).DATABASE_NAME
     jwks = urlsplit(settings.jwks_url)
     grid = table.services["grid_service"]

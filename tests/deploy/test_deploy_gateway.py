@@ -5,7 +5,9 @@ as the table says."""
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,8 @@ from deploy_support import (
     size_bytes,
 )
 from gateway_support import FakeService, free_port, nginx_test, render_gateway, running_nginx
+
+from shared.local_gateway import render_local
 
 SVC_IDS = [svc.name for svc in SERVICES]
 
@@ -339,3 +343,75 @@ def test_nginx_binary_version_is_reported() -> None:
     result = subprocess.run([nginx, "-v"], capture_output=True, text=True, check=False)
     assert "nginx version" in result.stderr
     assert BY_NAME  # the services are known
+
+
+class DyingReplica:
+    """A replica that reads a request and drops the connection without answering (a process
+    killed mid-request, as nginx sees it); counts what it got by method."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port: int = self.sock.getsockname()[1]
+        self.methods: list[str] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                if data:
+                    self.methods.append(data.split(b" ", 1)[0].decode())
+
+    def stop(self) -> None:
+        self.sock.close()
+
+
+def test_an_idempotent_request_moves_to_the_next_replica_and_a_post_never(
+    table: Any, tmp_path: Path
+) -> None:
+    """Two replicas of case_service, one dying with every request it gets: a GET is answered
+    by the other (`proxy_next_upstream error timeout`); a POST that reached the dying one is
+    a 502 and never reaches the other (no `non_idempotent`: the client retries it with its
+    Idempotency-Key)."""
+    nginx = _nginx()
+    dying = DyingReplica()
+    fakes = {svc.name: FakeService(svc.name) for svc in SERVICES}
+    try:
+        upstreams = {name: [fake.port] for name, fake in fakes.items()}
+        upstreams["case_service"] = [dying.port, fakes["case_service"].port]
+        gateway = render_local(
+            tmp_path / "gw", upstreams, port=free_port(), console_dir=None, nginx=nginx
+        )
+        gateway.start()
+        try:
+            with httpx.Client(base_url=gateway.url, timeout=10) as client:
+                posts = [client.post("/api/v1/cases", json={"n": i}).status_code for i in range(4)]
+                gets = [client.get("/api/v1/cases").status_code for _ in range(4)]
+        finally:
+            gateway.stop()
+        conf = (tmp_path / "gw" / "conf.d" / "default.conf").read_text()
+    finally:
+        dying.stop()
+        for fake in fakes.values():
+            fake.stop()
+    assert "least_conn;" in conf
+    assert "POST" in dying.methods  # least connections spread the POSTs over both
+    assert posts.count(502) == dying.methods.count("POST")
+    assert posts.count(200) == 4 - posts.count(502)  # each that reached it: 502, not retried
+    assert gets == [200] * 4  # whichever replica was tried first
+    server_inc = (tmp_path / "gw" / "conf.d" / "gridgov-server.inc").read_text()
+    directives = [line for line in server_inc.splitlines() if not line.lstrip().startswith("#")]
+    assert "proxy_next_upstream error timeout;" in directives
+    assert not [line for line in directives if "non_idempotent" in line]

@@ -34,6 +34,8 @@ create_service_database() {
 SELECT format('CREATE ROLE %I LOGIN PASSWORD %L', :'role', :'password')
  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') \gexec
 SELECT format('ALTER ROLE %I LOGIN PASSWORD %L', :'role', :'password') \gexec
+-- through PgBouncer the services cannot send statement_timeout when they connect: the role has it
+SELECT format('ALTER ROLE %I SET statement_timeout = %L', :'role', '30s') \gexec
 SELECT format('CREATE DATABASE %I OWNER %I', :'database', :'role')
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'database') \gexec
 SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', :'database') \gexec

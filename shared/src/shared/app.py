@@ -219,6 +219,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
             max_overflow=settings.db_max_overflow,
             statement_timeout_ms=settings.db_statement_timeout_ms,
             application_name=spec.name,
+            pgbouncer=settings.db_pgbouncer,
         )
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
         app.state.migration_head = await asyncio.to_thread(head_revision, spec.alembic_ini)

@@ -28,7 +28,7 @@ def _database_url(settings: BaseServiceSettings, database_name: str) -> str:
 
 
 async def _load_demo(url: str, loader: DemoLoader, settings: BaseServiceSettings) -> None:
-    engine = make_engine(url)
+    engine = make_engine(url, pgbouncer=settings.db_pgbouncer)
     try:
         async with make_sessionmaker(engine)() as session, session.begin():
             await loader(session, settings)
@@ -68,7 +68,9 @@ def main(
     settings = settings_factory()
 
     if args.command == "migrate":
-        upgrade_head(alembic_ini, _database_url(settings, database_name))
+        upgrade_head(
+            alembic_ini, _database_url(settings, database_name), pgbouncer=settings.db_pgbouncer
+        )
     elif args.command == "load-demo":
         if settings.environment is Environment.production:
             raise SystemExit("the demo dataset is never loaded in production")

@@ -7,6 +7,7 @@ or rolls it back when it raises. Repositories and services ``flush()``, never ``
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -44,6 +45,44 @@ def to_asyncpg_url(url: str) -> str:
     raise ValueError("not a PostgreSQL URL")
 
 
+def _unique_statement_name() -> str:
+    # Under a transaction pooler one client connection uses many server connections, and a
+    # server connection serves many clients: asyncpg's numbered names (__asyncpg_stmt_1__)
+    # would collide there ("prepared statement … already exists").
+    return f"__asyncpg_{uuid.uuid4().hex}__"
+
+
+def connect_args(
+    *,
+    pgbouncer: bool = False,
+    statement_timeout_ms: int = 30_000,
+    application_name: str = "gridgov",
+) -> dict[str, Any]:
+    """asyncpg's connect arguments, directly to PostgreSQL or through PgBouncer.
+
+    With ``pgbouncer`` (transaction pooling, PgBouncer before 1.21, which does not track
+    prepared statements): no statement is cached on a connection, each prepared statement
+    gets a name of its own, and ``statement_timeout`` is not sent as a startup parameter
+    (PgBouncer refuses parameters it does not track) — set it on the role instead
+    (``ALTER ROLE … SET statement_timeout``, see docs/deploy.md). ``application_name`` and
+    ``timezone`` are tracked by PgBouncer and set on whichever server connection is used.
+    Nothing else of a session is relied on: locks are ``pg_advisory_xact_lock``, settings
+    ``SET LOCAL``."""
+    settings = {"application_name": application_name, "timezone": "UTC"}
+    if not pgbouncer:
+        settings["statement_timeout"] = str(statement_timeout_ms)
+    return {"server_settings": settings, **(pgbouncer_args() if pgbouncer else {})}
+
+
+def pgbouncer_args() -> dict[str, Any]:
+    """The connect arguments that make asyncpg safe behind a transaction pooler."""
+    return {
+        "statement_cache_size": 0,  # asyncpg's own cache
+        "prepared_statement_cache_size": 0,  # SQLAlchemy's asyncpg adapter cache
+        "prepared_statement_name_func": _unique_statement_name,
+    }
+
+
 def make_engine(
     url: str,
     *,
@@ -51,20 +90,21 @@ def make_engine(
     max_overflow: int = 10,
     statement_timeout_ms: int = 30_000,
     application_name: str = "gridgov",
+    pgbouncer: bool = False,
 ) -> AsyncEngine:
+    """The engine of one service process. ``pgbouncer``: `url` names a PgBouncer in
+    transaction mode (``<PREFIX>DB_PGBOUNCER=true``), see :func:`connect_args`."""
     return create_async_engine(
         to_asyncpg_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=True,
         pool_recycle=1800,
-        connect_args={
-            "server_settings": {
-                "application_name": application_name,
-                "statement_timeout": str(statement_timeout_ms),
-                "timezone": "UTC",
-            }
-        },
+        connect_args=connect_args(
+            pgbouncer=pgbouncer,
+            statement_timeout_ms=statement_timeout_ms,
+            application_name=application_name,
+        ),
     )
 
 

@@ -12,6 +12,12 @@ request ids, problem answers), it streams uploads and exports, and it costs noth
 
 Several replicas of a service: give that service several ports (`upstreams={"case_service":
 [p1, p2]}`); each becomes one `server` line of the upstream, as compose's --scale does.
+
+`service_ports={"case_service": 8001, …}` adds, next to the gateway, one listener per service
+that passes *every* path to that service's replicas (least connections, the gateway's retry
+rule): what a compose service name or a Kubernetes Service is to the other services — they
+call each other there, internal routes included — and what `make run REPLICAS=2` answers on
+the contract ports.
 """
 
 from __future__ import annotations
@@ -145,6 +151,42 @@ class LocalGateway:
         return "\n".join(lines)
 
 
+def _service_listeners(table: Any, service_ports: Mapping[str, int]) -> str:
+    """One server per service passing every path to its upstream (no route table, no rate
+    limit): the service's own address, balanced over its replicas."""
+    unknown = set(service_ports) - set(table.services)
+    if unknown:
+        raise ValueError(f"unknown services {', '.join(sorted(unknown))}")
+    largest = max(table.bodies.values(), key=_size_bytes)
+    out = []
+    for name, listen in service_ports.items():
+        out.append(
+            f"\n# {name} on its own port: every path, balanced over its replicas\n"
+            "server {\n"
+            f"    listen 127.0.0.1:{listen};\n"
+            f"    client_max_body_size {largest};\n"
+            "    access_log off;\n"
+            "    proxy_http_version 1.1;\n"
+            '    proxy_set_header Connection "";\n'
+            "    proxy_set_header Host $http_host;\n"
+            "    proxy_set_header X-Request-ID $http_x_request_id;\n"
+            "    proxy_request_buffering off;\n"
+            "    proxy_buffering off;\n"
+            "    proxy_connect_timeout 5s;\n"
+            "    proxy_read_timeout 300s;\n"
+            "    proxy_next_upstream error timeout;\n"
+            "    proxy_next_upstream_tries 2;\n"
+            f"    location / {{ proxy_pass http://{name}; }}\n"
+            "}\n"
+        )
+    return "".join(out)
+
+
+def _size_bytes(size: str) -> int:
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
+    return int(size[:-1]) * units[size[-1].lower()] if size[-1].isalpha() else int(size)
+
+
 def render_local(
     root: Path,
     upstreams: Mapping[str, Sequence[int]],
@@ -152,6 +194,7 @@ def render_local(
     port: int,
     console_dir: Path | None = CONSOLE_DIST,
     nginx: str | None = None,
+    service_ports: Mapping[str, int] | None = None,
 ) -> LocalGateway:
     """Write the gateway's configuration under `root` and return it (not started).
 
@@ -193,13 +236,15 @@ def render_local(
                 servers,
             )
         text = re.sub(r"listen 80 default_server", f"listen 127.0.0.1:{port} default_server", text)
+        if name == "default.conf":
+            text += _service_listeners(table, service_ports or {})
         (conf_d / name).write_text(text, encoding="utf-8")
     mime = Path("/etc/nginx/mime.types")
     user = "user root;\n" if os.geteuid() == 0 else ""
     (root / "nginx.conf").write_text(
         f"{user}worker_processes 1;\n"
         f"pid {root}/nginx.pid;\n"
-        "events { worker_connections 512; }\n"
+        "events { worker_connections 4096; }\n"
         "http {\n"
         + (f"    include {mime};\n" if mime.exists() else "")
         + "    default_type application/octet-stream;\n"

@@ -18,7 +18,7 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import async_engine_from_config
 
-from shared.db import to_asyncpg_url
+from shared.db import pgbouncer_args, to_asyncpg_url
 
 
 def alembic_config(ini_path: Path, url: str | None = None) -> Config:
@@ -29,9 +29,12 @@ def alembic_config(ini_path: Path, url: str | None = None) -> Config:
     return cfg
 
 
-def upgrade_head(ini_path: Path, url: str) -> None:
-    """Upgrade to every head (a service may briefly carry parallel branches)."""
-    command.upgrade(alembic_config(ini_path, url), "heads")
+def upgrade_head(ini_path: Path, url: str, *, pgbouncer: bool = False) -> None:
+    """Upgrade to every head (a service may briefly carry parallel branches). ``pgbouncer``:
+    `url` names a PgBouncer in transaction mode (see shared.db.connect_args)."""
+    cfg = alembic_config(ini_path, url)
+    cfg.attributes["pgbouncer"] = pgbouncer
+    command.upgrade(cfg, "heads")
 
 
 def head_revision(ini_path: Path) -> str | None:
@@ -56,6 +59,7 @@ async def _run_async(config: Config, target_metadata: Any) -> None:
         config.get_section(config.config_ini_section, {}),
         prefix="sqlalchemy.",
         poolclass=pool.NullPool,
+        connect_args=pgbouncer_args() if config.attributes.get("pgbouncer") else {},
     )
     async with engine.connect() as connection:
         await connection.run_sync(_run_sync, target_metadata)

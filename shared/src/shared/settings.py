@@ -43,6 +43,11 @@ class BaseServiceSettings(BaseSettings):
     )
     db_pool_size: int = Field(10, ge=1, le=200, description="SQLAlchemy pool size")
     db_max_overflow: int = Field(10, ge=0, le=200, description="connections above the pool size")
+    db_pgbouncer: bool = Field(
+        False,
+        description="database_url names a PgBouncer in transaction mode: no prepared-statement "
+        "cache, no statement_timeout startup parameter (set it on the role)",
+    )
     db_statement_timeout_ms: int = Field(
         30_000, ge=100, description="PostgreSQL statement_timeout for every connection"
     )

@@ -9,7 +9,7 @@ from shared.settings import BaseServiceSettings
 
 
 async def rebuild_stats_summary(url: str, settings: BaseServiceSettings) -> None:
-    engine = make_engine(url)
+    engine = make_engine(url, pgbouncer=settings.db_pgbouncer)
     try:
         await rebuild_summary(make_sessionmaker(engine))
     finally:
