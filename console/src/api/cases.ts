@@ -4,6 +4,7 @@ import type {
   AttachmentRead,
   CaseAction,
   CaseActionRequest,
+  LocateRequest,
   CaseListQuery,
   CasePage,
   CaseRead,
@@ -34,6 +35,11 @@ export function act(
     json: body,
     headers: version === undefined ? {} : { "If-Match": String(version) },
   });
+}
+
+// 定位: place a case (待定位) by a point or a standard address id, with the reason
+export function locate(caseId: string, body: LocateRequest, version?: number): Promise<CaseRead> {
+  return act(caseId, "locate", body, version);
 }
 
 export function getTimeline(caseId: string): Promise<TimelineRead[]> {

@@ -12,6 +12,7 @@ export type CasePage = CaseSchemas["Page_CaseSummary_"];
 export type CaseStatus = CaseSchemas["Status"];
 export type CaseAction = CaseSchemas["Action"];
 export type CaseActionRequest = CaseSchemas["CaseActionRequest"];
+export type LocateRequest = CaseSchemas["LocateRequest"];
 export type AssigneeIn = CaseSchemas["AssigneeIn"];
 export type Priority = CaseSchemas["Priority"];
 export type Channel = CaseSchemas["Channel"];

@@ -9,6 +9,7 @@ The fake area tree (codes follow GB/T 2260/10114; paths are dot-joined codes)::
 
 A point's integer latitude picks its grid (30 → A, 31 → B, 32 → C, 33 → D); 40 and above
 lie outside the jurisdiction (404 ``outside_jurisdiction``); 50 makes grid_service fail (500).
+The fake register of standard addresses (``ADDRESSES``) answers address matching and lookups.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from case_service.clients.grid import GridClient
 from case_service.config import ALEMBIC_INI, Settings
 from case_service.main import create_app
 from shared.http import ServiceClient
+from shared.oauth import ClientCredentials
 from shared.testing import TestKeys, service_fixtures, truncate_all
 
 STORAGE_DIR = Path(tempfile.mkdtemp(prefix="case-attachments-"))
@@ -117,12 +119,86 @@ def area_ref(path: str) -> dict[str, Any]:
     }
 
 
+#: the fake register of standard addresses: id → (street address, grid). 保俶路100号 has a
+#: building in grid A and one in grid C (ambiguous); "地址匹配故障" makes matching fail (500).
+ADDRESSES = {
+    uuid.UUID("5d1c3f0a-0c0e-4f51-8f7e-2a4c6b8d0e12"): ("宝石山下一弄12号", GRID_A),
+    uuid.UUID("5d1c3f0a-0c0e-4f51-8f7e-2a4c6b8d0e13"): ("保俶路100号1幢", GRID_A),
+    uuid.UUID("5d1c3f0a-0c0e-4f51-8f7e-2a4c6b8d0e14"): ("保俶路100号2幢", GRID_C),
+    uuid.UUID("5d1c3f0a-0c0e-4f51-8f7e-2a4c6b8d0e15"): ("灵隐路8号", GRID_D),
+}
+BAOSHI_12 = next(i for i, (street, _) in ADDRESSES.items() if street == "宝石山下一弄12号")
+LINGYIN_8 = next(i for i, (street, _) in ADDRESSES.items() if street == "灵隐路8号")
+
+
+def _placement(address_id: uuid.UUID) -> dict[str, Any]:
+    street, path = ADDRESSES[address_id]
+    parts = path.split(".")
+    return {
+        "address": {
+            "id": str(address_id),
+            "area_id": area_ref(path)["id"],
+            "area_path": path,
+            "street_address": street,
+            "building_no": "1",
+            "unit_no": "",
+            "room_no": "",
+            "created_at": "2026-11-23T12:00:00Z",
+        },
+        "area": area_ref(path),
+        "ancestors": [area_ref(".".join(parts[: i + 1])) for i in range(len(parts) - 1)],
+    }
+
+
 @dataclass
 class FakeGrid:
     calls: list[httpx.Request] = field(default_factory=list)
 
+    def _match(self, request: httpx.Request) -> httpx.Response:
+        import json
+        import unicodedata
+
+        assert request.headers["Authorization"] == "Bearer svc"
+        body = json.loads(request.content)
+        said = unicodedata.normalize("NFKC", body["address"]).replace(" ", "")
+        if "地址匹配故障" in said:
+            return httpx.Response(500, json={"code": "internal_error"})
+        found = [
+            i
+            for i, (street, path) in ADDRESSES.items()
+            if street.split("号")[0] + "号" in said
+            and (not body.get("area_path") or path.startswith(body["area_path"]))
+        ]
+        grids = {ADDRESSES[i][1] for i in found}
+        status = "unmatched" if not found else "matched" if len(grids) == 1 else "ambiguous"
+        candidates = [
+            {**_placement(i), "score": 1.0 if status == "matched" else 0.9, "method": "exact"}
+            for i in found
+        ]
+        return httpx.Response(
+            200,
+            json={
+                "normalized": said,
+                "parsed": {"street": said, "place": "", "building": "", "unit": "", "room": ""},
+                "status": status,
+                "candidates": candidates,
+            },
+        )
+
     def handler(self, request: httpx.Request) -> httpx.Response:
         self.calls.append(request)
+        if request.url.path == "/api/v1/auth/token":
+            return httpx.Response(
+                200, json={"access_token": "svc", "token_type": "Bearer", "expires_in": 900}
+            )
+        if request.url.path == "/api/v1/addresses/match":
+            return self._match(request)
+        if request.url.path.startswith("/api/v1/addresses/"):
+            assert request.headers["Authorization"] == "Bearer svc"
+            address_id = uuid.UUID(request.url.path.rsplit("/", 1)[1])
+            if address_id not in ADDRESSES:
+                return httpx.Response(404, json={"code": "address_not_found", "status": 404})
+            return httpx.Response(200, json=_placement(address_id))
         assert request.url.path == "/api/v1/grids/locate"
         lat = float(request.url.params["lat"])
         lng = float(request.url.params["lng"])
@@ -158,7 +234,17 @@ def fake_grid(app: Any) -> FakeGrid:
             name="grid_service",
             retries=0,
             transport=httpx.MockTransport(fake.handler),
-        )
+        ),
+        credentials=ClientCredentials(
+            ServiceClient(
+                "http://grid.test",
+                name="grid_service_auth",
+                retries=0,
+                transport=httpx.MockTransport(fake.handler),
+            ),
+            client_id="case_service",
+            client_secret="x",
+        ),
     )
     return fake
 

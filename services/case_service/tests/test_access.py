@@ -113,7 +113,11 @@ async def test_allowed_actions_follow_the_caller(api: Api) -> None:
     case = await dispatched_case(api, category_code="0601")
     url = f"/api/v1/cases/{case['id']}"
     assert (await api.get(URBAN, url)).json()["allowed_actions"] == ["claim", "return"]
-    assert (await api.get(DISPATCHER_C1, url)).json()["allowed_actions"] == ["reassign", "suspend"]
+    assert (await api.get(DISPATCHER_C1, url)).json()["allowed_actions"] == [
+        "reassign",
+        "suspend",
+        "locate",
+    ]
     assert (await api.get(RESIDENT, url)).json()["allowed_actions"] == []
 
 

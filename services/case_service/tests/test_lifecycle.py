@@ -66,6 +66,7 @@ ACTORS: dict[Action, tuple[Person, dict[str, Any]]] = {
     Action.reopen: (DISPATCHER_C1, {"reason": "群众来电反映未修好"}),
     Action.rate: (RESIDENT, {"rating": 5, "reason": "满意"}),
     Action.merge: (DISPATCHER_C1, {}),
+    Action.locate: (DISPATCHER_C1, {"lat": 30.2745, "lng": 120.1556, "reason": "现场核实位置"}),
 }
 
 LEGAL = [(a, s, t) for a, table in TRANSITIONS.items() for s, t in table.items()]
@@ -89,8 +90,8 @@ async def test_every_legal_transition(
     case = await bring_to(api, start)
     who, body = ACTORS[action]
     body = dict(body)
-    if action is Action.accept and start is Status.escalated:
-        who = DISPATCHER_S1  # accepted at the level above
+    if action in {Action.accept, Action.locate} and start is Status.escalated:
+        who = DISPATCHER_S1  # accepted (or placed) at the level above
     if action in {Action.dispatch, Action.reopen} and start is Status.reopened:
         who = DISPATCHER_C1
         body = {"assignees": [{"account_id": WORKER_A.sub}]} if action is Action.dispatch else {}

@@ -16,7 +16,7 @@ from xml.etree import ElementTree as ET
 
 import httpx
 import pytest
-from conftest import DISPATCHER_C1, Api
+from conftest import ADMIN, DISPATCHER_C1, Api
 
 from case_service.open311.service import ApiKeys
 from shared.http import ServiceClient
@@ -299,11 +299,28 @@ async def test_get_service_requests(api: Api, key_service: list[str], fmt: str) 
 async def test_expected_datetime_is_our_resolution_deadline(
     api: Api, key_service: list[str]
 ) -> None:
+    policy = {
+        "name": "社区级井盖",
+        "category_code": "0802",
+        "handling_level": "community",
+        "limits": {
+            "accept": {"amount": 2, "unit": "working_hours"},
+            "resolve": {"amount": 30, "unit": "calendar_hours"},
+        },
+    }
+    r = await api.client.post("/api/v1/sla/policies", json=policy, headers=api.headers(ADMIN))
+    assert r.status_code == 201, r.text
     created = (await post(api, "json")).json()[0]["service_request_id"]
     case = (await api.get(DISPATCHER_C1, "/api/v1/cases")).json()["items"][0]
     assert case["case_number"] == created
     r = (await api.client.get(f"/open311/v2/requests/{created}.json")).json()[0]
-    assert r["expected_datetime"] is None  # not accepted yet: no resolution clock
+    # not accepted yet: what the time-limit policy promises — the resolve limit counted from
+    # the end of the acceptance limit
+    promised = datetime.fromisoformat(r["expected_datetime"].replace("Z", "+00:00"))
+    accept = (await api.get(DISPATCHER_C1, f"/api/v1/cases/{case['id']}/deadlines")).json()
+    assert [d["kind"] for d in accept] == ["accept"]
+    due = datetime.fromisoformat(accept[0]["due_at"]) + timedelta(hours=30)
+    assert promised == due.replace(microsecond=0)  # W3C datetimes to the second
     await api.act(DISPATCHER_C1, case["id"], "accept")
     deadlines = (await api.get(DISPATCHER_C1, f"/api/v1/cases/{case['id']}/deadlines")).json()
     resolve = next(d for d in deadlines if d["kind"] == "resolve")
@@ -312,7 +329,7 @@ async def test_expected_datetime_is_our_resolution_deadline(
     ).json()[0]
     assert datetime.fromisoformat(
         r["expected_datetime"].replace("Z", "+00:00")
-    ) == datetime.fromisoformat(resolve["due_at"])
+    ) == datetime.fromisoformat(resolve["due_at"]).replace(microsecond=0)
     assert r["extended_attributes"]["detailed_status"] == "accepted"
     assert (
         "extended_attributes"

@@ -217,6 +217,35 @@ async def test_staff_search_inside_their_areas_and_clients_need_the_scope(
     assert platform.json()["status"] == "matched"
 
 
+async def test_one_address_with_its_grid_for_placing_a_case(
+    client: httpx.AsyncClient, test_keys: TestKeys, bearer: Any, register_entries: dict[str, Any]
+) -> None:
+    """GET /addresses/{id}: what case_service's locate action places a case by."""
+    url = f"/api/v1/addresses/{register_entries['baoshi12']}"
+    platform = bearer(sub="case_service", roles=["platform"], scope="addresses:match")
+    found = await client.get(url, headers=platform)
+    assert found.status_code == 200, found.text
+    body = found.json()
+    assert body["address"]["street_address"] == "宝石山下一弄12号"
+    assert body["area"]["path"] == GRID1
+    assert body["area"]["level"] == "grid"
+    assert [a["level"] for a in body["ancestors"]] == ["city", "district", "street", "community"]
+    inside = await client.get(url, headers=staff(test_keys, "dispatcher", (GRID1,)))
+    assert inside.status_code == 200
+    outside = await client.get(url, headers=staff(test_keys, "dispatcher", (GRID2,)))
+    assert outside.status_code == 404
+    assert outside.json()["code"] == "address_not_found"
+    unknown = await client.get(
+        "/api/v1/addresses/6b0c6f3e-3f55-4e55-9a43-1a1f4b8f0a11", headers=platform
+    )
+    assert unknown.status_code == 404
+    assert unknown.json()["detail"] == "没有这个标准地址"
+    resident = await client.get(url, headers=bearer(sub="r-1", roles=["resident"]))
+    assert resident.status_code == 403
+    bad = await client.get("/api/v1/addresses/not-an-id", headers=platform)
+    assert bad.status_code == 422
+
+
 async def test_bad_match_requests_name_the_field(
     client: httpx.AsyncClient, test_keys: TestKeys
 ) -> None:

@@ -99,8 +99,17 @@ class Settings(BaseServiceSettings):
     )
     open311_address_area_path: str | None = Field(
         None,
-        description="area path where Open311 requests with only an address_string are filed "
-        "(unset: lat/long required)",
+        pattern=r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$",
+        description="area path where an Open311 request whose address_string matches no "
+        "standard address (or several) waits as to_locate (待定位); unset: "
+        "CASE_INTAKE_DEFAULT_AREA_PATH; neither: such a request needs lat/long",
+    )
+    intake_default_area_path: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$",
+        description="area path where a case filed by an address alone waits as to_locate "
+        "(待定位) when the address matches no standard address and the filer has no area of "
+        "its own (other platforms' work orders, Open311); staff cases wait at the filer's area",
     )
     working_hours: str = Field(
         "09:00-12:00,13:30-18:00", description="working periods of a working day, local time"

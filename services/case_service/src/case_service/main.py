@@ -48,17 +48,9 @@ Errors are `application/problem+json` (RFC 9457) with a stable `code`.
 
 def _startup(settings: Settings):  # type: ignore[no-untyped-def]
     async def on_startup(app: FastAPI) -> None:
-        app.state.grid_client = GridClient(
-            ServiceClient(
-                settings.grid_service_url,
-                name="grid_service",
-                timeout=settings.http_timeout_seconds,
-                retries=settings.http_retries,
-            )
-        )
         # This service's own platform client at grid_service: its tokens verify Open311
-        # api_keys, ask who is responsible for overdue cases, and post events to notify_service
-        # (unless CASE_NOTIFY_CLIENT_ID names another client for that).
+        # api_keys, match addresses, ask who is responsible for overdue cases, and post events
+        # to notify_service (unless CASE_NOTIFY_CLIENT_ID names another client for that).
         app.state.grid_credentials = ClientCredentials(
             ServiceClient(
                 settings.grid_service_url,
@@ -68,6 +60,17 @@ def _startup(settings: Settings):  # type: ignore[no-untyped-def]
             ),
             client_id=settings.grid_client_id,
             client_secret=settings.grid_client_secret.get_secret_value(),
+        )
+        # Point location (public) and, with the credentials above, address matching and
+        # standard-address lookups (intake by address alone, the locate action).
+        app.state.grid_client = GridClient(
+            ServiceClient(
+                settings.grid_service_url,
+                name="grid_service",
+                timeout=settings.http_timeout_seconds,
+                retries=settings.http_retries,
+            ),
+            credentials=app.state.grid_credentials,
         )
         credentials = app.state.grid_credentials
         if settings.notify_client_id and settings.notify_client_secret:

@@ -106,9 +106,10 @@ CASE_EVENT_PAYLOAD_KEYS: tuple[str, ...] = tuple(CaseEventPayload.model_fields)
 #: of the change). ``case.part_finished``: one handler of a joint case finished their part;
 #: ``case.supporter_added``: a duplicate was merged into this case; ``case.commented``: a
 #: public comment; ``case.public_replied``: the public reply (公开答复, the Open311 feed's
-#: ``status_notes``) was written or withdrawn outside an action. The outcome types (accepted,
-#: rejected, resolved, closed) are also written once for every case merged into the one that
-#: changed, on the merged case's own id, so that every reporter hears of the outcome
+#: ``status_notes``) was written or withdrawn outside an action; ``case.located``: a case
+#: placed in its grid (the ``locate`` action). The outcome types (accepted, rejected,
+#: resolved, closed) are also written once for every case merged into the one that changed,
+#: on the merged case's own id, so that every reporter hears of the outcome
 #: (``master_case_id``/``master_case_number`` say which).
 CASE_EVENT_TYPES: tuple[str, ...] = (
     "case.reported",
@@ -132,6 +133,7 @@ CASE_EVENT_TYPES: tuple[str, ...] = (
     "case.supporter_added",
     "case.commented",
     "case.public_replied",
+    "case.located",
     # time limits and supervision (case_service.sla)
     "case.deadline_approaching",
     "case.overdue",
@@ -192,4 +194,6 @@ CASE_SERVICE_PAYLOAD_KEYS: dict[str, str] = {
     "satisfaction": "case.rated: satisfied, basically_satisfied or dissatisfied",
     "on_behalf": "case.rated: recorded by staff on a return visit (回访)",
     "reopen_request_id": "case.reopen_requested / case.reopen_refused",
+    "from_area_path": "case.located: where the case was kept before (待定位: the filer's area)",
+    "address_id": "case.located: the standard address it was placed by, or null (a point)",
 }

@@ -132,7 +132,7 @@ def may_take(
     )
     if action in {Action.accept, Action.reject, Action.void, Action.dispatch, Action.reassign}:
         return at_level
-    if action is Action.merge:
+    if action in {Action.merge, Action.locate}:
         return at_level
     if action in {Action.claim, Action.return_, Action.resolve}:
         return is_handler(principal, assignments)

@@ -43,6 +43,7 @@ class Action(StrEnum):
     reopen = "reopen"
     rate = "rate"
     merge = "merge"
+    locate = "locate"  # 定位: place a case (typically 待定位) in its grid, by point or address
 
 
 OPEN = (
@@ -79,6 +80,8 @@ TRANSITIONS: dict[Action, dict[Status, Status]] = {
     Action.reopen: {Status.closed: Status.reopened},
     Action.rate: {Status.closed: Status.closed},
     Action.merge: {Status.reported: Status.merged, Status.accepted: Status.merged},
+    # the status stays; the case moves to its grid (and its handling level's time limits)
+    Action.locate: {s: s for s in OPEN},
 }
 
 #: Actions whose body must carry a reason.
@@ -91,6 +94,7 @@ NEEDS_REASON = frozenset(
         Action.rework,
         Action.suspend,
         Action.reopen,
+        Action.locate,
     }
 )
 
@@ -128,6 +132,7 @@ EVENT_TYPES: dict[Action, str] = {
     Action.reopen: "case.reopened",
     Action.rate: "case.rated",
     Action.merge: "case.merged",
+    Action.locate: "case.located",
 }
 
 

@@ -22,6 +22,7 @@ from case_service.cases.schemas import (
     CaseSummary,
     Channel,
     CommentCreate,
+    LocateRequest,
     LocationStatus,
     NotificationRecord,
     PublicReplyWrite,
@@ -317,11 +318,52 @@ async def get_case(
 
 
 @router.post(
+    "/{case_id}/actions/locate",
+    response_model=CaseRead,
+    summary="Place a case in its grid (定位) — the locate action",
+    description="For a case filed by an address that matched no standard address (or "
+    'several): `location_status: "to_locate"` (待定位), kept at the filer\'s area and listed by '
+    "`GET /cases?location_status=to_locate`. A dispatcher (or grid leader, admin) of the "
+    "handling level gives a point (`lat`/`lng`, `crs`) or a standard address id "
+    "(`address_id`, e.g. a candidate of grid_service's `POST /api/v1/addresses/match`) and a "
+    "`reason`. grid_service places it — the grid containing the point, or the address's grid; "
+    "the case moves there, becomes `located`, its handling level becomes that grid's community "
+    "and its running time limits are recomputed for that level (counted from when each "
+    "started). The timeline keeps the move and the reason. Allowed while the case is open "
+    "(also to correct a located case); the grid must lie inside the caller's areas (422 "
+    "`location_outside_your_areas`). A point outside every grid is 422 `outside_jurisdiction`, "
+    "an unknown address 422 `unknown_address`. grid_service is asked with no transaction "
+    "open. `If-Match` as for the other actions.",
+    responses=problem_responses(401, 403, 404, 409, 412, 422, 502, 503, 504),
+)
+async def locate_case(
+    request: Request,
+    case_id: CaseId,
+    principal: CurrentPrincipal,
+    response: Response,
+    body: LocateRequest,
+    if_match: Annotated[
+        str | None, Header(alias="If-Match", description='the case version, e.g. "3"')
+    ] = None,
+) -> CaseRead:
+    read = await flows.place(
+        request=request,
+        principal=principal,
+        case_id=case_id,
+        body=body,
+        if_match=parse_if_match(if_match),
+    )
+    response.headers["ETag"] = f'"{read.version}"'
+    return read
+
+
+@router.post(
     "/{case_id}/actions/{action}",
     response_model=CaseRead,
     summary="Take a lifecycle action on a case",
     description="accept · reject · void · dispatch · reassign · claim · return · resolve · "
-    "escalate · verify · rework · suspend · resume · reopen · rate · merge. "
+    "escalate · verify · rework · suspend · resume · reopen · rate · merge · locate (its own "
+    "body: see `POST /cases/{case_id}/actions/locate`). "
     "The body carries the reason, attachments and the action's own fields (assignees for "
     "dispatch, result for resolve, rating for rate, into_case_id for merge); resolve, reject "
     "and void also take `public_reply`, the public reply (公开答复) the Open311 feed shows as "

@@ -446,3 +446,46 @@ class NotificationRecord(BaseModel):
     recipient_account_id: str | None = Field(None, max_length=64)
     template: str | None = Field(None, max_length=64, examples=["case_accepted"])
     event_id: uuid.UUID | None = Field(None, description="the case event that caused it")
+
+
+class LocateRequest(BaseModel):
+    """Body of ``POST /cases/{id}/actions/locate`` (定位): a point or a standard address, and
+    why. grid_service places the case: the grid containing the point, or the address's grid."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"lat": 30.2741, "lng": 120.1551, "reason": "来电人确认位置在宝石山下一弄口"},
+                {
+                    "address_id": "5d1c3f0a-0c0e-4f51-8f7e-2a4c6b8d0e12",
+                    "reason": "核对标准地址：宝石山下一弄12号",
+                },
+            ]
+        },
+    )
+
+    lat: float | None = Field(None, ge=-90, le=90, examples=[30.2741])
+    lng: float | None = Field(None, ge=-180, le=180, examples=[120.1551])
+    crs: CoordinateSystem = Field(
+        CoordinateSystem.wgs84, description="coordinate system of lat/lng (WeChat maps: gcj02)"
+    )
+    address_id: uuid.UUID | None = Field(
+        None,
+        description="a standard address (标准地址) of grid_service's register, e.g. a candidate "
+        "of `POST /api/v1/addresses/match`",
+    )
+    reason: str = Field(
+        min_length=1, max_length=4000, description="why here (kept on the timeline)"
+    )
+
+    @model_validator(mode="after")
+    def _point_or_address(self) -> Self:
+        if (self.lat is None) != (self.lng is None):
+            raise InvalidValue("lat 和 lng 须同时给出", "lat and lng go together")
+        if (self.lat is None) == (self.address_id is None):
+            raise InvalidValue(
+                "请给出经纬度或标准地址（address_id），二者只能选一",
+                "give lat/lng or an address_id, one of them",
+            )
+        return self

@@ -84,6 +84,12 @@ class Located:
     area_name: str | None = None
     lat: float | None = None
     lng: float | None = None
+    #: the standard address (标准地址) the address matched, in grid_service
+    address_id: uuid.UUID | None = None
+    #: ``located``, or ``to_locate`` (待定位): kept at the filer's area, waiting to be placed
+    location_status: str = "located"
+    #: how the place was found, for the timeline (``point``, or the address match's outcome)
+    how: dict[str, Any] = field(default_factory=dict)
 
     def first_handling_level(self) -> tuple[str, str | None]:
         """Cases start at the community (小事不出村) — or the located area when the tree has no
@@ -282,6 +288,8 @@ async def create_case(
         lat=located.lat,
         lng=located.lng,
         address=data.location.address,
+        address_id=located.address_id,
+        location_status=located.location_status,
         area_id=located.area_id,
         area_code=located.area_code,
         area_name=located.area_name,
@@ -318,6 +326,7 @@ async def create_case(
             "on_behalf": on_behalf,
             **({"requested_priority": requested_priority} if requested_priority else {}),
             **({"requested_major": True} if requested_major else {}),
+            **located.how,
         },
         at=now,
     )
@@ -520,18 +529,17 @@ async def _dispatch(
     }
 
 
-async def apply_action(
-    session: AsyncSession,
-    *,
+def check_action(
     principal: Principal,
-    case_id: uuid.UUID,
+    case: Case | None,
     action: Action,
-    body: CaseActionRequest,
+    rows: list[CaseAssignment],
+    *,
     if_match: int | None,
-    settings: Settings,
-    now: datetime | None = None,
-) -> Case:
-    case = await repository.get(session, case_id, lock=True)
+    reason: str | None,
+) -> Status:
+    """Whether ``principal`` may take ``action`` on ``case`` now: 404, 412, 409, 403 or the
+    missing reason (422); answers the status after the action."""
     if case is None or not access.can_see(principal, case):
         raise _not_found()
     _check_version(case, if_match)
@@ -546,7 +554,6 @@ async def apply_action(
             code="illegal_transition",
             extra={"case_status": current.value, "allowed_actions": actions_from(current)},
         )
-    rows = await repository.assignments(session, case.id)
     if not access.may_take(principal, case, action, rows):
         if action is Action.reopen and case.reporter_account_id == principal.subject:
             url = f"/api/v1/cases/{case.id}/reopen-requests"
@@ -564,8 +571,81 @@ async def apply_action(
             Text(f"您不能对此案件执行 {action.value}", f"You may not {action.value} this case"),
             code="action_not_permitted",
         )
-    if action in NEEDS_REASON:
-        _require(body, "reason", action)
+    if action in NEEDS_REASON and reason is None:
+        raise _invalid(
+            "reason",
+            Text(f"{action.value} 时必填", f"required for {action.value}"),
+            Text(f"{action.value} 需要 reason", f"{action.value} needs reason"),
+            "reason_required",
+        )
+    return target
+
+
+def _place(principal: Principal, case: Case, located: Located) -> tuple[dict[str, Any], ...]:
+    """The locate action: the case moves to the grid found for it (and to the handling level
+    of that grid's community); it is ``located`` from now on."""
+    field_name = "address_id" if located.address_id is not None else "lat"
+    if not principal.has_role(Role.admin) and not access.covers(principal, located.area_path):
+        raise _invalid(
+            field_name,
+            Text("不在您的辖区内", "outside your areas"),
+            Text(
+                f"{located.area_path} 不在您的辖区内：请交由该辖区定位",
+                f"{located.area_path} lies outside your areas: leave the case to that jurisdiction",
+            ),
+            "location_outside_your_areas",
+        )
+    before = {
+        "area_path": case.area_path,
+        "handling_area_path": case.handling_area_path,
+        "location_status": case.location_status,
+    }
+    case.area_path = located.area_path
+    case.area_chain = located.area_chain
+    case.area_id = located.area_id
+    case.area_code = located.area_code
+    case.area_name = located.area_name
+    case.lat, case.lng = located.lat, located.lng
+    case.address_id = located.address_id
+    # A 待定位 case was only kept at the filer's area: it starts at its grid's community.
+    # A located case moved within the levels handling it (escalated to the street, say)
+    # stays there; moved elsewhere, it starts at the new community.
+    chain = [e.get("path") for e in located.area_chain]
+    if case.location_status == "to_locate" or case.handling_area_path not in chain:
+        case.handling_area_path, case.handling_level = located.first_handling_level()
+    case.location_status = "located"
+    after = {
+        "area_path": case.area_path,
+        "handling_area_path": case.handling_area_path,
+        "handling_level": case.handling_level,
+        "address_id": str(case.address_id) if case.address_id else None,
+        "lat": case.lat,
+        "lng": case.lng,
+    }
+    data = {"from": before, "to": after, **located.how}
+    extra = {"from_area_path": before["area_path"], "address_id": after["address_id"]}
+    return data, extra
+
+
+async def apply_action(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    case_id: uuid.UUID,
+    action: Action,
+    body: CaseActionRequest,
+    if_match: int | None,
+    settings: Settings,
+    now: datetime | None = None,
+    located: Located | None = None,
+) -> Case:
+    """Take ``action``; ``locate`` needs ``located`` (grid_service's answer, asked before the
+    transaction opened)."""
+    case = await repository.get(session, case_id, lock=True)
+    rows = await repository.assignments(session, case.id) if case is not None else []
+    target = check_action(principal, case, action, rows, if_match=if_match, reason=body.reason)
+    assert case is not None
+    current = Status(case.status)
     if action is not Action.accept:
         for name in ("priority", "major"):
             if getattr(body, name) is not None:
@@ -712,6 +792,16 @@ async def apply_action(
         await _merge(session, principal, case, into, now)
         data = {"into_case_id": str(into)}
         extra = {"merged_into_id": str(into)}
+    elif action is Action.locate:
+        if located is None:
+            raise _invalid(
+                "lat",
+                Text("请给出经纬度或标准地址", "give lat/lng or an address_id"),
+                Text("定位需要位置", "locate needs a location"),
+                "location_required",
+            )
+        data, extra = _place(principal, case, located)
+        kind = "location"
 
     await attachments.claim(session, evidence, case_id=case.id, actor_id=principal.subject)
     if body.public_reply is not None:

@@ -1,16 +1,27 @@
-"""Typed client of grid_service: point location (``shared.contracts.grids``)."""
+"""Typed client of grid_service: point location (``shared.contracts.grids``), address matching
+and standard addresses (``shared.contracts.addresses``)."""
 
 from __future__ import annotations
 
+import uuid
+
+import httpx
+
+from shared.contracts.addresses import AddressMatchResult, AddressPlacement
 from shared.contracts.grids import CoordinateSystem, LocateResult
 from shared.http import ServiceClient
 from shared.i18n import Text
+from shared.oauth import ClientCredentials
 from shared.problem import UpstreamError
 
 
 class GridClient:
-    def __init__(self, client: ServiceClient) -> None:
+    """``http`` for the public point location; ``credentials`` (this service's platform client,
+    scope ``addresses:match``) for the register of standard addresses."""
+
+    def __init__(self, client: ServiceClient, credentials: ClientCredentials | None = None) -> None:
         self.http = client
+        self.credentials = credentials
 
     async def locate(self, *, lat: float, lng: float, crs: CoordinateSystem) -> LocateResult | None:
         """The lowest-level area containing the point, or ``None`` when it lies outside every
@@ -34,13 +45,57 @@ class GridClient:
             )
         return LocateResult.model_validate(response.json())
 
+    def _authorised(self) -> ClientCredentials:
+        if self.credentials is None:
+            raise UpstreamError(
+                Text(
+                    "本服务未配置 grid_service 的客户端凭据，无法匹配地址",
+                    "No client credentials for grid_service: addresses cannot be matched",
+                ),
+                code="address_matching_unavailable",
+            )
+        return self.credentials
+
+    async def match_address(self, address: str, *, area_path: str | None) -> AddressMatchResult:
+        """``POST /api/v1/addresses/match``: ranked candidates and whether the address is
+        placed. Reads only, so it may be retried."""
+        body: dict[str, object] = {"address": address[:500], "limit": 5}
+        if area_path:
+            body["area_path"] = area_path
+        response = await self._authorised().request(
+            "POST", "/api/v1/addresses/match", json=body, retry=True
+        )
+        if response.status_code != 200:
+            raise UpstreamError(
+                Text(
+                    f"grid_service 对地址匹配返回了 {response.status_code}",
+                    f"grid_service answered {response.status_code} to address matching",
+                ),
+                code="address_matching_unavailable",
+            )
+        return AddressMatchResult.model_validate(response.json())
+
+    async def address(self, address_id: uuid.UUID) -> AddressPlacement | None:
+        """One standard address with its grid; ``None`` when grid_service has no such address."""
+        response = await self._authorised().request("GET", f"/api/v1/addresses/{address_id}")
+        if response.status_code == 404 and _json(response).get("code") == "address_not_found":
+            return None
+        if response.status_code != 200:
+            raise UpstreamError(
+                Text(
+                    f"grid_service 对标准地址查询返回了 {response.status_code}",
+                    f"grid_service answered {response.status_code} to the address lookup",
+                )
+            )
+        return AddressPlacement.model_validate(response.json())
+
     async def aclose(self) -> None:
         await self.http.aclose()
 
 
-def _json(response: object) -> dict[str, object]:
+def _json(response: httpx.Response) -> dict[str, object]:
     try:
-        body = response.json()  # type: ignore[attr-defined]
+        body = response.json()
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}

@@ -257,9 +257,6 @@ async def post_request(request: Request, fmt: Fmt) -> Response:
             roles=frozenset({Role.platform}),
             client_id=client_id,
             scopes=frozenset(owner.get("scopes", [])),
-            area_paths=(settings.open311_address_area_path,)
-            if settings.open311_address_area_path
-            else (),
         )
         try:
             data = CaseCreate(
@@ -279,7 +276,14 @@ async def post_request(request: Request, fmt: Fmt) -> Response:
                 for e in exc.errors()
             ]
             raise Open311Error(400, "; ".join(reasons), fmt) from exc
-        located = await flows.locate(request.app.state.grid_client, principal, data)
+        # address_string alone: matched against the standard addresses; unmatched requests
+        # wait (待定位) at the configured area
+        located = await flows.locate(
+            request.app.state.grid_client,
+            principal,
+            data,
+            default_area=settings.open311_address_area_path or settings.intake_default_area_path,
+        )
         async with maker() as session, session.begin():
             case, _ = await case_service.create_case(
                 session, principal=principal, data=data, located=located

@@ -5,7 +5,8 @@
 * our statuses map to ``open``/``closed`` (closed: closed, rejected, voided, merged); the
   detailed status is in ``extended_attributes`` when the client asks ``extensions=true``
   (the FixMyStreet/SeeClickFix convention);
-* ``expected_datetime`` is the running resolution deadline (case_service.sla);
+* ``expected_datetime`` is the running resolution deadline (case_service.sla) or, before
+  acceptance, the one the time-limit policy promises (``sla.service.expected_resolution``);
 * ``agency_responsible`` is the departments handling it, else the level (street, community …)
   handling it.
 
@@ -45,7 +46,7 @@ from case_service.categories.schemas import Disclosure
 from case_service.open311.formats import Open311Error
 from case_service.open311.models import Open311Request
 from case_service.open311.redaction import redact
-from case_service.sla.models import CaseDeadline
+from case_service.sla import service as sla_service
 from shared.i18n import Lang
 from shared.oauth import ClientCredentials
 
@@ -224,21 +225,9 @@ async def requests_of(
     if levels is None:
         levels = await disclosure_levels(session)
     ids = [c.id for c in cases]
-    expected: dict[uuid.UUID, datetime] = {}
+    expected = await sla_service.expected_resolution(session, cases)
     extra: dict[uuid.UUID, Open311Request] = {}
     if ids:
-        for case_id, due in (
-            await session.execute(
-                sa.select(col(CaseDeadline.case_id), sa.func.min(col(CaseDeadline.due_at)))
-                .where(
-                    col(CaseDeadline.case_id).in_(ids),
-                    col(CaseDeadline.kind) == "resolve",
-                    col(CaseDeadline.status).in_(("open", "paused")),
-                )
-                .group_by(col(CaseDeadline.case_id))
-            )
-        ).all():
-            expected[case_id] = due
         for row in (
             await session.execute(
                 sa.select(Open311Request).where(col(Open311Request.case_id).in_(ids))

@@ -7,7 +7,8 @@
   change: they start, meet, pause, resume and cancel deadlines and schedule their timers.
 * The clock pauses while a case is suspended: on resume the working time that was left is
   counted again from the moment of resumption. Escalation ends the lower level's deadlines and
-  the level above starts its own on acceptance.
+  the level above starts its own on acceptance. Placing a 待定位 case (``locate``) gives its
+  running deadlines the limits of its new handling level.
 """
 
 from __future__ import annotations
@@ -280,6 +281,64 @@ async def start(
     return made
 
 
+async def relocate(session: AsyncSession, case: Case, now: datetime) -> None:
+    """The case was placed at another handling level (the ``locate`` action: a 待定位 case
+    kept at the filer's area moves to its grid's community). Each running deadline takes
+    the limit of the new level's policy, counted from the moment it started — the time
+    already spent waiting to be placed counts. A deadline moved by an approved extension
+    keeps its due time (that decision stands)."""
+    rows = [
+        d
+        for d in await open_deadlines(session, case.id)
+        if d.status == "open" and d.extension_count == 0
+    ]
+    if not rows:
+        return
+    level = case.handling_level
+    policy = await find_policy(session, case, level)
+    limits = (
+        policy.limits
+        if policy
+        else builtin_limits(priority=case.priority, kind=case.kind, level=level)
+    )
+    auto = policy.auto_escalate if policy else bool(limits.get("auto_escalate"))
+    ratio = policy.reminder_ratio if policy else 0.75
+    cal = await calendar_for(session, case.handling_area_path or case.area_path)
+    imposed = (
+        await session.execute(
+            sa.select(col(WorkOrder.imposed_due_at)).where(col(WorkOrder.case_id) == case.id)
+        )
+    ).scalar_one_or_none()
+    moved = []
+    for d in rows:
+        spec = limits.get(d.kind)
+        if not spec:
+            continue
+        unit = LimitUnit(spec["unit"])
+        due_at = cal.deadline(d.started_at, float(spec["amount"]), unit)
+        if d.kind == RESOLVE and imposed is not None and imposed < due_at:
+            due_at = imposed
+        d.handling_level = level
+        d.handling_area_path = case.handling_area_path
+        d.policy_id = policy.id if policy else None
+        d.policy_version = policy.version if policy else None
+        d.amount = float(spec["amount"])
+        d.unit = unit.value
+        d.total_seconds = int(cal.elapsed(d.started_at, due_at, unit).total_seconds())
+        d.reminder_ratio = ratio
+        d.auto_escalate = auto and d.kind == RESOLVE
+        d.due_at = due_at
+        if d.overdue_at is not None and due_at > now:
+            d.overdue_at = None  # the new level's limit has not run out
+        session.add(d)
+        moved.append(d)
+    await _drop_timers(session, [d.id for d in moved])
+    await session.flush()
+    for d in moved:
+        _schedule(session, d, cal, now)
+    await _sync_case_due(session, case)
+
+
 async def meet(session: AsyncSession, case: Case, kinds: tuple[str, ...], now: datetime) -> None:
     rows = [d for d in await open_deadlines(session, case.id) if d.kind in kinds]
     for d in rows:
@@ -430,6 +489,8 @@ async def on_transition(
     elif action == "escalate":
         await cancel(session, case, now)
         await start(session, case, (ACCEPT,), now)
+    elif action == "locate":
+        await relocate(session, case, now)
     elif action == "suspend":
         await pause(session, case, now)
     elif action == "resume":
@@ -442,6 +503,83 @@ async def on_transition(
         await meet(session, case, (FIRST_RESPONSE,), now)
     if action == "resolve" and status == "resolved":
         await meet(session, case, (RESOLVE,), now)
+
+
+#: statuses in which the resolution clock has yet to start (it starts on acceptance)
+AWAITING_ACCEPTANCE = {"reported", "escalated"}
+
+
+async def expected_resolution(
+    session: AsyncSession, cases: list[Case]
+) -> dict[uuid.UUID, datetime]:
+    """When each case is expected to be resolved (Open311 ``expected_datetime``).
+
+    A running (or paused) resolution deadline is the answer. A case not accepted yet has
+    none: its answer is what the time-limit policy promises — the resolve limit of its
+    handling level counted from the end of its acceptance limit (the latest its resolution
+    clock can start), or a pushing platform's stricter deadline. Resolved, closed and
+    finished cases expect nothing more."""
+    ids = [c.id for c in cases]
+    if not ids:
+        return {}
+    out: dict[uuid.UUID, datetime] = {}
+    accept_due: dict[uuid.UUID, datetime] = {}
+    for case_id, kind, due in (
+        await session.execute(
+            sa.select(
+                col(CaseDeadline.case_id),
+                col(CaseDeadline.kind),
+                sa.func.min(col(CaseDeadline.due_at)),
+            )
+            .where(
+                col(CaseDeadline.case_id).in_(ids),
+                col(CaseDeadline.kind).in_((ACCEPT, RESOLVE)),
+                col(CaseDeadline.status).in_(("open", "paused")),
+            )
+            .group_by(col(CaseDeadline.case_id), col(CaseDeadline.kind))
+        )
+    ).all():
+        if kind == RESOLVE:
+            out[case_id] = due
+        else:
+            accept_due[case_id] = due
+    waiting = [c for c in cases if c.id not in out and c.status in AWAITING_ACCEPTANCE]
+    if not waiting:
+        return out
+    imposed = dict(
+        (
+            await session.execute(
+                sa.select(col(WorkOrder.case_id), col(WorkOrder.imposed_due_at)).where(
+                    col(WorkOrder.case_id).in_([c.id for c in waiting]),
+                    col(WorkOrder.imposed_due_at).is_not(None),
+                )
+            )
+        ).all()
+    )
+    limits_of: dict[tuple[Any, ...], dict[str, Any]] = {}
+    calendars: dict[str, WorkingCalendar] = {}
+    for case in waiting:
+        key = (case.category_code, case.kind, case.priority, case.handling_level)
+        if key not in limits_of:
+            policy = await find_policy(session, case, case.handling_level)
+            limits_of[key] = (
+                policy.limits
+                if policy
+                else builtin_limits(
+                    priority=case.priority, kind=case.kind, level=case.handling_level
+                )
+            )
+        spec = limits_of[key].get(RESOLVE)
+        if not spec:
+            continue
+        where = case.handling_area_path or case.area_path
+        if where not in calendars:
+            calendars[where] = await calendar_for(session, where)
+        start_at = max(accept_due.get(case.id, case.created_at), case.created_at)
+        due_at = calendars[where].deadline(start_at, float(spec["amount"]), LimitUnit(spec["unit"]))
+        stricter = imposed.get(case.id)
+        out[case.id] = stricter if stricter is not None and stricter < due_at else due_at
+    return out
 
 
 async def _has_met(session: AsyncSession, case_id: uuid.UUID, kind: str) -> bool:

@@ -224,7 +224,13 @@ async def push(principal: PlatformDep, body: WorkOrderIn, request: Request) -> A
         source=client_id,
         external_id=body.order_id,
     )
-    located = await flows.locate(request.app.state.grid_client, principal, data)
+    # an address alone is matched against the standard addresses (待定位 when it matches none)
+    located = await flows.locate(
+        request.app.state.grid_client,
+        principal,
+        data,
+        default_area=request.app.state.settings.intake_default_area_path,
+    )
     try:
         async with maker() as session, session.begin():
             case, _ = await case_service.create_case(

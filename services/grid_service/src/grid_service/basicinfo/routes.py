@@ -25,11 +25,8 @@ from grid_service.basicinfo.models import (
     StandardAddress,
 )
 from grid_service.basicinfo.schemas import (
-    AddressCandidate,
     AddressCreate,
     AddressMatchRequest,
-    AddressMatchResult,
-    AddressRead,
     BuildingCreate,
     BuildingRead,
     HouseCreate,
@@ -41,10 +38,8 @@ from grid_service.basicinfo.schemas import (
     ImportResult,
     KeyPlaceCreate,
     KeyPlaceRead,
-    MatchStatus,
     OrganisationCreate,
     OrganisationRead,
-    ParsedAddressRead,
     ResidentCreate,
     ResidentLookup,
     ResidentRead,
@@ -61,6 +56,14 @@ from grid_service.privacy.crypto import normalise
 from grid_service.privacy.deps import CipherDep, RevealDep, SettingsDep, example_response
 from grid_service.privacy.models import AuditAction
 from shared.auth import CurrentPrincipal, Principal, Role
+from shared.contracts.addresses import (
+    AddressCandidate,
+    AddressMatchResult,
+    AddressPlacement,
+    AddressRead,
+    MatchStatus,
+    ParsedAddressRead,
+)
 from shared.contracts.grids import AreaRef
 from shared.db import SessionDep, utcnow
 from shared.i18n import Text
@@ -380,6 +383,47 @@ async def match_address(
         ),
         status=MatchStatus(outcome.status),
         candidates=candidates,
+    )
+
+
+@router.get(
+    "/addresses/{address_id}",
+    response_model=AddressPlacement,
+    summary="One standard address with its grid (地址定位)",
+    description="The register entry with the grid it lies in and the grid's ancestors, as "
+    "`POST /addresses/match` gives them for a candidate: case_service's `locate` action places "
+    "a case by a standard address id through it. Staff see the addresses inside their areas "
+    f"(others are 404); platform clients need the scope `{MATCH_SCOPE}`.",
+    responses=_ok(
+        {
+            "address": {**ADDRESS_EXAMPLE, "street_address": "宝石山下一弄12号"},
+            "area": MATCH_EXAMPLE["candidates"][0]["area"],  # type: ignore[index]
+            "ancestors": MATCH_EXAMPLE["candidates"][0]["ancestors"],  # type: ignore[index]
+        }
+    )
+    | problem_responses(401, 403, 404, 422),
+)
+async def get_address(
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(_may_match)],
+    address_id: uuid.UUID,
+) -> AddressPlacement:
+    address = await repository.get(session, StandardAddress, address_id)
+    paths = list(principal.area_paths) if principal.has_role(*MATCH_ROLES) else []
+    if address is not None and paths and not principal.covers_area(address.area_path):
+        address = None
+    chain = (
+        (await matching.area_chains(session, {address.area_path})).get(address.area_path)
+        if address is not None
+        else None
+    )
+    if address is None or not chain:
+        raise NotFound(
+            Text("没有这个标准地址", "No such standard address"), code="address_not_found"
+        )
+    refs = [AreaRef.model_validate(a, from_attributes=True) for a in chain]
+    return AddressPlacement(
+        address=AddressRead.model_validate(address), area=refs[-1], ancestors=refs[:-1]
     )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
@@ -20,7 +19,6 @@ from grid_service.basicinfo.models import (
 )
 from grid_service.basicinfo.specialgroups import SpecialGroup, details_json_schema
 from grid_service.phones import PHONE_PATTERN
-from shared.contracts.grids import AreaRef
 from shared.validation_texts import InvalidValue
 
 AREA_ID_EXAMPLE = "3e1f6a52-1f7e-4b53-9c2b-52d8c1a0f001"
@@ -58,19 +56,6 @@ class AddressCreate(_Create):
     room_no: str = Field("", max_length=20, title="室号")
 
 
-class AddressRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: uuid.UUID
-    area_id: uuid.UUID
-    area_path: str
-    street_address: str
-    building_no: str
-    unit_no: str
-    room_no: str
-    created_at: datetime
-
-
 class AddressMatchRequest(_Create):
     model_config = ConfigDict(
         extra="forbid",
@@ -95,43 +80,6 @@ class AddressMatchRequest(_Create):
         description="only addresses in this subtree (e.g. the filer's jurisdiction)",
     )
     limit: int = Field(5, ge=1, le=20, description="how many candidates at most")
-
-
-class ParsedAddressRead(BaseModel):
-    street: str = Field(description="街路巷 + 门牌号, normalised", examples=["宝石山下1弄12号"])
-    place: str = Field(description="小区/建筑物 name between the street and the building")
-    building: str = Field(description="楼栋 number (幢/栋/号楼/座), bare", examples=["3"])
-    unit: str = Field(description="单元 number, bare", examples=["2"])
-    room: str = Field(description="室 number, bare", examples=["501"])
-
-
-class MatchStatus(StrEnum):
-    matched = "matched"
-    ambiguous = "ambiguous"
-    unmatched = "unmatched"
-
-
-class AddressCandidate(BaseModel):
-    address: AddressRead
-    score: float = Field(
-        ge=0,
-        le=1,
-        description="1.0 the same register entry; 0.95/0.9 the same street and building at a "
-        "finer/coarser level (exact); below that the trigram similarity (similar)",
-    )
-    method: str = Field(description="`exact` (equal after normalisation) or `similar` (pg_trgm)")
-    area: AreaRef = Field(description="the grid the address lies in")
-    ancestors: list[AreaRef] = Field(description="from the root down to the grid's parent")
-
-
-class AddressMatchResult(BaseModel):
-    normalized: str = Field(description="the address in canonical form")
-    parsed: ParsedAddressRead
-    status: MatchStatus = Field(
-        description="`matched`: placed (the best candidates lie in one grid); `ambiguous`: "
-        "candidates in several grids (or only weakly similar ones); `unmatched`: none"
-    )
-    candidates: list[AddressCandidate] = Field(description="best first")
 
 
 class BuildingCreate(_Create):
