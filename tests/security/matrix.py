@@ -119,7 +119,12 @@ def operations(service: str, document: dict[str, Any]) -> list[Operation]:
                         nxt.append((label if name in EXPANDED else shown, {**filled, name: value}))
                 combos = nxt
             out.extend(Operation(service, method.upper(), label, fill) for label, fill in combos)
-    return out
+    # an expanded value with a route of its own (``/actions/locate`` beside
+    # ``/actions/{action}``) is one URL: one row
+    unique: dict[tuple[str, str], Operation] = {}
+    for op in out:
+        unique.setdefault((op.method, op.path), op)
+    return list(unique.values())
 
 
 async def tokens(client: httpx.AsyncClient, system: System) -> dict[str, str | None]:
