@@ -281,9 +281,11 @@ async def test_who_may_locate_and_when(api: Api, fake_grid: FakeGrid) -> None:
     point = {"lat": 30.2741, "lng": 120.1551, "reason": "核实"}
     url = f"/api/v1/cases/{case['id']}/actions/locate"
     calls = len(fake_grid.calls)
-    # a resident, or a dispatcher of the community below: the case does not exist for them
-    r = await api.client.post(url, json=point, headers=api.headers(RESIDENT))
-    assert r.status_code == 404
+    # a resident's role never locates (403 whatever the body); a dispatcher of the community
+    # below does not see a street's case (404)
+    r = await api.client.post(url, json={}, headers=api.headers(RESIDENT))
+    assert (r.status_code, r.json()["code"]) == (403, "action_not_permitted")
+    assert r.json()["detail"] == "您的角色不能执行 locate"
     r = await api.client.post(url, json=point, headers=api.headers(DISPATCHER_C1))
     assert r.status_code == 404  # a street case is out of the community's sight
     # stale version

@@ -175,6 +175,7 @@ ACTION_ROLES: dict[Action, tuple[str, ...]] = {
     Action.reassign: DISPATCH_ROLES,
     Action.merge: DISPATCH_ROLES,
     Action.reopen: DISPATCH_ROLES,
+    Action.locate: DISPATCH_ROLES,
     # an assignee (a person, or a department's handler); escalate also the level's dispatcher
     Action.claim: STAFF,
     Action.return_: STAFF,

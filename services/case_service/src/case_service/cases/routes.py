@@ -317,6 +317,16 @@ async def get_case(
     return presenter.case_read(principal, case, rows, reveal=reveal)
 
 
+async def may_locate(principal: CurrentPrincipal) -> Principal:
+    """The role part of ``locate`` (``access.ACTION_ROLES``), before the body is validated."""
+    if principal.has_role(*access.ACTION_ROLES[Action.locate]):
+        return principal
+    raise Forbidden(
+        Text("您的角色不能执行 locate", "Your role may not locate a case"),
+        code="action_not_permitted",
+    )
+
+
 @router.post(
     "/{case_id}/actions/locate",
     response_model=CaseRead,
@@ -339,7 +349,7 @@ async def get_case(
 async def locate_case(
     request: Request,
     case_id: CaseId,
-    principal: CurrentPrincipal,
+    principal: Annotated[Principal, Depends(may_locate)],
     response: Response,
     body: LocateRequest,
     if_match: Annotated[
