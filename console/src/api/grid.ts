@@ -1,6 +1,6 @@
 // grid_service: the area tree (GeoJSON export), departments and their handlers, grid members.
 import { request } from "./request";
-import type { AccountRead, DepartmentRead, MemberRead, Page } from "./types";
+import type { AccountRead, AddressMatchResult, DepartmentRead, MemberRead, Page } from "./types";
 
 export interface AreaFeature {
   type: "Feature";
@@ -23,6 +23,14 @@ export interface AreaCollection {
 /** GET /api/v1/areas/export: the tree under `under` as GeoJSON. */
 export function exportAreas(under?: string): Promise<AreaCollection> {
   return request<AreaCollection>("/api/v1/areas/export", { query: { under } });
+}
+
+/** POST /api/v1/addresses/match: standard addresses like the one said, best first. */
+export function matchAddress(address: string): Promise<AddressMatchResult> {
+  return request<AddressMatchResult>("/api/v1/addresses/match", {
+    method: "POST",
+    json: { address, limit: 10 },
+  });
 }
 
 export function listDepartments(): Promise<Page<DepartmentRead>> {

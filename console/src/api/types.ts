@@ -37,4 +37,6 @@ export type TokenResponse = GridSchemas["TokenResponse"];
 export type DepartmentRead = GridSchemas["DepartmentRead"];
 export type AccountRead = GridSchemas["AccountRead"];
 export type MemberRead = GridSchemas["MemberRead"];
+export type AddressMatchResult = GridSchemas["AddressMatchResult"];
+export type AddressCandidate = GridSchemas["AddressCandidate"];
 export type Page<T> = { items: T[]; next_cursor: string | null };
