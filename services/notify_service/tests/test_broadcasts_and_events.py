@@ -238,3 +238,34 @@ async def test_event_intake_refuses_bad_calls(
     )
     assert missing.status_code == 422
     assert await drain(app) == 0
+
+
+async def test_a_mediation_session_tells_each_party_by_sms_and_mediators_hear_of_visits(
+    app: Any, client: httpx.AsyncClient, test_keys: TestKeys
+) -> None:
+    """一条短信调解: the parties (no accounts) at the phones the relay opened; the mediators
+    when a return visit falls due."""
+    event = case_event(
+        "mediation.schedule_session",
+        session_time="2026-12-09 09:30",
+        session_place="社区调解室",
+        contacts=[{"phone": "13800000031"}, {"phone": "13800000032"}],
+    )
+    response = await post_event(client, test_keys, event)
+    assert response.status_code == 202, response.text
+    assert len(response.json()["notification_ids"]) == 2
+    await drain(app)
+    assert sorted(s.to for s in FAKES.sent) == ["13800000031", "13800000032"]
+    params = FAKES.sent[0].body["TemplateParam"]
+    assert "2026-12-09 09:30" in params
+    assert "社区调解室" in params
+    again = await post_event(client, test_keys, {**event, "id": event["id"]})
+    assert again.json() == response.json()  # a repeat adds nothing
+    FAKES.sent.clear()
+    CLOCK.advance(minutes=2)
+    mediator = person("13800000033")
+    FAKES.grid_people[uuid.UUID(mediator["account_id"])] = mediator
+    visit = case_event("mediation.visit_due", assignee_account_ids=[mediator["account_id"]])
+    assert len((await post_event(client, test_keys, visit)).json()["notification_ids"]) == 1
+    await drain(app)
+    assert [s.to for s in FAKES.sent] == ["13800000033"]

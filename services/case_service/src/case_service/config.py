@@ -73,6 +73,13 @@ class Settings(BaseServiceSettings):
         description="roles that may ask for a reporter's full name and phone (`reveal=true`) "
         "to call them back — and only on a case they handle or dispatch",
     )
+    mediation_major_people: int = Field(
+        5,
+        ge=2,
+        le=10000,
+        description="a dispute with this many people involved (or more) is 重大 and is "
+        "reported upward at once (群体性纠纷)",
+    )
     reporter_phone_retention_days: int = Field(
         180,
         ge=0,

@@ -11,10 +11,12 @@ from case_service.attachments.routes import router as attachments_router
 from case_service.attachments.storage import build_storage
 from case_service.cases.routes import router as cases_router
 from case_service.categories.routes import router as categories_router
-from case_service.clients.grid import GridClient
+from case_service.clients.grid import GridClient, MemberDirectory
 from case_service.clients.notify import NotifyClient
 from case_service.config import ALEMBIC_INI, DATABASE_NAME, Settings, get_settings
 from case_service.evaluations.routes import router as evaluations_router
+from case_service.mediation import service as mediation
+from case_service.mediation.routes import router as mediation_router
 from case_service.open311.formats import Open311Error, open311_error_handler
 from case_service.open311.routes import router as open311_router
 from case_service.open311.service import ApiKeys
@@ -72,6 +74,7 @@ def _startup(settings: Settings):  # type: ignore[no-untyped-def]
             ),
             credentials=app.state.grid_credentials,
         )
+        app.state.member_directory = MemberDirectory(app.state.grid_credentials)
         credentials = app.state.grid_credentials
         if settings.notify_client_id and settings.notify_client_secret:
             credentials = ClientCredentials(
@@ -169,6 +172,7 @@ async def _shutdown(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     privacy.configure(settings)
+    mediation.configure(major_people_threshold=settings.mediation_major_people)
     return create_service_app(
         ServiceSpec(
             name="case_service",
@@ -188,6 +192,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 webhooks_router,
                 workorders_router,
                 evaluations_router,
+                mediation_router,
                 stats_router,
             ],
             openapi_tags=[
@@ -209,6 +214,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     "name": "evaluation",
                     "description": "residents' ratings (评价), reopen requests (差评整改), "
                     "return visits (回访)",
+                },
+                {
+                    "name": "mediation",
+                    "description": "dispute mediation (矛盾纠纷调处): the file, parties, "
+                    "mediators, sessions, agreement, judicial confirmation, return visits",
                 },
                 {
                     "name": "statistics",

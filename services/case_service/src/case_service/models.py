@@ -6,6 +6,15 @@ from case_service.attachments.models import Attachment
 from case_service.cases.models import Case, CaseAssignment, CaseSupport, TimelineEntry
 from case_service.categories.models import Category
 from case_service.evaluations.models import Evaluation, ReopenRequest, ReturnVisit
+from case_service.mediation.models import (
+    Dispute,
+    DisputeMediator,
+    DisputeParty,
+    DisputePartyReveal,
+    DisputeSession,
+    DisputeTerm,
+    MediationTemplate,
+)
 from case_service.open311.models import Open311Request
 from case_service.outbox.models import OutboxEvent
 from case_service.privacy.models import ReporterReveal
@@ -34,9 +43,16 @@ __all__ = [
     "CaseSupport",
     "Category",
     "CategoryMapping",
+    "Dispute",
+    "DisputeMediator",
+    "DisputeParty",
+    "DisputePartyReveal",
+    "DisputeSession",
+    "DisputeTerm",
     "Evaluation",
     "Extension",
     "IdempotencyRecord",
+    "MediationTemplate",
     "Open311Request",
     "OutboxEvent",
     "ReopenRequest",

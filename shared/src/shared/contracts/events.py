@@ -25,6 +25,10 @@ Who hears what (notify_service maps ``type`` → recipients → template):
 ``case.resolved``                              ``reporter_account_id``         case_result
 ``case.closed``                                ``reporter_account_id``         case_rating_request
 any type with ``payload.major`` true           ``leader_account_ids``          case_major_incident
+``mediation.schedule_session``                 ``contacts`` (the parties'      mediation_session
+                                               phones: SMS)
+``mediation.visit_due``                        ``assignee_account_ids`` (the   mediation_visit_due
+                                               mediators)
 =============================================  ==============================  ==============
 
 case_service's outbox relay fills ``supervisor_account_ids`` (supervisors and grid leaders
@@ -64,6 +68,13 @@ class CaseEvent(BaseModel):
     )
 
 
+class EventContact(BaseModel):
+    """A person without an account, reached at an explicit contact point (a dispute's party)."""
+
+    phone: str | None = Field(None, max_length=20, examples=["13800000001"])
+    wechat_mp_openid: str | None = Field(None, max_length=64)
+
+
 class CaseEventPayload(BaseModel):
     """The ``CaseEvent.payload`` keys notify_service reads (all optional; others ignored).
 
@@ -96,6 +107,17 @@ class CaseEventPayload(BaseModel):
         None, max_length=500, description="handling result told to the reporter"
     )
     major: bool = Field(False, description="a major incident (重大事件): leaders hear at once")
+    contacts: list[EventContact] = Field(
+        default_factory=list,
+        description="people without accounts told of this event (a mediation session's "
+        "parties); filled in by the relay from sealed phones, never stored in clear",
+    )
+    session_time: str | None = Field(
+        None, max_length=32, description="mediation.schedule_session: local time of the session"
+    )
+    session_place: str | None = Field(
+        None, max_length=200, description="mediation.schedule_session: where it takes place"
+    )
 
 
 #: The payload keys notify_service reads (see :class:`CaseEventPayload`).
@@ -147,6 +169,27 @@ CASE_EVENT_TYPES: tuple[str, ...] = (
     # evaluation (case_service.evaluations)
     "case.reopen_requested",
     "case.reopen_refused",
+    # dispute mediation (case_service.mediation): one event per step of the procedure
+    "mediation.registered",
+    "mediation.updated",
+    "mediation.accept",
+    "mediation.refuse",
+    "mediation.assign",
+    "mediation.schedule_session",
+    "mediation.record_session",
+    "mediation.extend",
+    "mediation.agree",
+    "mediation.fail",
+    "mediation.refer_up",
+    "mediation.refer_department",
+    "mediation.advise_court",
+    "mediation.apply_confirmation",
+    "mediation.confirm",
+    "mediation.refuse_confirmation",
+    "mediation.visit_performed",
+    "mediation.visit_not_performed",
+    "mediation.urge",
+    "mediation.visit_due",
 )
 
 #: Payload keys case_service writes besides :class:`CaseEventPayload`'s (readers may ignore
@@ -196,4 +239,17 @@ CASE_SERVICE_PAYLOAD_KEYS: dict[str, str] = {
     "reopen_request_id": "case.reopen_requested / case.reopen_refused",
     "from_area_path": "case.located: where the case was kept before (待定位: the filer's area)",
     "address_id": "case.located: the standard address it was placed by, or null (a point)",
+    "dispute_id": "mediation.*: the dispute's mediation file",
+    "mediation_status": "mediation.*: the file's status after the step (registered, accepted, "
+    "mediating, agreed, failed, refused, referred_department, advised_court, performed)",
+    "mediation_level": "mediation.*: community, street or city",
+    "judicial_status": "mediation.*: none, applied, confirmed or refused (司法确认)",
+    "risk_level": "mediation.*: general, serious or major (一般/较大/重大)",
+    "session_number": "mediation.schedule_session: the session's number in the file",
+    "contacts_sealed": "mediation.schedule_session: the parties' phones, encrypted; the relay "
+    "opens them into ``contacts`` when posting",
+    "term_id": "mediation.visit_* / urge / visit_due: the agreement term",
+    "deadline_on": "mediation.visit_due: the term's performance deadline",
+    "referred_to": "mediation.refer_up: the area path of the level now handling it",
+    "confirmation_due_on": "mediation.agree: last day to apply for judicial confirmation",
 }

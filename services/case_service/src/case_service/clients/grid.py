@@ -1,9 +1,10 @@
-"""Typed client of grid_service: point location (``shared.contracts.grids``), address matching
-and standard addresses (``shared.contracts.addresses``)."""
+"""Typed clients of grid_service: point location (``shared.contracts.grids``), address matching
+and standard addresses (``shared.contracts.addresses``), and members (mediation teams)."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import httpx
 
@@ -99,3 +100,38 @@ def _json(response: httpx.Response) -> dict[str, object]:
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}
+
+
+class MemberDirectory:
+    """grid_service's members (posts per area, AB岗), read with this service's own token."""
+
+    def __init__(self, credentials: ClientCredentials) -> None:
+        self.credentials = credentials
+
+    async def get(self, member_id: uuid.UUID) -> dict[str, Any] | None:
+        response = await self.credentials.request("GET", f"/api/v1/members/{member_id}")
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise UpstreamError(
+                Text(
+                    f"grid_service 对成员查询返回了 {response.status_code}",
+                    f"grid_service answered {response.status_code} to a member read",
+                ),
+                code="members_unavailable",
+            )
+        return dict(response.json())
+
+    async def in_area(self, area_id: uuid.UUID) -> list[dict[str, Any]]:
+        response = await self.credentials.request(
+            "GET", "/api/v1/members", params={"area_id": str(area_id), "limit": 100}
+        )
+        if response.status_code != 200:
+            raise UpstreamError(
+                Text(
+                    f"grid_service 对成员列表返回了 {response.status_code}",
+                    f"grid_service answered {response.status_code} to the member list",
+                ),
+                code="members_unavailable",
+            )
+        return list(response.json()["items"])

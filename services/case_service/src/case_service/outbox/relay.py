@@ -62,6 +62,19 @@ async def _complete(
     return event.model_copy(update={"payload": payload})
 
 
+def _open_contacts(event: CaseEvent) -> CaseEvent:
+    """A mediation session's parties: their phones travel sealed in the outbox and are opened
+    only into the body posted (never stored in clear)."""
+    sealed = event.payload.get("contacts_sealed")
+    if not sealed:
+        return event
+    from case_service.mediation.service import open_phone
+
+    payload = {k: v for k, v in event.payload.items() if k != "contacts_sealed"}
+    payload["contacts"] = [{"phone": open_phone(s)} for s in sealed]
+    return event.model_copy(update={"payload": payload})
+
+
 async def relay_once(
     maker: async_sessionmaker[AsyncSession],
     notify: NotifyClient,
@@ -80,7 +93,7 @@ async def relay_once(
             break
         try:
             event = await _complete(maker, event, resolve)
-            status = await notify.post_event(event)
+            status = await notify.post_event(_open_contacts(event))
         except AppError as exc:
             await settle(maker, OutboxEvent, event.id, error=exc.instance_code)
             continue

@@ -108,9 +108,12 @@ class SlaTimer(SQLModel, table=True):
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     case_id: uuid.UUID = Field(foreign_key="case.id")
-    kind: str = Field(max_length=20, title="reminder, overdue, supervision_due")
+    kind: str = Field(max_length=20, title="reminder, overdue, supervision_due, visit_due")
     deadline_id: uuid.UUID | None = Field(default=None, foreign_key="case_deadline.id")
     supervision_id: uuid.UUID | None = Field(default=None, foreign_key="supervision.id")
+    dispute_term_id: uuid.UUID | None = Field(
+        default=None, foreign_key="dispute_term.id", title="visit_due: the agreement term"
+    )
     due_at: datetime = Field(sa_column=_ts())
     fired_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     attempts: int = 0

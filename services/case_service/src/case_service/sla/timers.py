@@ -57,6 +57,11 @@ async def _fire(
     case = await session.get(Case, timer.case_id, with_for_update=True)
     if case is None:
         return
+    if timer.kind == "visit_due":
+        from case_service.mediation.service import fire_visit_due
+
+        await fire_visit_due(session, case, timer.dispute_term_id, now)
+        return
     if timer.kind == "supervision_due":
         sup = await session.get(Supervision, timer.supervision_id, with_for_update=True)
         if sup is None or sup.status != "open":

@@ -55,6 +55,18 @@ PUBLIC_KEYS = (
     "deadline_kind",
     "result",
     "master_case_number",
+    # dispute mediation (mediation.*): the file's state, never the parties
+    "dispute_id",
+    "mediation_status",
+    "mediation_level",
+    "judicial_status",
+    "risk_level",
+    "session_number",
+    "session_time",
+    "session_place",
+    "term_id",
+    "deadline_on",
+    "referred_to",
 )
 
 

@@ -19,6 +19,8 @@ class Post(StrEnum):
     grid_instructor = "grid_instructor"  # 网格指导员
     building_head = "building_head"  # 楼栋长/通讯员 (informant)
     mediator = "mediator"  # 调解员
+    lawyer = "lawyer"  # 律师 (组团式服务: the grid's mediation team)
+    notary = "notary"  # 公证员
 
 
 POST_ORDER = {post: i for i, post in enumerate(Post)}

@@ -19,6 +19,8 @@ POST_TITLES = {
     Post.grid_instructor: "网格指导员",
     Post.building_head: "楼栋长/通讯员",
     Post.mediator: "调解员",
+    Post.lawyer: "律师",
+    Post.notary: "公证员",
 }
 
 

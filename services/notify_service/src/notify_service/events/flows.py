@@ -66,7 +66,11 @@ RULES: dict[str, list[Rule]] = {
     "case.supervision_lapsed": [Rule(SUPERVISORS, "case_overdue")],
     "case.resolved": [Rule(REPORTER, "case_result")],
     "case.closed": [Rule(REPORTER, "case_rating_request")],
+    # the mediators of a dispute, when a return visit on performance falls due
+    "mediation.visit_due": [Rule(ASSIGNEES, "mediation_visit_due")],
 }
+#: events whose ``contacts`` (people without accounts: a dispute's parties) are told, and how
+CONTACT_RULES: dict[str, str] = {"mediation.schedule_session": "mediation_session"}
 MAJOR_RULE = Rule(LEADERS, "case_major_incident", Priority.critical)
 
 
@@ -97,6 +101,8 @@ def variables_of(event: CaseEvent, p: CaseEventPayload) -> dict[str, str]:
         "title": p.title or "",
         "deadline": deadline,
         "result": p.result or "",
+        "session_time": p.session_time or "",
+        "session_place": p.session_place or "",
     }
 
 
@@ -115,9 +121,11 @@ async def messages_for_event(
     rules = [(r, f"event:{event.id}") for r in RULES.get(event.type, [])]
     if payload.major:
         rules.append((MAJOR_RULE, f"major:{event.case_id}"))
-    if not rules:
+    contact_key = CONTACT_RULES.get(event.type) if payload.contacts else None
+    if not rules and contact_key is None:
         return []
-    templates = await templates_repo.for_keys(session, {r.template_key for r, _ in rules})
+    keys = {r.template_key for r, _ in rules} | ({contact_key} if contact_key else set())
+    templates = await templates_repo.for_keys(session, keys)
     all_vars = variables_of(event, payload)
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()  # a person in two lists of one event hears once
@@ -143,6 +151,35 @@ async def messages_for_event(
                     account_id=account_id,
                     source_event_id=event.id,
                     dedup_key=dedup_key,
+                    created_by=created_by,
+                )
+            )
+    if contact_key is not None:
+        declared = set()
+        for (key, _, _), template in templates.items():
+            if key == contact_key:
+                declared |= set(template.variables)
+        variables = {k: v for k, v in all_vars.items() if k in declared}
+        for index, contact in enumerate(payload.contacts):
+            channels = [
+                c
+                for c, have in (("wechat_mp", contact.wechat_mp_openid), ("sms", contact.phone))
+                if have
+            ]
+            if not channels:
+                continue
+            rows.append(
+                notifications.new_row(
+                    template_key=contact_key,
+                    locale="zh-CN",
+                    variables=variables,
+                    priority=Priority.normal,
+                    channels=channels,
+                    now=now,
+                    phone=contact.phone,
+                    wechat_mp_openid=contact.wechat_mp_openid,
+                    source_event_id=event.id,
+                    dedup_key=f"event:{event.id}:{contact_key}:contact{index}",
                     created_by=created_by,
                 )
             )

@@ -71,6 +71,18 @@ TEXTS: dict[str, tuple[str, str, list[str]]] = {
         "居民{resident}由{from_grid}迁往{to_grid}的申请{outcome}。",
         ["resident", "from_grid", "to_grid", "outcome"],
     ),
+    # dispute mediation (case_service.mediation): each party told of a session (一条短信调解),
+    # the mediators told when a return visit on performance falls due
+    "mediation_session": (
+        "调解通知",
+        "您参与的纠纷调解（编号{case_number}）定于{session_time}在{session_place}进行，请准时参加。",
+        ["case_number", "session_time", "session_place"],
+    ),
+    "mediation_visit_due": (
+        "调解回访",
+        "纠纷{case_number}调解协议的履行期限已到，请回访当事人的履行情况。",
+        ["case_number"],
+    ),
 }
 
 SIGN_NAME = "网格通"

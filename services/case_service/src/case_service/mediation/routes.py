@@ -1,0 +1,354 @@
+"""HTTP of dispute mediation: the file, its procedure steps, the reveal audit."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from case_service.cases import access
+from case_service.cases import repository as cases
+from case_service.cases import service as case_service
+from case_service.mediation import flows, service
+from case_service.mediation.lifecycle import STEPS, Action
+from case_service.mediation.models import DisputePartyReveal
+from case_service.mediation.schemas import (
+    DISPUTE_EXAMPLE,
+    DisputeCreate,
+    DisputeRead,
+    DisputeUpdate,
+    MediationActionRequest,
+)
+from shared.auth import CurrentPrincipal, Principal, Role, require_roles
+from shared.db import SessionDep, utcnow
+from shared.i18n import Text
+from shared.pagination import Page, PageDep, paginate
+from shared.problem import NotFound, problem_responses
+
+router = APIRouter(prefix="/api/v1/cases", tags=["mediation"])
+
+CaseId = Annotated[uuid.UUID, Path(description="case id")]
+AuditorDep = Annotated[Principal, require_roles(Role.admin, Role.supervisor)]
+
+
+def _no_file() -> NotFound:
+    return NotFound(
+        Text("此案件没有调解档案", "This case has no mediation file"), code="dispute_not_found"
+    )
+
+
+async def visible(session: AsyncSession, principal: Principal, case_id: uuid.UUID) -> Any:
+    """The case and its file, for whoever may see the case or mediates the dispute."""
+    case = await cases.get(session, case_id)
+    if case is None:
+        raise case_service._not_found()
+    dispute = await service.get_for(session, case.id)
+    rows = await service.mediators(session, dispute.id) if dispute else []
+    if not service.can_see(principal, case, rows):
+        raise case_service._not_found()
+    return case, dispute, rows
+
+
+@router.post(
+    "/{case_id}/mediation",
+    status_code=201,
+    response_model=DisputeRead,
+    summary="Open a dispute's mediation file (矛盾纠纷调解档案)",
+    description="For cases of the 矛盾纠纷 categories (codes `01xx`), by the dispatchers and grid "
+    "leaders over the case (admins anywhere); a case of another category is turned into a "
+    "dispute by a dispatcher only (`converted: true`). Parties (an applicant and a respondent "
+    "at least; a person or an organisation) have their name, phone and ID number stored "
+    "encrypted and are shown masked. The file starts `registered` at the community level of "
+    "the case's area. **重大**: with `people_involved` at or above `CASE_MEDIATION_MAJOR_PEOPLE` "
+    "(default 5) or `escalating` (激化) the risk is 重大 whatever was asked, the case becomes a "
+    "major incident and the major-incident event goes upward at once (every level above "
+    "hears). 403 `mediation_not_permitted`, 409 `dispute_exists`, 422 naming the field (a "
+    "party without a `name`: `parties.0.name`).",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {
+                    "examples": {
+                        "neighbours": {"summary": "邻里纠纷", "value": DISPUTE_EXAMPLE},
+                        "group": {
+                            "summary": "6 people involved: 重大, reported upward at once",
+                            "value": {
+                                "dispute_type": "劳动纠纷",
+                                "people_involved": 6,
+                                "amount_yuan": "48000",
+                                "parties": [
+                                    {"side": "applicant", "name": "王五", "phone": "13800000003"},
+                                    {
+                                        "side": "respondent",
+                                        "kind": "organisation",
+                                        "name": "某建筑劳务有限公司",
+                                    },
+                                ],
+                            },
+                        },
+                    }
+                }
+            }
+        }
+    },
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def open_file(
+    case_id: CaseId, body: DisputeCreate, session: SessionDep, principal: CurrentPrincipal
+) -> DisputeRead:
+    case = await cases.get(session, case_id, lock=True)
+    if case is None or not access.can_see(principal, case):
+        raise case_service._not_found()
+    dispute = await service.create(session, principal=principal, case=case, data=body)
+    return await service.to_read(session, case, dispute, clear=False)
+
+
+@router.get(
+    "/{case_id}/mediation",
+    response_model=DisputeRead,
+    summary="Read a dispute's mediation file",
+    description="Parties masked (`张*`, `138****0001`, `330106********1234`); with "
+    "`reveal=true&reason=…` the mediators and the level's dispatchers and grid leaders see "
+    "them in full, and each reveal is a row of the append-only audit "
+    "(`GET …/mediation/reveals`). Others 403 `reveal_not_allowed`. `allowed_actions` lists "
+    "the steps the transition table allows now.",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def read_file(
+    case_id: CaseId,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    reveal: Annotated[bool, Query(description="show the parties in full (audited)")] = False,
+    reason: Annotated[
+        str | None,
+        Query(
+            max_length=500, description="why (required with reveal)", examples=["电话通知调解时间"]
+        ),
+    ] = None,
+) -> DisputeRead:
+    case, dispute, rows = await visible(session, principal, case_id)
+    if dispute is None:
+        raise _no_file()
+    if reveal:
+        why = service.check_reveal(principal, case, dispute, rows, reason)
+        await service.record_reveal(session, principal, dispute, reason=why, purpose="read")
+    return await service.to_read(session, case, dispute, clear=reveal)
+
+
+@router.patch(
+    "/{case_id}/mediation",
+    response_model=DisputeRead,
+    summary="Change a dispute's facts, people involved, amount or risk",
+    description="By the level's coordinators or the mediators, while the file is open. "
+    "Raising `people_involved` to the threshold or marking `escalating` makes it 重大 and "
+    "fires the major-incident path at once (once per case).",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def update_file(
+    case_id: CaseId, body: DisputeUpdate, session: SessionDep, principal: CurrentPrincipal
+) -> DisputeRead:
+    case, dispute, _ = await visible(session, principal, case_id)
+    if dispute is None:
+        raise _no_file()
+    case = await cases.get(session, case_id, lock=True)
+    dispute = await service.get_for(session, case_id, lock=True)
+    assert case is not None
+    assert dispute is not None
+    dispute = await service.update(
+        session, principal=principal, case=case, dispute=dispute, data=body
+    )
+    return await service.to_read(session, case, dispute, clear=False)
+
+
+def _steps_table() -> str:
+    lines = ["| action | moves | needs | by |", "|---|---|---|---|"]
+    for action, step in STEPS.items():
+        moves = ", ".join(f"{a} → {b}" for a, b in step.moves.items())
+        lines.append(
+            f"| `{action.value}` {step.title[0]} | {step.track.value}: {moves} | "
+            f"{', '.join(f'`{n}`' for n in step.needs) or '—'} | {step.by} |"
+        )
+    return "\n".join(lines)
+
+
+_ACTION_EXAMPLES = {
+    "accept": {"summary": "受理", "value": {}},
+    "refuse": {"summary": "不予受理", "value": {"reason": "当事人已向人民法院起诉"}},
+    "assign": {
+        "summary": "指派调解员",
+        "value": {"member_ids": ["0b6f1b8e-3f1c-4d8a-9d55-0d3c3c1f6a01"]},
+    },
+    "schedule_session": {
+        "summary": "安排调解（通知各方当事人）",
+        "value": {
+            "session": {
+                "starts_at": "2026-12-09T09:30:00+08:00",
+                "place": "社区调解室",
+                "attendees": ["张三", "李四", "调解员王芳"],
+            }
+        },
+    },
+    "record_session": {
+        "summary": "调解笔录",
+        "value": {"session_number": 1, "record": "调解员告知双方权利义务。申请人称……被申请人称……"},
+    },
+    "extend": {
+        "summary": "经双方同意延期",
+        "value": {
+            "days": 15,
+            "reason": "需等待损失鉴定",
+            "consents": {"applicant": True, "respondent": True},
+        },
+    },
+    "agree": {
+        "summary": "达成协议",
+        "value": {
+            "responsibility": "被申请人装修不当致漏水，应承担赔偿责任。",
+            "terms": [
+                {
+                    "content": "李四赔偿张三维修费3000元",
+                    "manner": "银行转账",
+                    "place": "社区调解室",
+                    "deadline_on": "2026-12-31",
+                }
+            ],
+        },
+    },
+    "fail": {"summary": "调解不成", "value": {"reason": "双方对赔偿数额分歧较大"}},
+    "refer_up": {"summary": "移交街道调处中心", "value": {"reason": "社区调解不成"}},
+    "refer_department": {
+        "summary": "转行政调解",
+        "value": {"department_id": "dept-hrss", "reason": "劳动争议"},
+    },
+    "advise_court": {
+        "summary": "告知诉讼",
+        "value": {"reason": "调解不成，告知当事人可向人民法院起诉"},
+    },
+    "apply_confirmation": {"summary": "申请司法确认", "value": {"court": "西湖区人民法院"}},
+    "confirm": {"summary": "司法确认", "value": {}},
+    "visit_performed": {
+        "summary": "回访：已履行",
+        "value": {"term_id": "9f0e8d7c-6b5a-4c3d-2e1f-0a9b8c7d6e5f", "note": "已转账"},
+    },
+    "visit_not_performed": {
+        "summary": "回访：未履行",
+        "value": {"term_id": "9f0e8d7c-6b5a-4c3d-2e1f-0a9b8c7d6e5f", "note": "尚未付款"},
+    },
+    "urge": {
+        "summary": "督促履行",
+        "value": {"term_id": "9f0e8d7c-6b5a-4c3d-2e1f-0a9b8c7d6e5f", "note": "电话督促"},
+    },
+}
+
+
+@router.post(
+    "/{case_id}/mediation/actions/{action}",
+    response_model=DisputeRead,
+    summary="Take a step of the mediation procedure",
+    description="One step of the transition table (the state in the wrong place: 409 "
+    "`illegal_mediation_transition` with `allowed_actions`; a role that may not take it: 403 "
+    "`mediation_not_permitted`; a field it needs missing: 422 naming it). *coordinator*: the "
+    "dispatchers, grid leaders and admins over the level handling the dispute; *mediator*: "
+    "also the mediators assigned. Every step is a case timeline entry and a `mediation.<action>` "
+    "event (outbox and webhooks), written with it or not at all.\n\n"
+    "`assign` names grid_service members holding the mediator, lawyer, notary or informant "
+    "(楼栋长/通讯员) posts in the level's area; an away member is replaced by the backup "
+    "answering for them (AB岗). `schedule_session` tells every party with a phone the time and "
+    "place by SMS (template `mediation_session`). `accept` and `refer_up` set the one-month time "
+    "limit on the working calendar; `extend` only with both parties' consent "
+    "(`consents.applicant`, `consents.respondent`). `agree` needs each term's `manner`, `place` "
+    "and `deadline_on`; the return visit falls due at each deadline (timer, event "
+    "`mediation.visit_due` to the mediators). `apply_confirmation` within 30 days of the "
+    "agreement (409 `confirmation_window_passed`). `refer_up`: community → street mediation "
+    "centre → city (409 `no_level_above` at the top).\n\n" + _steps_table(),
+    openapi_extra={
+        "requestBody": {"content": {"application/json": {"examples": _ACTION_EXAMPLES}}}
+    },
+    responses=problem_responses(401, 403, 404, 409, 422, 502, 503, 504),
+)
+async def take_step(
+    request: Request,
+    case_id: CaseId,
+    action: Annotated[Action, Path(description="the step")],
+    body: MediationActionRequest,
+    principal: CurrentPrincipal,
+) -> DisputeRead:
+    maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    picks = None
+    if action is Action.assign and body.member_ids:
+        # check the caller may see the file before asking grid_service anything
+        async with maker() as session, session.begin():
+            _, dispute, _ = await visible(session, principal, case_id)
+            if dispute is None:
+                raise _no_file()
+        picks = await flows.resolve_members(
+            request.app.state.member_directory, body.member_ids, utcnow()
+        )
+    async with maker() as session, session.begin():
+        case, dispute, _ = await visible(session, principal, case_id)
+        if dispute is None:
+            raise _no_file()
+        case = await cases.get(session, case_id, lock=True)
+        assert case is not None
+        dispute = await service.act(
+            session, principal=principal, case=case, action=action, body=body, picks=picks
+        )
+        return await service.to_read(session, case, dispute, clear=False)
+
+
+class PartyRevealRead(BaseModel):
+    """Who saw a dispute's parties in full, when and why (append-only)."""
+
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "example": {
+                "id": "0d3c1c7e-58a2-4a0e-9a3e-6f1d2b7c9e10",
+                "actor_id": "9f0e8d7c-6b5a-4c3d-2e1f-0a9b8c7d6e5f",
+                "actor_roles": ["grid_worker"],
+                "reason": "电话通知调解时间",
+                "purpose": "read",
+                "request_id": "5f0c1e0e9d8b4b7c",
+                "created_at": "2026-12-07T10:00:00Z",
+            }
+        },
+    )
+
+    id: uuid.UUID
+    actor_id: str
+    actor_roles: list[str]
+    reason: str
+    purpose: str
+    request_id: str | None
+    created_at: datetime
+
+
+@router.get(
+    "/{case_id}/mediation/reveals",
+    response_model=Page[PartyRevealRead],
+    summary="Who saw the parties in full (reveal audit)",
+    description="Every reveal of this dispute's parties — reads with `reveal=true` and the "
+    "documents that print them (`agreement_docx`, `record_docx`) — newest first. Admins and "
+    "supervisors over the case.",
+    responses=problem_responses(401, 403, 404),
+)
+async def list_reveals(
+    case_id: CaseId, session: SessionDep, principal: AuditorDep, page: PageDep
+) -> Page[PartyRevealRead]:
+    _, dispute, _ = await visible(session, principal, case_id)
+    if dispute is None:
+        raise _no_file()
+    table = DisputePartyReveal.__table__  # type: ignore[attr-defined]
+    return await paginate(
+        session,
+        sa.select(DisputePartyReveal).where(table.c.dispute_id == dispute.id),
+        order_by=[table.c.created_at, table.c.id],
+        params=page,
+        descending=True,
+        to_item=PartyRevealRead.model_validate,
+    )

@@ -1,0 +1,507 @@
+"""Dispute mediation (issue 20): the file with protected parties, 重大 upward at once, and the
+procedure as a transition table — accept, mediators (AB岗), sessions with the parties told,
+records, extension by consent, agreement with performance terms, referral up the levels,
+judicial confirmation, return visits due at the performance deadline."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from conftest import (
+    ADMIN,
+    COMMUNITY1,
+    DISPATCHER_C1,
+    DISPATCHER_S1,
+    GRID_A,
+    LEADER_A,
+    RESIDENT,
+    STREET1,
+    SUPERVISOR_S1,
+    URBAN,
+    WORKER_A,
+    Api,
+    Person,
+)
+from test_lifecycle import api_sessionmaker
+from test_outbox import FakeNotify
+
+from case_service.outbox.relay import relay_once
+from case_service.sla.timers import fire_due
+
+
+def shanghai_today() -> date:
+    return datetime.now(ZoneInfo("Asia/Shanghai")).date()
+
+
+STREET_MEDIATOR = Person("street-med", ("grid_worker",), (STREET1,))
+BACKUP = Person(str(uuid.uuid5(uuid.NAMESPACE_DNS, "backup")), ("grid_worker",), (GRID_A,))
+
+M_COMMUNITY = uuid.uuid5(uuid.NAMESPACE_DNS, "m-community")
+M_AWAY = uuid.uuid5(uuid.NAMESPACE_DNS, "m-away")
+M_BACKUP = uuid.uuid5(uuid.NAMESPACE_DNS, "m-backup")
+M_LEADER = uuid.uuid5(uuid.NAMESPACE_DNS, "m-leader")
+M_STREET = uuid.uuid5(uuid.NAMESPACE_DNS, "m-street")
+AREA_C1 = uuid.uuid5(uuid.NAMESPACE_DNS, COMMUNITY1)
+
+
+def member(
+    mid: uuid.UUID, post: str, path: str, account: str | None, **more: Any
+) -> dict[str, Any]:
+    return {
+        "id": str(mid),
+        "area_id": str(AREA_C1),
+        "area_path": path,
+        "post": post,
+        "name": {
+            M_COMMUNITY: "王芳",
+            M_AWAY: "赵敏",
+            M_BACKUP: "钱多",
+            M_LEADER: "孙立",
+            M_STREET: "周正",
+        }[mid],
+        "account_id": account,
+        "backup_for_id": None,
+        "away": False,
+        **more,
+    }
+
+
+MEMBERS = {
+    M_COMMUNITY: member(M_COMMUNITY, "mediator", COMMUNITY1, WORKER_A.sub),
+    M_AWAY: member(M_AWAY, "mediator", COMMUNITY1, None, away=True),
+    M_BACKUP: member(M_BACKUP, "lawyer", COMMUNITY1, BACKUP.sub, backup_for_id=str(M_AWAY)),
+    M_LEADER: member(M_LEADER, "grid_leader", COMMUNITY1, LEADER_A.sub),
+    M_STREET: member(M_STREET, "mediator", STREET1, STREET_MEDIATOR.sub),
+}
+
+
+class FakeDirectory:
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    async def get(self, member_id: uuid.UUID) -> dict[str, Any] | None:
+        self.asked.append(str(member_id))
+        return MEMBERS.get(member_id)
+
+    async def in_area(self, area_id: uuid.UUID) -> list[dict[str, Any]]:
+        return [m for m in MEMBERS.values() if m["area_id"] == str(area_id)]
+
+
+@pytest.fixture
+def directory(api: Api) -> FakeDirectory:
+    fake = FakeDirectory()
+    api.client._transport.app.state.member_directory = fake  # type: ignore[attr-defined]
+    return fake
+
+
+async def rows(api: Api, sql: str, **params: Any) -> list[Any]:
+    async with api_sessionmaker(api)() as session:
+        return list((await session.execute(sa.text(sql), params)).all())
+
+
+async def event_types(api: Api, case_id: str) -> list[str]:
+    found = await rows(
+        api, "SELECT type FROM outbox_event WHERE case_id = :id ORDER BY created_at", id=case_id
+    )
+    return [r.type for r in found]
+
+
+PARTIES = [
+    {
+        "side": "applicant",
+        "name": "张三",
+        "phone": "13800000001",
+        "id_number": "330106198001011234",
+    },
+    {"side": "respondent", "name": "李四", "phone": "13800000002"},
+]
+
+
+async def dispute_case(api: Api, **file: Any) -> tuple[dict[str, Any], httpx.Response]:
+    case = await api.report(RESIDENT, category_code="0101", description="楼上漏水，邻里争执")
+    body = {
+        "dispute_type": "邻里纠纷",
+        "facts": "楼上装修漏水致楼下受损",
+        "people_involved": 2,
+        "amount_yuan": "3000",
+        "parties": PARTIES,
+        **file,
+    }
+    r = await api.client.post(
+        f"/api/v1/cases/{case['id']}/mediation", json=body, headers=api.headers(DISPATCHER_C1)
+    )
+    return case, r
+
+
+async def step(
+    api: Api, who: Person, case_id: str, action: str, expect: int = 200, **body: Any
+) -> dict[str, Any]:
+    r = await api.client.post(
+        f"/api/v1/cases/{case_id}/mediation/actions/{action}", json=body, headers=api.headers(who)
+    )
+    assert r.status_code == expect, r.text
+    return dict(r.json())
+
+
+# ------------------------------------------------------------------------------ the file
+
+
+async def test_parties_are_encrypted_masked_and_reveals_audited(api: Api) -> None:
+    case, r = await dispute_case(api)
+    assert r.status_code == 201, r.text
+    file = r.json()
+    assert file["status"] == "registered"
+    assert file["level"] == "community"
+    assert file["level_area_path"] == COMMUNITY1
+    assert file["risk_level"] == "general"
+    assert file["risk_title"] == "一般"
+    applicant = file["parties"][0]
+    assert applicant["name"] == "张*"
+    assert applicant["phone"] == "138****0001"
+    assert applicant["id_number"] == "330106********1234"
+    assert applicant["masked"] is True
+    stored = await rows(
+        api, "SELECT name, phone, id_number, phone_hash FROM dispute_party ORDER BY ord"
+    )
+    assert all("张三" not in r.name and "李四" not in r.name for r in stored)
+    assert "13800000001" not in stored[0].phone
+    assert stored[0].phone_hash
+    assert "330106198001011234" not in stored[0].id_number
+    # the dispatcher reveals, with a reason, into the append-only audit
+    url = f"/api/v1/cases/{case['id']}/mediation"
+    full = await api.get(DISPATCHER_C1, url, reveal="true", reason="电话通知调解时间")
+    assert full.status_code == 200, full.text
+    assert full.json()["parties"][0]["name"] == "张三"
+    assert full.json()["parties"][0]["id_number"] == "330106198001011234"
+    no_reason = await api.get(DISPATCHER_C1, url, reveal="true")
+    assert no_reason.status_code == 422
+    assert no_reason.json()["errors"][0]["field"] == "query.reason"
+    # the reporter sees the file, masked, and may not reveal
+    assert (await api.get(RESIDENT, url)).json()["parties"][1]["name"] == "李*"
+    denied = await api.get(RESIDENT, url, reveal="true", reason="想看")
+    assert denied.status_code == 403
+    assert denied.json()["code"] == "reveal_not_allowed"
+    audit = await api.get(SUPERVISOR_S1, f"{url}/reveals")
+    assert audit.status_code == 200
+    assert [(a["actor_id"], a["reason"]) for a in audit.json()["items"]] == [
+        (DISPATCHER_C1.sub, "电话通知调解时间")
+    ]
+    with pytest.raises(sa.exc.DBAPIError):
+        async with api_sessionmaker(api)() as session, session.begin():
+            await session.execute(sa.text("DELETE FROM dispute_party_reveal"))
+    timeline = (await api.get(ADMIN, f"/api/v1/cases/{case['id']}/timeline")).json()
+    assert ("mediation", "registered") in [(e["kind"], e["action"]) for e in timeline]
+    assert "mediation.registered" in await event_types(api, case["id"])
+
+
+async def test_a_party_without_a_name_is_422_and_nothing_is_written(api: Api) -> None:
+    _, r = await dispute_case(
+        api, parties=[{"side": "applicant", "phone": "13800000001"}, PARTIES[1]]
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "parties.0.name"
+    assert r.headers["content-type"].startswith("application/problem+json")
+    one_side = await dispute_case(api, parties=[PARTIES[0], {**PARTIES[0], "name": "王五"}])
+    assert one_side[1].status_code == 422
+    assert one_side[1].json()["code"] == "parties_incomplete"
+    assert await rows(api, "SELECT id FROM dispute") == []
+    assert await rows(api, "SELECT id FROM dispute_party") == []
+
+
+async def test_six_people_involved_is_major_and_goes_upward_at_once(api: Api) -> None:
+    case, r = await dispute_case(api, people_involved=6, risk_level="general")
+    assert r.status_code == 201, r.text
+    assert r.json()["risk_level"] == "major"
+    assert r.json()["risk_title"] == "重大"
+    got = (await api.get(ADMIN, f"/api/v1/cases/{case['id']}")).json()
+    assert got["major"] is True
+    found = await rows(
+        api,
+        "SELECT payload FROM outbox_event WHERE case_id = :id AND type = 'case.major_incident'",
+        id=case["id"],
+    )
+    assert len(found) == 1
+    assert COMMUNITY1 in found[0].payload["levels_above"]
+    assert found[0].payload["critical"] is True
+    timeline = (await api.get(ADMIN, f"/api/v1/cases/{case['id']}/timeline")).json()
+    major = next(e for e in timeline if (e["kind"], e["action"]) == ("mediation", "major"))
+    assert "6" in major["reason"]
+
+
+async def test_escalating_dispute_is_major_once_even_when_changed_later(api: Api) -> None:
+    case, r = await dispute_case(api)
+    assert r.json()["risk_level"] == "general"
+    url = f"/api/v1/cases/{case['id']}/mediation"
+    changed = await api.client.patch(
+        url, json={"escalating": True}, headers=api.headers(DISPATCHER_C1)
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["risk_level"] == "major"
+    again = await api.client.patch(
+        url, json={"people_involved": 9}, headers=api.headers(DISPATCHER_C1)
+    )
+    assert again.status_code == 200
+    assert (await event_types(api, case["id"])).count("case.major_incident") == 1
+
+
+async def test_threshold_is_configurable(api: Api) -> None:
+    from case_service.mediation import service
+
+    service.configure(major_people_threshold=10)
+    try:
+        _, r = await dispute_case(api, people_involved=6)
+        assert r.json()["risk_level"] == "general"
+    finally:
+        service.configure(major_people_threshold=5)
+
+
+async def test_other_categories_are_turned_into_disputes_by_a_dispatcher_only(api: Api) -> None:
+    case = await api.report(RESIDENT)  # 0802, not a 矛盾纠纷 category
+    body = {"dispute_type": "邻里纠纷", "people_involved": 2, "parties": PARTIES}
+    url = f"/api/v1/cases/{case['id']}/mediation"
+    denied = await api.client.post(url, json=body, headers=api.headers(LEADER_A))
+    assert denied.status_code == 403
+    assert denied.json()["code"] == "mediation_not_permitted"
+    made = await api.client.post(url, json=body, headers=api.headers(DISPATCHER_C1))
+    assert made.status_code == 201
+    assert made.json()["converted"] is True
+    twice = await api.client.post(url, json=body, headers=api.headers(DISPATCHER_C1))
+    assert twice.status_code == 409
+    assert twice.json()["code"] == "dispute_exists"
+
+
+# ------------------------------------------------------------------------------ procedure
+
+
+async def test_the_procedure_from_acceptance_to_performance(
+    api: Api, directory: FakeDirectory
+) -> None:
+    case, _r = await dispute_case(api)
+    cid = case["id"]
+    # the transition table: no agreement before acceptance
+    early = await step(api, DISPATCHER_C1, cid, "agree", 409)
+    assert early["code"] == "illegal_mediation_transition"
+    assert early["allowed_actions"] == ["accept", "refuse"]
+    accepted = await step(api, DISPATCHER_C1, cid, "accept")
+    assert accepted["status"] == "accepted"
+    due = datetime.fromisoformat(accepted["due_at"])
+    assert timedelta(days=27) < due - datetime.now(UTC) < timedelta(days=36)
+    # an away mediator is replaced by their backup (AB岗); a grid leader is no mediator
+    wrong = await step(api, DISPATCHER_C1, cid, "assign", 422, member_ids=[str(M_LEADER)])
+    assert wrong["errors"][0]["field"] == "member_ids[0]"
+    assert wrong["code"] == "not_a_mediation_post"
+    assigned = await step(
+        api, DISPATCHER_C1, cid, "assign", member_ids=[str(M_COMMUNITY), str(M_AWAY)]
+    )
+    assert assigned["status"] == "mediating"
+    assert [(m["name"], m["backup_for_member_id"]) for m in assigned["mediators"]] == [
+        ("王芳", None),
+        ("钱多", str(M_AWAY)),
+    ]
+    # a resident and an unassigned role may not mediate; the assigned mediator may
+    when = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    session = {"starts_at": when, "place": "社区调解室", "attendees": ["张三", "李四"]}
+    no = await step(api, RESIDENT, cid, "schedule_session", 403, session=session)
+    assert no["code"] == "mediation_not_permitted"
+    assert (await step(api, WORKER_A, cid, "accept", 409))["code"] == "illegal_mediation_transition"
+    first = await step(api, WORKER_A, cid, "schedule_session", session=session)
+    await step(api, BACKUP, cid, "record_session", session_number=1, record="第一次调解：双方陈述")
+    second = await step(
+        api, WORKER_A, cid, "schedule_session", session={**session, "place": "调解中心"}
+    )
+    assert [s["number"] for s in second["sessions"]] == [1, 2]
+    assert first["sessions"][0]["notified"] == 2
+    # each party is told the time and place: the phones travel sealed, opened by the relay
+    sealed = await rows(
+        api,
+        "SELECT payload FROM outbox_event WHERE case_id = :id"
+        " AND type = 'mediation.schedule_session'",
+        id=cid,
+    )
+    assert len(sealed) == 2
+    assert "13800000001" not in json.dumps(sealed[0].payload)
+    notify = FakeNotify()
+    await relay_once(api_sessionmaker(api), notify.client(), batch=200)
+    posted = [json.loads(q.content) for q in notify.received]
+    sessions = [p for p in posted if p["type"] == "mediation.schedule_session"]
+    assert [c["phone"] for c in sessions[0]["payload"]["contacts"]] == [
+        "13800000001",
+        "13800000002",
+    ]
+    assert sessions[1]["payload"]["session_place"] == "调解中心"
+    assert "contacts_sealed" not in sessions[0]["payload"]
+    # an extension needs both parties' consent
+    ext = {"days": 10, "reason": "等待鉴定"}
+    refused = await step(
+        api, WORKER_A, cid, "extend", 422, **ext, consents={"applicant": True, "respondent": False}
+    )
+    assert refused["errors"][0]["field"] == "consents.respondent"
+    extended = await step(
+        api, WORKER_A, cid, "extend", **ext, consents={"applicant": True, "respondent": True}
+    )
+    assert datetime.fromisoformat(extended["due_at"]) > due
+    # an agreement without performance terms is 422 naming the field; nothing half-written
+    deadline = (shanghai_today() + timedelta(days=20)).isoformat()
+    term = {
+        "content": "李四赔偿张三3000元",
+        "manner": "银行转账",
+        "place": "社区调解室",
+        "deadline_on": deadline,
+    }
+    bad = await step(
+        api,
+        WORKER_A,
+        cid,
+        "agree",
+        422,
+        responsibility="李四承担责任",
+        terms=[{k: v for k, v in term.items() if k != "manner"}],
+    )
+    assert bad["errors"][0]["field"] == "terms.0.manner"
+    none = await step(api, WORKER_A, cid, "agree", 422, responsibility="李四承担责任")
+    assert none["errors"][0]["field"] == "terms"
+    assert await rows(api, "SELECT id FROM dispute_term") == []
+    assert (await api.get(ADMIN, f"/api/v1/cases/{cid}/mediation")).json()["status"] == "mediating"
+    agreed = await step(api, WORKER_A, cid, "agree", responsibility="李四承担责任", terms=[term])
+    assert agreed["status"] == "agreed"
+    assert agreed["confirmation_due_on"] == (shanghai_today() + timedelta(days=30)).isoformat()
+    # judicial confirmation
+    applied = await step(api, DISPATCHER_C1, cid, "apply_confirmation", court="西湖区人民法院")
+    assert applied["judicial_status"] == "applied"
+    assert (await step(api, DISPATCHER_C1, cid, "confirm"))["judicial_status"] == "confirmed"
+    # the return visit falls due at the performance deadline (the timer), told to the mediators
+    maker = api_sessionmaker(api)
+    term_due = datetime.fromisoformat(agreed["terms"][0]["visit_due_at"])
+    await fire_due(maker, now=term_due - timedelta(minutes=1))
+    assert "mediation.visit_due" not in await event_types(api, cid)
+    await fire_due(maker, now=term_due + timedelta(minutes=1))
+    visit = await rows(
+        api,
+        "SELECT payload FROM outbox_event WHERE case_id = :id AND type = 'mediation.visit_due'",
+        id=cid,
+    )
+    assert sorted(visit[0].payload["assignee_account_ids"]) == sorted([WORKER_A.sub, BACKUP.sub])
+    term_id = agreed["terms"][0]["id"]
+    not_yet = await step(
+        api, WORKER_A, cid, "visit_not_performed", term_id=term_id, note="尚未付款"
+    )
+    assert not_yet["terms"][0]["performance"] == "not_performed"
+    urged = await step(api, WORKER_A, cid, "urge", term_id=term_id, note="电话督促")
+    assert urged["terms"][0]["performance"] == "urged"
+    done = await step(api, WORKER_A, cid, "visit_performed", term_id=term_id, note="已转账")
+    assert done["status"] == "performed"
+    assert done["terms"][0]["performance"] == "performed"
+    timeline = (await api.get(ADMIN, f"/api/v1/cases/{cid}/timeline")).json()
+    actions = [e["action"] for e in timeline if e["kind"] == "mediation"]
+    # (the timer fired at a clock set 20 days ahead, so its entry sorts last)
+    assert actions == [
+        "registered",
+        "accept",
+        "assign",
+        "schedule_session",
+        "record_session",
+        "schedule_session",
+        "extend",
+        "agree",
+        "apply_confirmation",
+        "confirm",
+        "visit_not_performed",
+        "urge",
+        "visit_performed",
+        "visit_due",
+    ]
+    types = await event_types(api, cid)
+    assert types.count("mediation.schedule_session") == 2
+    assert "mediation.visit_performed" in types
+
+
+async def test_no_agreement_goes_up_the_levels_then_to_court(
+    api: Api, directory: FakeDirectory
+) -> None:
+    case, _ = await dispute_case(api)
+    cid = case["id"]
+    await step(api, DISPATCHER_C1, cid, "accept")
+    await step(api, DISPATCHER_C1, cid, "assign", member_ids=[str(M_COMMUNITY)])
+    failed = await step(api, WORKER_A, cid, "fail", reason="双方对赔偿数额分歧较大")
+    assert failed["allowed_actions"] == ["refer_up", "refer_department", "advise_court"]
+    # a community dispatcher cannot act for the street; a street mediator is not a community one
+    up = await step(api, DISPATCHER_C1, cid, "refer_up", reason="社区调解不成")
+    assert up["level"] == "street"
+    assert up["level_area_path"] == STREET1
+    assert up["status"] == "accepted"
+    assert all(not m["active"] for m in up["mediators"])
+    assert (await step(api, DISPATCHER_C1, cid, "assign", 403, member_ids=[str(M_STREET)]))[
+        "code"
+    ] == "mediation_not_permitted"
+    outside = await step(api, DISPATCHER_S1, cid, "assign", 200, member_ids=[str(M_STREET)])
+    assert outside["mediators"][-1]["level"] == "street"
+    assert (await step(api, WORKER_A, cid, "fail", 403, reason="x"))[
+        "code"
+    ] == "mediation_not_permitted"
+    await step(api, STREET_MEDIATOR, cid, "fail", reason="街道调处仍未达成")
+    court = await step(api, DISPATCHER_S1, cid, "advise_court", reason="告知当事人向人民法院起诉")
+    assert court["status"] == "advised_court"
+    assert court["allowed_actions"] == []
+    timeline = (await api.get(ADMIN, f"/api/v1/cases/{cid}/timeline")).json()
+    steps = [(e["action"], e["data"].get("level")) for e in timeline if e["kind"] == "mediation"]
+    assert steps == [
+        ("registered", "community"),
+        ("accept", "community"),
+        ("assign", "community"),
+        ("fail", "community"),
+        ("refer_up", "community"),
+        ("assign", "street"),
+        ("fail", "street"),
+        ("advise_court", "street"),
+    ]
+    refer = next(e for e in timeline if (e["kind"], e["action"]) == ("mediation", "refer_up"))
+    assert refer["data"]["to_level"] == "street"
+    assert refer["data"]["level_title"] == "街道（乡镇）矛盾纠纷调处中心"
+
+
+async def test_refusal_needs_a_reason_and_other_roles_get_403(api: Api) -> None:
+    case, _ = await dispute_case(api)
+    cid = case["id"]
+    missing = await step(api, DISPATCHER_C1, cid, "refuse", 422)
+    assert missing["errors"][0]["field"] == "reason"
+    assert (await step(api, RESIDENT, cid, "accept", 403))["code"] == "mediation_not_permitted"
+    assert (await step(api, URBAN, cid, "accept", 404))["code"] == "case_not_found"
+    refused = await step(api, LEADER_A, cid, "refuse", reason="当事人已向人民法院起诉")
+    assert refused["status"] == "refused"
+    assert refused["refused_reason"] == "当事人已向人民法院起诉"
+    en = await api.client.post(
+        f"/api/v1/cases/{cid}/mediation/actions/accept",
+        json={},
+        headers=api.headers(DISPATCHER_C1, **{"Accept-Language": "en"}),
+    )
+    assert en.status_code == 409
+    assert "not possible" in en.json()["detail"]
+
+
+async def test_judicial_confirmation_only_within_30_days(
+    api: Api, directory: FakeDirectory
+) -> None:
+    case, _ = await dispute_case(api)
+    cid = case["id"]
+    await step(api, DISPATCHER_C1, cid, "accept")
+    await step(api, DISPATCHER_C1, cid, "assign", member_ids=[str(M_COMMUNITY)])
+    term = {
+        "content": "赔偿",
+        "manner": "现金",
+        "place": "社区",
+        "deadline_on": (shanghai_today() + timedelta(days=5)).isoformat(),
+    }
+    await step(api, WORKER_A, cid, "agree", responsibility="各半", terms=[term])
+    async with api_sessionmaker(api)() as session, session.begin():
+        await session.execute(
+            sa.text("UPDATE dispute SET agreed_at = agreed_at - interval '31 days'")
+        )
+    late = await step(api, DISPATCHER_C1, cid, "apply_confirmation", 409, court="西湖区人民法院")
+    assert late["code"] == "confirmation_window_passed"
