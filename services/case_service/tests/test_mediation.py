@@ -505,3 +505,142 @@ async def test_judicial_confirmation_only_within_30_days(
         )
     late = await step(api, DISPATCHER_C1, cid, "apply_confirmation", 409, court="西湖区人民法院")
     assert late["code"] == "confirmation_window_passed"
+
+
+# ------------------------------------------------------------------------------ documents
+
+
+async def agreed_case(api: Api) -> tuple[str, dict[str, Any]]:
+    case, _ = await dispute_case(api)
+    cid = case["id"]
+    await step(api, DISPATCHER_C1, cid, "accept")
+    await step(api, DISPATCHER_C1, cid, "assign", member_ids=[str(M_COMMUNITY)])
+    when = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    await step(
+        api,
+        WORKER_A,
+        cid,
+        "schedule_session",
+        session={"starts_at": when, "place": "社区调解室", "attendees": ["张三", "李四", "王芳"]},
+    )
+    await step(
+        api,
+        WORKER_A,
+        cid,
+        "record_session",
+        session_number=1,
+        record="申请人称楼上漏水致天花板受损；被申请人承认装修不当。",
+    )
+    terms = [
+        {
+            "content": "李四赔偿张三维修费3000元",
+            "manner": "银行转账",
+            "place": "社区调解室",
+            "deadline_on": "2026-12-31",
+        },
+        {
+            "content": "李四修复防水层",
+            "manner": "委托施工队维修",
+            "place": "李四住所",
+            "deadline_on": "2027-01-15",
+        },
+    ]
+    agreed = await step(
+        api, WORKER_A, cid, "agree", responsibility="李四装修不当，承担全部责任", terms=terms
+    )
+    return cid, agreed
+
+
+async def test_the_agreement_docx_holds_every_required_element(
+    api: Api, directory: FakeDirectory
+) -> None:
+    from case_service.mediation.documents import docx_text
+
+    cid, _ = await agreed_case(api)
+    url = f"/api/v1/cases/{cid}/mediation/agreement.docx"
+    r = await api.get(WORKER_A, url)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("application/vnd.openxmlformats")
+    text = docx_text(r.content)
+    for element in [
+        "人民调解协议书",
+        "申请人：张三",
+        "身份证号码：330106198001011234",
+        "联系电话：13800000001",
+        "被申请人：李四",
+        "楼上装修漏水致楼下受损",  # facts
+        "李四装修不当，承担全部责任",  # responsibility
+        "协议内容 | 履行方式 | 履行地点 | 履行期限",
+        "李四赔偿张三维修费3000元 | 银行转账 | 社区调解室 | 2026年12月31日前",
+        "李四修复防水层 | 委托施工队维修 | 李四住所 | 2027年01月15日前",
+        "申请人（签名或盖章）：张三",
+        "被申请人（签名或盖章）：李四",
+        "调解员（签名）：王芳",
+        "社区（村）人民调解委员会（印章）",
+        "三十日内共同向人民法院申请司法确认",
+        "一式3份",
+    ]:
+        assert element in text, element
+    # printing the parties in full is a reveal, audited; a resident may not
+    audit = (await api.get(ADMIN, f"/api/v1/cases/{cid}/mediation/reveals")).json()["items"]
+    assert [(a["actor_id"], a["purpose"]) for a in audit] == [(WORKER_A.sub, "agreement_docx")]
+    denied = await api.get(RESIDENT, url)
+    assert denied.status_code == 403 and denied.json()["code"] == "mediation_not_permitted"
+    record = await api.get(WORKER_A, f"/api/v1/cases/{cid}/mediation/sessions/1/record.docx")
+    assert record.status_code == 200
+    record_text = docx_text(record.content)
+    for element in [
+        "人民调解笔录",
+        "第1次调解",
+        "地点：社区调解室",
+        "参加人员：张三、李四、王芳",
+        "被申请人承认装修不当",
+        "调解员（签名）：王芳",
+        "记录人（签名）",
+    ]:
+        assert element in record_text, element
+    missing = await api.get(WORKER_A, f"/api/v1/cases/{cid}/mediation/sessions/9/record.docx")
+    assert missing.status_code == 404 and missing.json()["code"] == "session_not_found"
+
+
+async def test_no_agreement_document_before_an_agreement(api: Api) -> None:
+    case, _ = await dispute_case(api)
+    r = await api.get(DISPATCHER_C1, f"/api/v1/cases/{case['id']}/mediation/agreement.docx")
+    assert r.status_code == 409 and r.json()["code"] == "no_agreement"
+
+
+async def test_an_administrator_changes_the_template_but_not_its_required_elements(
+    api: Api, directory: FakeDirectory
+) -> None:
+    from case_service.mediation.documents import docx_text
+
+    url = "/api/v1/mediation/templates/agreement"
+    current = (await api.get(ADMIN, url)).json()
+    assert current["customised"] is False and "terms" in current["required_placeholders"]
+    blocks = current["blocks"]
+    without_terms = [b for b in blocks if b["text"] != "{terms}"]
+    h = api.headers(ADMIN)
+    bad = await api.client.put(url, json={"title": "协议书", "blocks": without_terms}, headers=h)
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_template"
+    assert bad.json()["errors"][0]["field"] == "blocks"
+    assert "{terms}" in bad.json()["errors"][0]["reason"]
+    unknown = [*blocks, {"kind": "paragraph", "text": "{secret}"}]
+    r = await api.client.put(url, json={"title": "协议书", "blocks": unknown}, headers=h)
+    assert r.json()["errors"][0]["field"] == f"blocks[{len(blocks)}].text"
+    mine = [{"kind": "heading", "text": "西湖区矛盾纠纷多元化解"}, *blocks]
+    denied = await api.client.put(
+        url, json={"title": "协议书", "blocks": mine}, headers=api.headers(DISPATCHER_C1)
+    )
+    assert denied.status_code == 403
+    ok = await api.client.put(
+        url, json={"title": "西湖区人民调解协议书", "blocks": mine}, headers=h
+    )
+    assert ok.status_code == 200 and ok.json()["version"] == 1 and ok.json()["customised"] is True
+    cid, _ = await agreed_case(api)
+    text = docx_text(
+        (await api.get(WORKER_A, f"/api/v1/cases/{cid}/mediation/agreement.docx")).content
+    )
+    assert "西湖区人民调解协议书" in text and "西湖区矛盾纠纷多元化解" in text
+    assert "银行转账" in text
+    reset = await api.client.delete(url, headers=h)
+    assert reset.json()["customised"] is False

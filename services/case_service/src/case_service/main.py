@@ -17,6 +17,7 @@ from case_service.config import ALEMBIC_INI, DATABASE_NAME, Settings, get_settin
 from case_service.evaluations.routes import router as evaluations_router
 from case_service.mediation import service as mediation
 from case_service.mediation.routes import router as mediation_router
+from case_service.mediation.routes import templates_router as mediation_templates_router
 from case_service.open311.formats import Open311Error, open311_error_handler
 from case_service.open311.routes import router as open311_router
 from case_service.open311.service import ApiKeys
@@ -193,6 +194,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 workorders_router,
                 evaluations_router,
                 mediation_router,
+                mediation_templates_router,
                 stats_router,
             ],
             openapi_tags=[

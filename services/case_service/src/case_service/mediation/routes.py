@@ -5,16 +5,17 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from case_service.cases import access
 from case_service.cases import repository as cases
 from case_service.cases import service as case_service
-from case_service.mediation import flows, service
+from case_service.mediation import documents, flows, service
 from case_service.mediation.lifecycle import STEPS, Action
 from case_service.mediation.models import DisputePartyReveal
 from case_service.mediation.schemas import (
@@ -23,12 +24,14 @@ from case_service.mediation.schemas import (
     DisputeRead,
     DisputeUpdate,
     MediationActionRequest,
+    TemplateRead,
+    TemplateUpdate,
 )
 from shared.auth import CurrentPrincipal, Principal, Role, require_roles
 from shared.db import SessionDep, utcnow
 from shared.i18n import Text
 from shared.pagination import Page, PageDep, paginate
-from shared.problem import NotFound, problem_responses
+from shared.problem import Conflict, Forbidden, NotFound, problem_responses
 
 router = APIRouter(prefix="/api/v1/cases", tags=["mediation"])
 
@@ -352,3 +355,175 @@ async def list_reveals(
         descending=True,
         to_item=PartyRevealRead.model_validate,
     )
+
+
+# ------------------------------------------------------------------------------ documents
+
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+DOCX_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {DOCX: {}}, "description": "the document (DOCX)"}
+}
+
+
+def _docx(rendered: documents.Rendered) -> Response:
+    return Response(
+        rendered.content,
+        media_type=DOCX,
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(rendered.filename)}"},
+    )
+
+
+async def _for_document(
+    session: AsyncSession,
+    principal: Principal,
+    case_id: uuid.UUID,
+    reason: str | None,
+    purpose: str,
+) -> Any:
+    case, dispute, rows = await visible(session, principal, case_id)
+    if dispute is None:
+        raise _no_file()
+    # the documents print the parties in full: the same right as a reveal, audited
+    if not service.may_reveal(principal, case, dispute, rows):
+        raise Forbidden(
+            Text(
+                "只有调解员和所在层级的调度员、网格长可以制作调解文书",
+                "Only the mediators and the level's dispatchers and grid leaders make the "
+                "mediation documents",
+            ),
+            code="mediation_not_permitted",
+        )
+    default = "制作调解协议书" if purpose == "agreement_docx" else "制作调解笔录"
+    await service.record_reveal(
+        session, principal, dispute, reason=reason or default, purpose=purpose
+    )
+    parties = [service.open_party(p) for p in await service.parties(session, dispute.id)]
+    return case, dispute, rows, parties
+
+
+@router.get(
+    "/{case_id}/mediation/agreement.docx",
+    response_class=Response,
+    summary="The mediation agreement (调解协议书) as DOCX",
+    description="Generated in Chinese from the agreement template (`/api/v1/mediation/templates/"
+    "agreement`): the parties in full, the facts and each party's responsibility, the terms "
+    "as a table with how, where and by when each is performed, the effect and judicial "
+    "confirmation clause, one copy per party and one kept, and the signature lines of every "
+    "party and mediator with the committee's seal. For the mediators and the level's "
+    "coordinators; the parties are printed in full, so each download is a row of the reveal "
+    "audit (`purpose: agreement_docx`). 409 `no_agreement` before an agreement.",
+    responses={**DOCX_RESPONSE, **problem_responses(401, 403, 404, 409)},
+)
+async def agreement_document(
+    case_id: CaseId,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    reason: Annotated[str | None, Query(max_length=500, examples=["送达当事人签字"])] = None,
+) -> Response:
+    case, dispute, rows, parties = await _for_document(
+        session, principal, case_id, reason, "agreement_docx"
+    )
+    terms = await service.terms(session, dispute.id)
+    if not terms:
+        raise Conflict(
+            Text("此纠纷尚未达成调解协议", "This dispute has no agreement yet"), code="no_agreement"
+        )
+    rendered = await documents.agreement_docx(
+        session,
+        case_number=case.case_number,
+        dispute=dispute,
+        parties=parties,
+        mediators=rows,
+        terms=terms,
+    )
+    return _docx(rendered)
+
+
+@router.get(
+    "/{case_id}/mediation/sessions/{number}/record.docx",
+    response_class=Response,
+    summary="A session's record (调解笔录) as DOCX",
+    description="Generated from the record template: the session's time, place and attendees, "
+    "the parties, the notice of their rights, the record as written at `record_session`, and "
+    "the signature lines of the parties, the mediators and the recorder. Audited like a reveal "
+    "(`purpose: record_docx`). 404 `session_not_found`.",
+    responses={**DOCX_RESPONSE, **problem_responses(401, 403, 404)},
+)
+async def record_document(
+    case_id: CaseId,
+    number: Annotated[int, Path(ge=1, description="the session's number in the file")],
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    reason: Annotated[str | None, Query(max_length=500, examples=["归档"])] = None,
+) -> Response:
+    case, dispute, rows, parties = await _for_document(
+        session, principal, case_id, reason, "record_docx"
+    )
+    sitting = next(
+        (s for s in await service.sessions(session, dispute.id) if s.number == number), None
+    )
+    if sitting is None:
+        raise NotFound(Text("没有这次调解", "No such session"), code="session_not_found")
+    rendered = await documents.record_docx(
+        session,
+        case_number=case.case_number,
+        dispute=dispute,
+        parties=parties,
+        mediators=rows,
+        sitting=sitting,
+    )
+    return _docx(rendered)
+
+
+templates_router = APIRouter(prefix="/api/v1/mediation", tags=["mediation"])
+AdminDep = Annotated[Principal, require_roles(Role.admin)]
+StaffDep = Annotated[
+    Principal,
+    require_roles(Role.admin, Role.dispatcher, Role.grid_leader, Role.grid_worker, Role.supervisor),
+]
+KindPath = Annotated[
+    str,
+    Path(pattern="^(agreement|record)$", description="agreement (调解协议书) or record (调解笔录)"),
+]
+
+
+@templates_router.get(
+    "/templates/{kind}",
+    response_model=TemplateRead,
+    summary="Read a mediation document template",
+    description="The administrator's version, or the built-in one (`customised: false`). "
+    "`required_placeholders` are the elements the rules require; they cannot be removed.",
+    responses=problem_responses(401, 403, 422),
+)
+async def read_template(kind: KindPath, session: SessionDep, principal: StaffDep) -> TemplateRead:
+    return documents.template_read(kind, await documents.get_template(session, kind))
+
+
+@templates_router.put(
+    "/templates/{kind}",
+    response_model=TemplateRead,
+    summary="Change a mediation document template (admins)",
+    description="Title and blocks (`heading` or `paragraph`) with `{placeholders}`. Every "
+    "required placeholder must stay in (422 `invalid_template`, `errors[].field: blocks`); an "
+    "unknown one is 422 naming the block (`blocks[3].text`). A block that is exactly `{terms}` "
+    "becomes the table of terms, `{parties}` one line per party, `{signatures}` the signature "
+    "and seal lines.",
+    responses=problem_responses(401, 403, 422),
+)
+async def change_template(
+    kind: KindPath, body: TemplateUpdate, session: SessionDep, principal: AdminDep
+) -> TemplateRead:
+    row = await documents.put_template(session, kind, body, principal.subject)
+    return documents.template_read(kind, row)
+
+
+@templates_router.delete(
+    "/templates/{kind}",
+    response_model=TemplateRead,
+    summary="Go back to the built-in template (admins)",
+    description="Drops the administrator's version; the built-in template is used again.",
+    responses=problem_responses(401, 403, 422),
+)
+async def reset_template(kind: KindPath, session: SessionDep, principal: AdminDep) -> TemplateRead:
+    await documents.reset_template(session, kind)
+    return documents.template_read(kind, None)
