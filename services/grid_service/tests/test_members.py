@@ -271,3 +271,20 @@ async def test_members_of_an_ancestor_answer_when_the_grid_has_none(
 async def test_residents_cannot_list_members(client: httpx.AsyncClient, bearer: Any) -> None:
     response = await client.get("/api/v1/members", headers=bearer(roles=["resident"]))
     assert response.status_code == 403
+
+
+async def test_the_mediation_team_has_lawyers_and_notaries(
+    client: httpx.AsyncClient, admin: Any
+) -> None:
+    """组团式服务 (003:L30): lawyers and notaries join a grid's mediation team, with their
+    titles on the contact card."""
+    tree = await make_chain(client, admin())
+    grid = tree["grid1"]["id"]
+    lawyer = await appoint(client, admin(), area_id=grid, post="lawyer", name="孙律师")
+    notary = await appoint(client, admin(), area_id=grid, post="notary", name="钱公证")
+    assert (lawyer["post"], notary["post"]) == ("lawyer", "notary")
+    card = await client.get(f"/api/v1/areas/{grid}/contact-card")
+    assert card.status_code == 200, card.text
+    titles = {e["post"]: e["post_title"] for e in card.json()["entries"]}
+    assert titles["lawyer"] == "律师"
+    assert titles["notary"] == "公证员"
