@@ -585,7 +585,8 @@ async def test_the_agreement_docx_holds_every_required_element(
     audit = (await api.get(ADMIN, f"/api/v1/cases/{cid}/mediation/reveals")).json()["items"]
     assert [(a["actor_id"], a["purpose"]) for a in audit] == [(WORKER_A.sub, "agreement_docx")]
     denied = await api.get(RESIDENT, url)
-    assert denied.status_code == 403 and denied.json()["code"] == "mediation_not_permitted"
+    assert denied.status_code == 403
+    assert denied.json()["code"] == "mediation_not_permitted"
     record = await api.get(WORKER_A, f"/api/v1/cases/{cid}/mediation/sessions/1/record.docx")
     assert record.status_code == 200
     record_text = docx_text(record.content)
@@ -600,13 +601,15 @@ async def test_the_agreement_docx_holds_every_required_element(
     ]:
         assert element in record_text, element
     missing = await api.get(WORKER_A, f"/api/v1/cases/{cid}/mediation/sessions/9/record.docx")
-    assert missing.status_code == 404 and missing.json()["code"] == "session_not_found"
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "session_not_found"
 
 
 async def test_no_agreement_document_before_an_agreement(api: Api) -> None:
     case, _ = await dispute_case(api)
     r = await api.get(DISPATCHER_C1, f"/api/v1/cases/{case['id']}/mediation/agreement.docx")
-    assert r.status_code == 409 and r.json()["code"] == "no_agreement"
+    assert r.status_code == 409
+    assert r.json()["code"] == "no_agreement"
 
 
 async def test_an_administrator_changes_the_template_but_not_its_required_elements(
@@ -616,12 +619,14 @@ async def test_an_administrator_changes_the_template_but_not_its_required_elemen
 
     url = "/api/v1/mediation/templates/agreement"
     current = (await api.get(ADMIN, url)).json()
-    assert current["customised"] is False and "terms" in current["required_placeholders"]
+    assert current["customised"] is False
+    assert "terms" in current["required_placeholders"]
     blocks = current["blocks"]
     without_terms = [b for b in blocks if b["text"] != "{terms}"]
     h = api.headers(ADMIN)
     bad = await api.client.put(url, json={"title": "协议书", "blocks": without_terms}, headers=h)
-    assert bad.status_code == 422 and bad.json()["code"] == "invalid_template"
+    assert bad.status_code == 422
+    assert bad.json()["code"] == "invalid_template"
     assert bad.json()["errors"][0]["field"] == "blocks"
     assert "{terms}" in bad.json()["errors"][0]["reason"]
     unknown = [*blocks, {"kind": "paragraph", "text": "{secret}"}]
@@ -635,12 +640,15 @@ async def test_an_administrator_changes_the_template_but_not_its_required_elemen
     ok = await api.client.put(
         url, json={"title": "西湖区人民调解协议书", "blocks": mine}, headers=h
     )
-    assert ok.status_code == 200 and ok.json()["version"] == 1 and ok.json()["customised"] is True
+    assert ok.status_code == 200
+    assert ok.json()["version"] == 1
+    assert ok.json()["customised"] is True
     cid, _ = await agreed_case(api)
     text = docx_text(
         (await api.get(WORKER_A, f"/api/v1/cases/{cid}/mediation/agreement.docx")).content
     )
-    assert "西湖区人民调解协议书" in text and "西湖区矛盾纠纷多元化解" in text
+    assert "西湖区人民调解协议书" in text
+    assert "西湖区矛盾纠纷多元化解" in text
     assert "银行转账" in text
     reset = await api.client.delete(url, headers=h)
     assert reset.json()["customised"] is False

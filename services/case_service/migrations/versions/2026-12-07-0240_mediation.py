@@ -2,8 +2,8 @@
 document templates; sla_timer.dispute_term_id for return visits due
 
 Revision ID: mediation01
-Revises: support01
-Create Date: 2026-12-07 02:00:00+00:00
+Revises: disclose01
+Create Date: 2026-12-07 02:40:00+00:00
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 revision: str = "mediation01"
-down_revision: str | None = "support01"
+down_revision: str | None = "disclose01"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
