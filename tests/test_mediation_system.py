@@ -189,9 +189,27 @@ async def test_three_disputes(system: System) -> None:
                 "mediation_session",
             )
             mine = [r for r in found if r["phone"] in phones]
-            return len(mine) == 4 and all(r["status"] == "sent" for r in mine)
+            return len(mine) == 4 and all(r["status"] in ("sent", "delivered") for r in mine)
 
-        await eventually(parties_told, timeout=60, what="both parties told of both sessions")
+        try:
+            await eventually(parties_told, timeout=60, what="both parties told of both sessions")
+        except AssertionError as exc:
+            outbox = await query(
+                system,
+                "case",
+                "SELECT type, relayed_at, attempts, last_error FROM outbox_event"
+                " WHERE case_id = $1 ORDER BY created_at",
+                uuid.UUID(case_id),
+            )
+            sent = await query(
+                system,
+                "notify",
+                "SELECT template_key, phone, status, last_error_code FROM notification"
+                " WHERE template_key LIKE 'mediation%'",
+            )
+            raise AssertionError(
+                f"{exc}: outbox {[dict(r) for r in outbox]} notify {[dict(r) for r in sent]}"
+            ) from exc
         deadline = (datetime.now(SHANGHAI) + timedelta(days=10)).date()
         agreed = await m.step(
             community_mediator,

@@ -5,6 +5,7 @@ judicial confirmation, return visits due at the performance deadline."""
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -652,3 +653,116 @@ async def test_an_administrator_changes_the_template_but_not_its_required_elemen
     assert "银行转账" in text
     reset = await api.client.delete(url, headers=h)
     assert reset.json()["customised"] is False
+
+
+# ------------------------------------------------------------------------------ ledger, indicators
+
+
+async def files_in_states(api: Api) -> list[dict[str, Any]]:
+    """Four disputes: registered; agreed, performed and confirmed; failed and advised to
+    court; a 重大 labour dispute of 6 people."""
+    case1, _ = await dispute_case(api)
+    cid2, agreed = await agreed_case(api)
+    await step(api, DISPATCHER_C1, cid2, "apply_confirmation", court="西湖区人民法院")
+    await step(api, DISPATCHER_C1, cid2, "confirm")
+    for t in agreed["terms"]:
+        await step(api, WORKER_A, cid2, "visit_performed", term_id=t["id"], note="已履行")
+    case3, _ = await dispute_case(api)
+    await step(api, DISPATCHER_C1, case3["id"], "accept")
+    await step(api, DISPATCHER_C1, case3["id"], "assign", member_ids=[str(M_COMMUNITY)])
+    await step(api, WORKER_A, case3["id"], "fail", reason="分歧较大")
+    await step(api, DISPATCHER_C1, case3["id"], "advise_court", reason="告知诉讼")
+    case4, _ = await dispute_case(api, dispute_type="劳动纠纷", people_involved=6)
+    ids = [case1["id"], cid2, case3["id"], case4["id"]]
+    return [(await api.get(ADMIN, f"/api/v1/cases/{i}/mediation")).json() for i in ids]
+
+
+async def test_indicators_equal_a_recount_and_the_ledger_reads_back(
+    api: Api, directory: FakeDirectory
+) -> None:
+    from openpyxl import load_workbook
+
+    files = await files_in_states(api)
+    month = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+    r = await api.get(
+        DISPATCHER_C1,
+        "/api/v1/mediation/indicators",
+        area_path=COMMUNITY1,
+        from_month=month,
+        by="type",
+    )
+    assert r.status_code == 200, r.text
+    table = r.json()
+
+    def recount(group: list[dict[str, Any]]) -> dict[str, Any]:
+        accepted = [f for f in group if f["accepted_at"]]
+        agreed = [f for f in group if f["agreed_at"]]
+        return {
+            "registered": len(group),
+            "accepted": len(accepted),
+            "agreements": len(agreed),
+            "performed": len([f for f in group if f["status"] == "performed"]),
+            "confirmed": len([f for f in group if f["judicial_status"] == "confirmed"]),
+            "major": len([f for f in group if f["risk_level"] == "major"]),
+            "group": len([f for f in group if f["people_involved"] >= 5]),
+        }
+
+    def shown(g: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "registered": g["registered"],
+            "accepted": g["accepted"],
+            "agreements": g["mediated_successfully"]["numerator"],
+            "performed": g["performed"]["numerator"],
+            "confirmed": g["judicially_confirmed"],
+            "major": g["major"],
+            "group": g["group_disputes"],
+        }
+
+    by_type = {g["key"]: g for g in table["groups"]}
+    assert set(by_type) == {"邻里纠纷", "劳动纠纷"}
+    for key, g in by_type.items():
+        assert shown(g) == recount([f for f in files if f["dispute_type"] == key]), key
+    assert shown(table["total"]) == recount(files)
+    assert table["total"]["mediated_successfully"]["rate"] == 0.5  # 1 agreement of 2 accepted
+    assert table["total"]["performed"]["rate"] == 1.0
+    by_month = await api.get(
+        DISPATCHER_C1,
+        "/api/v1/mediation/indicators",
+        area_path=COMMUNITY1,
+        from_month=month,
+        by="month",
+    )
+    assert [g["key"] for g in by_month.json()["groups"]] == [month]
+    # the ledger: one row per dispute, parties masked
+    x = await api.get(
+        DISPATCHER_C1, "/api/v1/mediation/ledger", area_path=COMMUNITY1, from_month=month
+    )
+    assert x.status_code == 200, x.text
+    sheet = load_workbook(io.BytesIO(x.content)).active
+    assert sheet is not None
+    rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+    assert rows[0][:3] == ["案件编号", "登记日期", "纠纷类型"]
+    assert [r[0] for r in rows[1:]] == [f["case_number"] for f in files]
+    assert rows[1][4] == "张*、李*"
+    assert [r[7] for r in rows[1:]] == ["一般", "一般", "一般", "重大"]
+    assert [r[9] for r in rows[1:]] == ["已登记", "已履行", "已告知诉讼", "已登记"]
+    assert rows[2][13] == "已确认"
+    assert "张三" not in json.dumps(rows, ensure_ascii=False)
+    # another community's dispatcher, a bad month
+    from conftest import DISPATCHER_C2
+
+    other = await api.get(
+        DISPATCHER_C2, "/api/v1/mediation/ledger", area_path=COMMUNITY1, from_month=month
+    )
+    assert other.status_code == 403
+    assert other.json()["code"] == "area_not_covered"
+    bad = await api.get(
+        DISPATCHER_C1, "/api/v1/mediation/indicators", area_path=COMMUNITY1, from_month="2026-13"
+    )
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "query.from_month"
+    empty = await api.get(
+        DISPATCHER_C1, "/api/v1/mediation/indicators", area_path=COMMUNITY1, from_month="2020-01"
+    )
+    assert empty.json()["total"]["registered"] == 0
+    assert empty.json()["total"]["mediated_successfully"]["rate"] is None

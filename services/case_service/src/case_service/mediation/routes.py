@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from case_service.cases import access
 from case_service.cases import repository as cases
 from case_service.cases import service as case_service
-from case_service.mediation import documents, flows, service
+from case_service.mediation import documents, flows, reports, service
 from case_service.mediation.lifecycle import STEPS, Action
 from case_service.mediation.models import DisputePartyReveal
 from case_service.mediation.schemas import (
@@ -27,11 +27,21 @@ from case_service.mediation.schemas import (
     TemplateRead,
     TemplateUpdate,
 )
+from case_service.stats.exports import XLSX as reports_xlsx
+from case_service.stats.exports import table_response
+from case_service.stats.schemas import Format
 from shared.auth import CurrentPrincipal, Principal, Role, require_roles
 from shared.db import SessionDep, utcnow
 from shared.i18n import Text
 from shared.pagination import Page, PageDep, paginate
-from shared.problem import Conflict, Forbidden, NotFound, problem_responses
+from shared.problem import (
+    Conflict,
+    FieldProblem,
+    Forbidden,
+    NotFound,
+    ValidationFailed,
+    problem_responses,
+)
 
 router = APIRouter(prefix="/api/v1/cases", tags=["mediation"])
 
@@ -527,3 +537,109 @@ async def change_template(
 async def reset_template(kind: KindPath, session: SessionDep, principal: AdminDep) -> TemplateRead:
     await documents.reset_template(session, kind)
     return documents.template_read(kind, None)
+
+
+# ------------------------------------------------------------------------------ ledger, indicators
+
+ReportersDep = Annotated[
+    Principal, require_roles(Role.admin, Role.dispatcher, Role.supervisor, Role.grid_leader)
+]
+MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+
+
+def _period(
+    area_path: str, principal: Principal, from_month: str, to_month: str | None
+) -> reports.Period:
+    if not principal.has_role(Role.admin) and not principal.covers_area(area_path):
+        raise Forbidden(
+            Text("该区域不在您的辖区内", "That area is outside your jurisdiction"),
+            code="area_not_covered",
+        )
+    first = date.fromisoformat(from_month + "-01")
+    last = date.fromisoformat((to_month or from_month) + "-01")
+    if last < first:
+        raise ValidationFailed(
+            Text("结束月份早于开始月份", "to_month is before from_month"),
+            code="invalid_period",
+            errors=[
+                FieldProblem(
+                    field="query.to_month", reason=Text("早于 from_month", "before from_month")
+                )
+            ],
+        )
+    return reports.month_period(first, last)
+
+
+AreaQuery = Annotated[
+    str,
+    Query(
+        max_length=255,
+        pattern=r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$",
+        description="area subtree",
+        examples=["330100.330106.330106001"],
+    ),
+]
+FromMonth = Annotated[
+    str, Query(pattern=MONTH, description="first month, YYYY-MM", examples=["2026-12"])
+]
+ToMonth = Annotated[
+    str | None,
+    Query(pattern=MONTH, description="last month (default from_month)", examples=["2026-12"]),
+]
+
+
+@templates_router.get(
+    "/ledger",
+    response_class=Response,
+    summary="The dispute ledger (矛盾纠纷台账) of an area and period, XLSX",
+    description="One row per dispute filed in the months given whose case lies in the area's "
+    "subtree, oldest first: number, date, type, area, parties (masked), people involved, "
+    "amount, risk, level, status, acceptance, agreement, performance, judicial confirmation, "
+    "close. For admins, and the dispatchers, supervisors and grid leaders over the area "
+    "(403 `area_not_covered`).",
+    responses={
+        200: {"content": {reports_xlsx: {}}, "description": "the ledger (XLSX)"},
+        **problem_responses(401, 403, 422),
+    },
+)
+async def ledger(
+    session: SessionDep,
+    principal: ReportersDep,
+    area_path: AreaQuery,
+    from_month: FromMonth,
+    to_month: ToMonth = None,
+) -> Response:
+    period = _period(area_path, principal, from_month, to_month)
+    rows = await reports.ledger_rows(session, area_path, period)
+    return table_response(reports.LEDGER_HEADER, rows, Format.xlsx, f"ledger-{from_month}")
+
+
+@templates_router.get(
+    "/indicators",
+    response_model=reports.IndicatorTable,
+    summary="Mediation indicators by dispute type, month or level",
+    description="Over the disputes filed in the months given in the area's subtree: registered "
+    "(排查登记), accepted, mediated successfully (agreements / accepted: 调解成功率), performed "
+    "(performed / agreements: 履行率), judicially confirmed, 重大, group disputes (people "
+    "involved ≥ `CASE_MEDIATION_MAJOR_PEOPLE`) and the average days from acceptance to "
+    "agreement or close; one row per `by` group and a total.",
+    responses=problem_responses(401, 403, 422),
+)
+async def indicator_table(
+    session: SessionDep,
+    principal: ReportersDep,
+    area_path: AreaQuery,
+    from_month: FromMonth,
+    to_month: ToMonth = None,
+    by: Annotated[str, Query(pattern="^(type|month|level)$", examples=["type"])] = "type",
+) -> reports.IndicatorTable:
+    period = _period(area_path, principal, from_month, to_month)
+    groups, total = await reports.indicators(session, area_path, period, by)
+    return reports.IndicatorTable(
+        area_path=area_path,
+        from_month=from_month,
+        to_month=to_month or from_month,
+        by=by,
+        groups=groups,
+        total=total,
+    )
