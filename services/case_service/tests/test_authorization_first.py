@@ -15,6 +15,7 @@ from conftest import (
     DISPATCHER_C1,
     PLATFORM,
     RESIDENT,
+    STREET1,
     SUPERVISOR_S1,
     URBAN,
     WORKER_A,
@@ -23,6 +24,7 @@ from conftest import (
 )
 
 NOTHING = str(uuid.uuid4())
+STREET_ADMIN = Person("admin-s1", ("admin",), (STREET1,))
 CASE = f"/api/v1/cases/{NOTHING}"
 
 # (who, method, path, code): a caller the operation is never for, an empty or invalid body
@@ -31,6 +33,8 @@ REFUSED = [
     (RESIDENT, "GET", "/api/v1/sla/policies", "missing_role"),
     (DISPATCHER_C1, "PUT", "/api/v1/calendar/overrides/2026-10-01", "missing_role"),
     (DISPATCHER_C1, "DELETE", "/api/v1/calendar/overrides/2026-10-01", "missing_role"),
+    # nationwide days are for an admin without an area restriction
+    (STREET_ADMIN, "PUT", "/api/v1/calendar/overrides/2026-10-01", "out_of_scope"),
     (RESIDENT, "POST", f"{CASE}/extensions/{NOTHING}/decision", "missing_role"),
     (DISPATCHER_C1, "POST", f"{CASE}/supervisions", "missing_role"),
     (ADMIN, "POST", f"{CASE}/evaluations", "not_the_reporter"),

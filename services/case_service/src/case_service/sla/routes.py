@@ -8,7 +8,7 @@ from datetime import date
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from sqlmodel import col, select
 
 from case_service.cases import access
@@ -222,6 +222,16 @@ async def _check_references(session: Any, body: SlaPolicyCreate) -> None:
         )
 
 
+Jurisdiction = Annotated[
+    str,
+    Query(
+        max_length=255,
+        pattern=r"^[0-9.]*$",
+        description="area path the override applies to and below; empty = everywhere",
+    ),
+]
+
+
 def _check_jurisdiction(principal: Principal, path: str) -> None:
     if path and principal.area_paths and not principal.covers_area(path):
         raise NotFound(
@@ -238,14 +248,16 @@ def _check_jurisdiction(principal: Principal, path: str) -> None:
         )
 
 
-Jurisdiction = Annotated[
-    str,
-    Query(
-        max_length=255,
-        pattern=r"^[0-9.]*$",
-        description="area path the override applies to and below; empty = everywhere",
-    ),
-]
+async def _calendar_keeper(
+    principal: CalendarAdminDep, jurisdiction: Jurisdiction = ""
+) -> Principal:
+    """An admin whose areas hold the jurisdiction (an unrestricted one for nationwide days),
+    checked before the body is validated."""
+    _check_jurisdiction(principal, jurisdiction)
+    return principal
+
+
+CalendarKeeperDep = Annotated[Principal, Depends(_calendar_keeper)]
 
 
 @router.get(
@@ -282,13 +294,12 @@ async def list_overrides(
     responses=problem_responses(403, 404, 422),
 )
 async def put_override(
-    principal: CalendarAdminDep,
+    principal: CalendarKeeperDep,
     day: date,
     body: CalendarOverrideWrite,
     session: SessionDep,
     jurisdiction: Jurisdiction = "",
 ) -> CalendarOverrideRead:
-    _check_jurisdiction(principal, jurisdiction)
     row = (
         await session.execute(
             select(CalendarOverride)
@@ -321,9 +332,8 @@ async def put_override(
     responses=problem_responses(403, 404),
 )
 async def delete_override(
-    principal: CalendarAdminDep, day: date, session: SessionDep, jurisdiction: Jurisdiction = ""
+    principal: CalendarKeeperDep, day: date, session: SessionDep, jurisdiction: Jurisdiction = ""
 ) -> None:
-    _check_jurisdiction(principal, jurisdiction)
     row = (
         await session.execute(
             select(CalendarOverride).where(
