@@ -8,6 +8,7 @@ killed in the middle of a burst."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -19,10 +20,13 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from shared.testing import REPO_ROOT
 from tests.conftest import FAST
 from tests.helpers import PASSWORD, Person, eventually, login, platform_client, query
 from tests.system import System, start_system, stop_system
 from tests.test_load import burst
+
+PROMETHEUS = REPO_ROOT / "deploy" / "prometheus"
 
 # the module's system (six processes, nginx, PgBouncer) starts once, in the first test's time
 pytestmark = pytest.mark.timeout(900)
@@ -132,6 +136,27 @@ async def test_a_token_from_either_grid_replica_is_accepted_and_revoked_everywhe
                 await asyncio.sleep(0.1)
             assert set(seen) == {p.port for p in processes}, seen
             assert max(seen.values()) <= REVOCATION_BOUND_SECONDS, seen
+
+
+async def test_every_metric_of_the_alerts_and_the_dashboard_is_on_metrics(
+    replicated: System,
+) -> None:
+    """deploy/prometheus names only metrics the services expose (on every replica)."""
+    text = "".join(p.read_text(encoding="utf-8") for p in PROMETHEUS.iterdir())
+    names = set(re.findall(r"\bgridgov_[a-z0-9_]+", text))
+    assert "gridgov_outbox_oldest_pending_seconds" in names
+    async with httpx.AsyncClient(timeout=30) as client:
+        for p in replicated.processes():
+            r = await client.get(p.url + "/metrics")
+            assert r.status_code == 200, r.text
+            exposed = set(re.findall(r"^(?:# (?:HELP|TYPE) )?(gridgov_[a-z0-9_]+)", r.text, re.M))
+            histograms = re.findall(r"^# TYPE (gridgov_[a-z0-9_]+) histogram", r.text, re.M)
+            exposed |= {h + suffix for h in histograms for suffix in ("_bucket", "_count", "_sum")}
+            assert names <= exposed, (p.module, p.port, sorted(names - exposed))
+            if p.key == "case":  # read from the database at the scrape
+                assert re.search(
+                    r'^gridgov_outbox_pending_events\{service="case_service"\} \d', r.text, re.M
+                ), r.text
 
 
 async def test_a_replica_of_each_service_killed_mid_burst_loses_and_doubles_nothing(

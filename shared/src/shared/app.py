@@ -87,6 +87,8 @@ class ServiceSpec:
     large_body_bytes: int | None = None
     large_body_markers: tuple[str, ...] = ()
     configure: Callable[[FastAPI], None] | None = None
+    #: run before /metrics answers: gauges read from the database (errors are logged)
+    metrics_hook: Hook | None = None
 
 
 class Health(BaseModel):
@@ -169,7 +171,12 @@ def _ops_router(spec: ServiceSpec) -> APIRouter:
         )
 
     @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        if spec.metrics_hook is not None:
+            try:
+                await asyncio.wait_for(spec.metrics_hook(request.app), timeout=5)
+            except Exception as exc:  # a scrape answers with what it has
+                log.warning("metrics_hook_failed", error=type(exc).__name__)
         body, content_type = render()
         return Response(body, media_type=content_type)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from fastapi import FastAPI
 
 from case_service.attachments.routes import router as attachments_router
@@ -38,6 +39,7 @@ from case_service.webhooks.service import WebhookWorker
 from case_service.workorders.routes import router as workorders_router
 from shared.app import ServiceSpec, create_service_app
 from shared.http import ServiceClient
+from shared.metrics import OUTBOX_OLDEST, OUTBOX_PENDING
 from shared.oauth import ClientCredentials
 
 DESCRIPTION = """
@@ -170,6 +172,21 @@ async def _shutdown(app: FastAPI) -> None:
             await client.aclose()
 
 
+async def _outbox_gauges(app: FastAPI) -> None:
+    """The event outbox's backlog for /metrics (alert: outbox lag, deploy/prometheus)."""
+    async with app.state.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.text(
+                    "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)"
+                    " FROM outbox_event WHERE relayed_at IS NULL"
+                )
+            )
+        ).one()
+    OUTBOX_PENDING.labels(service="case_service").set(int(row[0]))
+    OUTBOX_OLDEST.labels(service="case_service").set(float(row[1]))
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     privacy.configure(settings)
@@ -231,6 +248,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ],
             on_startup=_startup(settings),
             on_shutdown=_shutdown,
+            metrics_hook=_outbox_gauges,
             configure=lambda app: app.add_exception_handler(Open311Error, open311_error_handler),
             large_body_bytes=settings.upload_max_bytes,
             large_body_markers=("/api/v1/attachments",),

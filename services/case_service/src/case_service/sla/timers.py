@@ -32,6 +32,7 @@ from case_service.outbox.service import record_event
 from case_service.sla.models import CaseDeadline, SlaTimer, Supervision
 from shared.db import utcnow
 from shared.logging import get_logger
+from shared.metrics import TIMERS_FIRED
 
 log = get_logger(__name__)
 
@@ -151,6 +152,7 @@ async def fire_due(
     retry_after: timedelta = timedelta(minutes=1),
 ) -> int:
     """Fire up to ``limit`` due timers in one transaction; returns how many were handled."""
+    fired: list[str] = []
     async with maker() as session, session.begin():
         timers = await claim_due(session, now, limit)
         for timer in timers:
@@ -162,6 +164,7 @@ async def fire_due(
                     session.add(timer)
                     await session.flush()
                     await _fire(session, timer, now, escalate)
+                fired.append(str(timer.kind))
             except Exception as exc:
                 log.warning("sla_timer_failed", timer_id=str(timer.id), error=type(exc).__name__)
                 timer.fired_at = None
@@ -169,7 +172,9 @@ async def fire_due(
                 timer.last_error = repr(exc)[:500]
                 timer.due_at = now + retry_after * min(2**timer.attempts, 60)
             session.add(timer)
-        return len(timers)
+    for kind in fired:  # counted once committed
+        TIMERS_FIRED.labels(kind=kind).inc()
+    return len(timers)
 
 
 class TimerWorker:

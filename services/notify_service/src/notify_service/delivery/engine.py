@@ -56,6 +56,7 @@ from notify_service.templates import repository as templates_repo
 from notify_service.templates.models import MessageTemplate
 from shared.contracts.recipients import Channel, RecipientRead
 from shared.logging import get_logger
+from shared.metrics import count_delivery_events
 from shared.problem import AppError
 
 log = get_logger(__name__)
@@ -370,6 +371,7 @@ async def _settle_unconfirmed(ctx: DeliveryContext, now: datetime) -> None:
             sent_at=n.sent_at or n.updated_at,
             reference=n.provider_message_id,
         )
+    settled: list[dict[str, Any]] = []
     async with ctx.sessionmaker() as session, session.begin():
         for snapshot in rows:
             locked = await repo.get_for_update(session, snapshot.id)
@@ -378,7 +380,9 @@ async def _settle_unconfirmed(ctx: DeliveryContext, now: datetime) -> None:
             events = _settle(locked, answers[locked.id], now, wait)
             locked.updated_at = now
             await repo.add_events(session, events)
+            settled += events
         await session.flush()
+    count_delivery_events(settled)
 
 
 def _settle(
@@ -682,6 +686,11 @@ def _apply_result(ctx: DeliveryContext, w: Work, r: SendResult, now: datetime) -
 
 
 async def _record(ctx: DeliveryContext, work: list[Work], now: datetime) -> None:
+    await _record_in_transaction(ctx, work, now)
+    count_delivery_events(e for w in work for e in w.events)  # once committed
+
+
+async def _record_in_transaction(ctx: DeliveryContext, work: list[Work], now: datetime) -> None:
     async with ctx.sessionmaker() as session, session.begin():
         await repo.update_many(session, [w.values for w in work], (*WRITE_COLUMNS, "updated_at"))
         await repo.add_events(session, [e for w in work for e in w.events])
