@@ -27,3 +27,13 @@ async def test_every_endpoint_is_documented(client: httpx.AsyncClient) -> None:
     action = spec["paths"]["/api/v1/cases/{case_id}/actions/{action}"]["post"]
     examples = action["requestBody"]["content"]["application/json"]["examples"]
     assert {"dispatch", "joint", "resolve", "return", "rate"} <= set(examples)
+
+
+async def test_schema_names_are_unique(client: httpx.AsyncClient) -> None:
+    """Two models of one name (mediation's Action beside the cases' Action) make FastAPI fall
+    back to module-qualified names, which renames types the console is built against."""
+    spec = (await client.get("/openapi.json")).json()
+    qualified = [name for name in spec["components"]["schemas"] if "__" in name]
+    assert qualified == []
+    for name in ("Action", "Figure", "IndicatorTable"):
+        assert name in spec["components"]["schemas"], name

@@ -49,7 +49,7 @@ class Track(StrEnum):
     term = "term"
 
 
-class Action(StrEnum):
+class MediationAction(StrEnum):
     accept = "accept"
     refuse = "refuse"
     assign = "assign"
@@ -88,105 +88,105 @@ class Step:
 
 S, J, P = Status, Judicial, Performance
 
-STEPS: dict[Action, Step] = {
-    Action.accept: Step(
+STEPS: dict[MediationAction, Step] = {
+    MediationAction.accept: Step(
         Track.dispute, {S.registered: S.accepted}, title=("受理调解", "accepted for mediation")
     ),
-    Action.refuse: Step(
+    MediationAction.refuse: Step(
         Track.dispute,
         {S.registered: S.refused},
         needs=("reason",),
         title=("不予受理", "refused for mediation"),
     ),
-    Action.assign: Step(
+    MediationAction.assign: Step(
         Track.dispute,
         {S.accepted: S.mediating, S.mediating: S.mediating},
         needs=("member_ids",),
         title=("指派调解员", "mediators assigned"),
     ),
-    Action.schedule_session: Step(
+    MediationAction.schedule_session: Step(
         Track.dispute,
         {S.mediating: S.mediating},
         needs=("session",),
         by=MEDIATOR,
         title=("安排调解", "session scheduled"),
     ),
-    Action.record_session: Step(
+    MediationAction.record_session: Step(
         Track.dispute,
         {S.mediating: S.mediating},
         needs=("session_number", "record"),
         by=MEDIATOR,
         title=("调解笔录", "session record"),
     ),
-    Action.extend: Step(
+    MediationAction.extend: Step(
         Track.dispute,
         {S.mediating: S.mediating},
         needs=("days", "consents", "reason"),
         by=MEDIATOR,
         title=("延长调解期限", "time limit extended"),
     ),
-    Action.agree: Step(
+    MediationAction.agree: Step(
         Track.dispute,
         {S.mediating: S.agreed},
         needs=("terms", "responsibility"),
         by=MEDIATOR,
         title=("达成调解协议", "agreement reached"),
     ),
-    Action.fail: Step(
+    MediationAction.fail: Step(
         Track.dispute,
         {S.mediating: S.failed},
         needs=("reason",),
         by=MEDIATOR,
         title=("调解不成", "no agreement"),
     ),
-    Action.refer_up: Step(
+    MediationAction.refer_up: Step(
         Track.dispute,
         {S.failed: S.accepted},
         needs=("reason",),
         title=("移交上级调处", "referred up a level"),
     ),
-    Action.refer_department: Step(
+    MediationAction.refer_department: Step(
         Track.dispute,
         {S.failed: S.referred_department},
         needs=("department_id", "reason"),
         title=("转行政调解", "referred to a department"),
     ),
-    Action.advise_court: Step(
+    MediationAction.advise_court: Step(
         Track.dispute,
         {S.failed: S.advised_court, S.agreed: S.advised_court},
         needs=("reason",),
         title=("告知诉讼", "advised to go to court"),
     ),
-    Action.apply_confirmation: Step(
+    MediationAction.apply_confirmation: Step(
         Track.judicial,
         {J.none: J.applied},
         needs=("court",),
         title=("申请司法确认", "judicial confirmation applied for"),
     ),
-    Action.confirm: Step(
+    MediationAction.confirm: Step(
         Track.judicial, {J.applied: J.confirmed}, title=("司法确认", "judicially confirmed")
     ),
-    Action.refuse_confirmation: Step(
+    MediationAction.refuse_confirmation: Step(
         Track.judicial,
         {J.applied: J.refused},
         needs=("reason",),
         title=("不予司法确认", "judicial confirmation refused"),
     ),
-    Action.visit_performed: Step(
+    MediationAction.visit_performed: Step(
         Track.term,
         {P.pending: P.performed, P.not_performed: P.performed, P.urged: P.performed},
         needs=("term_id",),
         by=MEDIATOR,
         title=("回访：已履行", "return visit: performed"),
     ),
-    Action.visit_not_performed: Step(
+    MediationAction.visit_not_performed: Step(
         Track.term,
         {P.pending: P.not_performed, P.urged: P.not_performed},
         needs=("term_id", "note"),
         by=MEDIATOR,
         title=("回访：未履行", "return visit: not performed"),
     ),
-    Action.urge: Step(
+    MediationAction.urge: Step(
         Track.term,
         {P.not_performed: P.urged},
         needs=("term_id", "note"),

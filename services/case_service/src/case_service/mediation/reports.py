@@ -141,7 +141,7 @@ async def ledger_rows(session: AsyncSession, area_path: str, period: Period) -> 
     return out
 
 
-class Figure(BaseModel):
+class MediationFigure(BaseModel):
     numerator: int
     denominator: int | None = None
     rate: float | None = Field(None, description="numerator / denominator, 4 decimals; null on 0")
@@ -151,15 +151,15 @@ class IndicatorGroup(BaseModel):
     key: str = Field(description="the dispute type, the month (YYYY-MM) or the level handling it")
     registered: int = Field(description="disputes filed (排查/登记)")
     accepted: int = Field(description="accepted for mediation (受理)")
-    mediated_successfully: Figure = Field(description="agreements / accepted (调解成功率)")
-    performed: Figure = Field(description="performed / agreements (履行率)")
+    mediated_successfully: MediationFigure = Field(description="agreements / accepted (调解成功率)")
+    performed: MediationFigure = Field(description="performed / agreements (履行率)")
     judicially_confirmed: int = Field(description="司法确认")
     major: int = Field(description="重大 disputes")
     group_disputes: int = Field(description="群体性: people involved ≥ the 重大 threshold")
     average_days: float | None = Field(description="acceptance to agreement or close, days")
 
 
-class IndicatorTable(BaseModel):
+class MediationIndicatorTable(BaseModel):
     area_path: str
     from_month: str
     to_month: str
@@ -168,8 +168,8 @@ class IndicatorTable(BaseModel):
     total: IndicatorGroup
 
 
-def _rate(n: int, d: int) -> Figure:
-    return Figure(numerator=n, denominator=d, rate=round(n / d, 4) if d else None)
+def _rate(n: int, d: int) -> MediationFigure:
+    return MediationFigure(numerator=n, denominator=d, rate=round(n / d, 4) if d else None)
 
 
 async def indicators(

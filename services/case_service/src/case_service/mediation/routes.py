@@ -16,7 +16,7 @@ from case_service.cases import access
 from case_service.cases import repository as cases
 from case_service.cases import service as case_service
 from case_service.mediation import documents, flows, reports, service
-from case_service.mediation.lifecycle import STEPS, Action
+from case_service.mediation.lifecycle import STEPS, MediationAction
 from case_service.mediation.models import DisputePartyReveal
 from case_service.mediation.schemas import (
     DISPUTE_EXAMPLE,
@@ -287,13 +287,13 @@ _ACTION_EXAMPLES = {
 async def take_step(
     request: Request,
     case_id: CaseId,
-    action: Annotated[Action, Path(description="the step")],
+    action: Annotated[MediationAction, Path(description="the step")],
     body: MediationActionRequest,
     principal: CurrentPrincipal,
 ) -> DisputeRead:
     maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     picks = None
-    if action is Action.assign and body.member_ids:
+    if action is MediationAction.assign and body.member_ids:
         # check the caller may see the file before asking grid_service anything
         async with maker() as session, session.begin():
             _, dispute, _ = await visible(session, principal, case_id)
@@ -616,7 +616,7 @@ async def ledger(
 
 @templates_router.get(
     "/indicators",
-    response_model=reports.IndicatorTable,
+    response_model=reports.MediationIndicatorTable,
     summary="Mediation indicators by dispute type, month or level",
     description="Over the disputes filed in the months given in the area's subtree: registered "
     "(排查登记), accepted, mediated successfully (agreements / accepted: 调解成功率), performed "
@@ -632,10 +632,10 @@ async def indicator_table(
     from_month: FromMonth,
     to_month: ToMonth = None,
     by: Annotated[str, Query(pattern="^(type|month|level)$", examples=["type"])] = "type",
-) -> reports.IndicatorTable:
+) -> reports.MediationIndicatorTable:
     period = _period(area_path, principal, from_month, to_month)
     groups, total = await reports.indicators(session, area_path, period, by)
-    return reports.IndicatorTable(
+    return reports.MediationIndicatorTable(
         area_path=area_path,
         from_month=from_month,
         to_month=to_month or from_month,

@@ -21,7 +21,7 @@ from case_service.cases import access
 from case_service.cases.models import Case
 from case_service.cases.service import add_timeline
 from case_service.mediation import lifecycle as lc
-from case_service.mediation.lifecycle import Action, Performance, Status, Track
+from case_service.mediation.lifecycle import MediationAction, Performance, Status, Track
 from case_service.mediation.models import (
     Dispute,
     DisputeMediator,
@@ -582,7 +582,7 @@ async def _event(
     )
 
 
-def _require(body: MediationActionRequest, action: Action) -> None:
+def _require(body: MediationActionRequest, action: MediationAction) -> None:
     for name in lc.STEPS[action].needs:
         if getattr(body, name) is None:
             raise _invalid(
@@ -599,7 +599,7 @@ async def act(
     *,
     principal: Principal,
     case: Case,
-    action: Action,
+    action: MediationAction,
     body: MediationActionRequest,
     picks: list[MemberPick] | None = None,
     now: datetime | None = None,
@@ -1101,24 +1101,24 @@ async def _urge(
     }
 
 
-_HANDLERS: dict[Action, Any] = {
-    Action.accept: _accept,
-    Action.refuse: _refuse,
-    Action.assign: _assign,
-    Action.schedule_session: _schedule,
-    Action.record_session: _record,
-    Action.extend: _extend,
-    Action.agree: _agree,
-    Action.fail: _fail,
-    Action.refer_up: _refer_up,
-    Action.refer_department: _refer_department,
-    Action.advise_court: _advise_court,
-    Action.apply_confirmation: _apply_confirmation,
-    Action.confirm: _decide_confirmation,
-    Action.refuse_confirmation: _decide_confirmation,
-    Action.visit_performed: _visit,
-    Action.visit_not_performed: _visit,
-    Action.urge: _urge,
+_HANDLERS: dict[MediationAction, Any] = {
+    MediationAction.accept: _accept,
+    MediationAction.refuse: _refuse,
+    MediationAction.assign: _assign,
+    MediationAction.schedule_session: _schedule,
+    MediationAction.record_session: _record,
+    MediationAction.extend: _extend,
+    MediationAction.agree: _agree,
+    MediationAction.fail: _fail,
+    MediationAction.refer_up: _refer_up,
+    MediationAction.refer_department: _refer_department,
+    MediationAction.advise_court: _advise_court,
+    MediationAction.apply_confirmation: _apply_confirmation,
+    MediationAction.confirm: _decide_confirmation,
+    MediationAction.refuse_confirmation: _decide_confirmation,
+    MediationAction.visit_performed: _visit,
+    MediationAction.visit_not_performed: _visit,
+    MediationAction.urge: _urge,
 }
 
 
