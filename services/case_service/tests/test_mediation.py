@@ -766,3 +766,56 @@ async def test_indicators_equal_a_recount_and_the_ledger_reads_back(
     )
     assert empty.json()["total"]["registered"] == 0
     assert empty.json()["total"]["mediated_successfully"]["rate"] is None
+
+
+async def test_the_whole_file_downloads_as_one_archive(api: Api, directory: FakeDirectory) -> None:
+    """一档一册: the file, the timeline, the agreement, each record and the attachments."""
+    import zipfile
+
+    from test_attachments import PNG, upload
+
+    from case_service.mediation.documents import docx_text
+
+    status, photo = await upload(api, RESIDENT, "漏水.png", PNG, declared="image/png")
+    assert status == 201
+    case = await api.report(RESIDENT, category_code="0101", attachment_ids=[photo["id"]])
+    cid = case["id"]
+    body = {"dispute_type": "邻里纠纷", "facts": "漏水", "people_involved": 2, "parties": PARTIES}
+    r = await api.client.post(
+        f"/api/v1/cases/{cid}/mediation", json=body, headers=api.headers(DISPATCHER_C1)
+    )
+    assert r.status_code == 201, r.text
+    await step(api, DISPATCHER_C1, cid, "accept")
+    await step(api, DISPATCHER_C1, cid, "assign", member_ids=[str(M_COMMUNITY)])
+    when = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    await step(
+        api, WORKER_A, cid, "schedule_session", session={"starts_at": when, "place": "调解室"}
+    )
+    await step(api, WORKER_A, cid, "record_session", session_number=1, record="双方同意赔偿")
+    term = {
+        "content": "赔偿3000元",
+        "manner": "转账",
+        "place": "调解室",
+        "deadline_on": "2027-01-31",
+    }
+    await step(api, WORKER_A, cid, "agree", responsibility="李四负责", terms=[term])
+    url = f"/api/v1/cases/{cid}/mediation/archive.zip"
+    assert (await api.get(RESIDENT, url)).status_code == 403
+    got = await api.get(WORKER_A, url)
+    assert got.status_code == 200, got.text
+    assert got.headers["content-type"] == "application/zip"
+    zf = zipfile.ZipFile(io.BytesIO(got.content))
+    names = zf.namelist()
+    assert {"档案.json", "时间线.json", "调解协议书.docx", "调解笔录-第1次.docx"} <= set(names)
+    assert [n for n in names if n.startswith("附件/")] == [f"附件/{photo['id']}-漏水.png"]
+    assert zf.read(f"附件/{photo['id']}-漏水.png") == PNG
+    file = json.loads(zf.read("档案.json"))
+    assert file["parties"][0]["name"] == "张三"
+    assert file["status"] == "agreed"
+    steps = [e["action"] for e in json.loads(zf.read("时间线.json"))]
+    assert steps[0] == "report"
+    assert "agree" in steps
+    assert "赔偿3000元 | 转账 | 调解室" in docx_text(zf.read("调解协议书.docx"))
+    assert "双方同意赔偿" in docx_text(zf.read("调解笔录-第1次.docx"))
+    audit = (await api.get(ADMIN, f"/api/v1/cases/{cid}/mediation/reveals")).json()["items"]
+    assert [a["purpose"] for a in audit] == ["archive"]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import json
 import uuid
+import zipfile
 from datetime import date, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -12,9 +15,11 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from case_service.attachments.models import Attachment
 from case_service.cases import access
 from case_service.cases import repository as cases
 from case_service.cases import service as case_service
+from case_service.cases.schemas import TimelineRead
 from case_service.mediation import documents, flows, reports, service
 from case_service.mediation.lifecycle import STEPS, MediationAction
 from case_service.mediation.models import DisputePartyReveal
@@ -642,4 +647,71 @@ async def indicator_table(
         by=by,
         groups=groups,
         total=total,
+    )
+
+
+@router.get(
+    "/{case_id}/mediation/archive.zip",
+    response_class=Response,
+    summary="The whole file of a dispute as one archive (一档一册)",
+    description="A ZIP of everything the file holds: `档案.json` (the file with the parties in "
+    "full, mediators, sessions, terms, judicial confirmation), `时间线.json` (the case's whole "
+    "timeline), `调解协议书.docx` when there is an agreement, `调解笔录-第N次.docx` for each "
+    "recorded session and `附件/` with the case's attachments. For the mediators and the "
+    "level's coordinators; audited like a reveal (`purpose: archive`).",
+    responses={
+        200: {"content": {"application/zip": {}}, "description": "the archive (ZIP)"},
+        **problem_responses(401, 403, 404),
+    },
+)
+async def archive(
+    request: Request,
+    case_id: CaseId,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    reason: Annotated[str | None, Query(max_length=500, examples=["卷宗归档"])] = None,
+) -> Response:
+    case, dispute, rows, parties = await _for_document(
+        session, principal, case_id, reason or "一档一册归档", "archive"
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        read = await service.to_read(session, case, dispute, clear=True)
+        zf.writestr("档案.json", read.model_dump_json(indent=2))
+        entries = await cases.timeline(session, case.id, public_only=False)
+        timeline = [TimelineRead.model_validate(e).model_dump(mode="json") for e in entries]
+        zf.writestr("时间线.json", json.dumps(timeline, ensure_ascii=False, indent=2))
+        terms = await service.terms(session, dispute.id)
+        if terms:
+            doc = await documents.agreement_docx(
+                session,
+                case_number=case.case_number,
+                dispute=dispute,
+                parties=parties,
+                mediators=rows,
+                terms=terms,
+            )
+            zf.writestr("调解协议书.docx", doc.content)
+        for sitting in await service.sessions(session, dispute.id):
+            if sitting.record:
+                doc = await documents.record_docx(
+                    session,
+                    case_number=case.case_number,
+                    dispute=dispute,
+                    parties=parties,
+                    mediators=rows,
+                    sitting=sitting,
+                )
+                zf.writestr(f"调解笔录-第{sitting.number}次.docx", doc.content)
+        storage = request.app.state.storage
+        found = await session.execute(
+            sa.select(Attachment).where(Attachment.__table__.c.case_id == case.id)  # type: ignore[attr-defined]
+        )
+        for a in found.scalars():
+            zf.writestr(f"附件/{a.id}-{a.filename or a.kind}", await storage.get(a.storage_key))
+    name = quote(f"一档一册-{case.case_number}.zip")
+    return Response(
+        buffer.getvalue(),
+        media_type="application/zip",
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{name}"},
     )
