@@ -102,9 +102,10 @@ class FakeAliyun:
     def __init__(self, delay: float) -> None:
         self.delay = delay
         self.sends: list[str] = []  # OutId of every SendSms received
-        # while set, a SendSms is never answered (its caller is to die with it in flight:
-        # answering after `delay` would race the kill on a loaded machine)
-        self.hold = False
+        # a SendSms whose TemplateParam holds this text is never answered (its caller is to
+        # die with it in flight: answering after `delay` would race the kill on a loaded
+        # machine); other messages — e.g. earlier tests' SMS deferred by the caps — are answered
+        self.hold: str | None = None
         self.server: asyncio.Server | None = None
         self.port = 0
 
@@ -145,7 +146,7 @@ class FakeAliyun:
     async def _answer(self, form: dict[str, str]) -> dict[str, Any]:
         if form.get("Action") == "SendSms":
             self.sends.append(form["OutId"])
-            if self.hold:
+            if self.hold is not None and self.hold in form.get("TemplateParam", ""):
                 await asyncio.Event().wait()  # until the caller's connection goes
             await asyncio.sleep(self.delay)
             return {"Code": "OK", "Message": "OK", "BizId": f"biz-{form['OutId']}"}
@@ -235,9 +236,16 @@ async def test_notify_stopped_mid_batch_sends_each_message_once(
     system: System, fake_sms: FakeAliyun, how: str
 ) -> None:
     notify: ServiceProcess = system["notify"]
-    fake_sms.hold = how == "sigkill"
-    ids = await send_six(system, f"{how}-{uuid.uuid4().hex[:6]}")
-    await wait_for_sends(fake_sms, ids, 3)  # the first batch is at the provider, unanswered
+    tag = f"{how}-{uuid.uuid4().hex[:6]}"
+    fake_sms.hold = tag if how == "sigkill" else None
+    ids = await send_six(system, tag)
+    if how == "sigkill":
+        # the batch that took the first of ours is at the provider, unanswered (a batch's
+        # sends go out together; it may hold messages of earlier tests too, answered at once)
+        await wait_for_sends(fake_sms, ids, 1)
+        await asyncio.sleep(0.5)
+    else:
+        await wait_for_sends(fake_sms, ids, 3)  # the first batch is at the provider
     assert notify.proc is not None
     in_flight = set(fake_sms.sends) & set(ids)
     if how == "sigterm":
@@ -249,7 +257,7 @@ async def test_notify_stopped_mid_batch_sends_each_message_once(
         assert {i: recorded[i][0] for i in in_flight} == dict.fromkeys(in_flight, "sent")
     else:
         notify.kill()
-        fake_sms.hold = False
+        fake_sms.hold = None
         await asyncio.sleep(3.2)  # the claims' lease runs out while the service is down
     notify.start()
     await notify.wait_ready(timeout=120)

@@ -761,6 +761,10 @@ async def test_indicators_equal_a_recount_and_the_ledger_reads_back(
     )
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["field"] == "query.from_month"
+    for path in ("/api/v1/mediation/ledger", "/api/v1/mediation/indicators"):
+        year0 = await api.get(DISPATCHER_C1, path, area_path=COMMUNITY1, from_month="0000-01")
+        assert year0.status_code == 422, year0.text  # was a 500: year 0 is no date
+        assert year0.json()["errors"][0]["field"] == "query.from_month"
     empty = await api.get(
         DISPATCHER_C1, "/api/v1/mediation/indicators", area_path=COMMUNITY1, from_month="2020-01"
     )

@@ -549,7 +549,7 @@ async def reset_template(kind: KindPath, session: SessionDep, principal: AdminDe
 ReportersDep = Annotated[
     Principal, require_roles(Role.admin, Role.dispatcher, Role.supervisor, Role.grid_leader)
 ]
-MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+MONTH = r"^20\d{2}-(0[1-9]|1[0-2])$"  # 2000-01 … 2099-12: year 0 is no date
 
 
 def _period(
