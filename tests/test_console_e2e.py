@@ -4,7 +4,10 @@ Three services on free ports with the demo data, the gateway (Debian's nginx, th
 configuration) in front serving the built console, and Debian's chromium driven by Playwright:
 a dispatcher accepts and dispatches a case a resident reported through the API, the roads
 department's handler claims and resolves it, the dispatcher verifies it and it is closed;
-then the grid map and the indicators board draw with data. Every page is checked for words
+then the grid map and the indicators board draw with data; and a neighbours' dispute is
+mediated in its file (调解档案: registered, accepted, a mediator assigned, a session scheduled
+and recorded, an agreement with its terms, the 调解协议书 downloaded) and found in the ledger
+(矛盾纠纷台账) with the indicators. Every page is checked for words
 left untranslated. Screenshots land in the test's folder (screens/).
 """
 
@@ -46,7 +49,7 @@ async def system(tmp_path: Path) -> AsyncIterator[System]:
         await stop_system(running)
 
 
-@pytest.mark.timeout(420)
+@pytest.mark.timeout(540)
 async def test_console_case_life_map_and_indicators(system: System, tmp_path: Path) -> None:
     chromium = _browser()
     console.build()
@@ -71,13 +74,13 @@ async def test_console_case_life_map_and_indicators(system: System, tmp_path: Pa
             },
             capture_output=True,
             text=True,
-            timeout=360,
+            timeout=480,
             check=False,
         )
     finally:
         gateway.stop()
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
-    assert "2 passed" in done.stdout
+    assert "3 passed" in done.stdout
     taken = sorted(p.name for p in screens.glob("*.png"))
     assert taken == [
         "01-queue.png",
@@ -85,4 +88,6 @@ async def test_console_case_life_map_and_indicators(system: System, tmp_path: Pa
         "03-closed.png",
         "04-map.png",
         "05-indicators.png",
+        "06-mediation-file.png",
+        "07-ledger.png",
     ]

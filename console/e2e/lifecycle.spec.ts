@@ -2,87 +2,8 @@
 // through the API; the dispatcher accepts and dispatches it to the roads department; the
 // department's handler resolves it; the dispatcher verifies it and it is closed. Then the grid
 // map and the indicators board draw what the services hold.
-import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
-
-const PASSWORD = "demo12345";
-const SHOTS = process.env.GRIDGOV_SCREENSHOTS ?? "test-results/screens";
-// Every word the pages show is Chinese: no run of Latin letters longer than this outside
-// codes the person typed (case numbers are digits; the demo accounts line names usernames).
-const LATIN_WORD = /\b[A-Za-z]{4,}\b/g;
-
-async function token(api: APIRequestContext, username: string): Promise<string> {
-  const answer = await api.post("/api/v1/auth/token", {
-    form: { grant_type: "password", username, password: PASSWORD },
-  });
-  expect(answer.ok()).toBeTruthy();
-  return (await answer.json()).access_token as string;
-}
-
-async function report(
-  api: APIRequestContext,
-  title: string,
-  extra: Record<string, unknown> = {},
-): Promise<{ id: string; case_number: string }> {
-  const resident = await token(api, "resident");
-  const answer = await api.post("/api/v1/cases", {
-    headers: { Authorization: `Bearer ${resident}` },
-    data: {
-      category_code: "0801",
-      channel: "mini_program",
-      title,
-      description: `${title}，请尽快处理`,
-      location: { lat: 30.2741, lng: 120.1551, address: "西湖区文三路478号" },
-      ...extra,
-    },
-  });
-  expect(answer.status(), await answer.text()).toBe(201);
-  return (await answer.json()) as { id: string; case_number: string };
-}
-
-async function login(page: Page, username: string): Promise<void> {
-  await page.goto("/#/login");
-  await page.locator('input[name="username"]').fill(username);
-  await page.locator('input[name="password"]').fill(PASSWORD);
-  await page.getByTestId("login").click();
-  await expect(page.getByTestId("queue")).toBeVisible();
-}
-
-async function logout(page: Page): Promise<void> {
-  await page.getByRole("button", { name: "退出登录" }).click();
-  await expect(page.locator('input[name="username"]')).toBeVisible();
-}
-
-async function openCase(page: Page, caseId: string): Promise<void> {
-  await page.goto(`/#/cases/${caseId}`);
-  await expect(page.getByTestId("status")).toBeVisible();
-}
-
-async function act(
-  page: Page,
-  action: string,
-  fill?: (dialog: ReturnType<Page["locator"]>) => Promise<void>,
-): Promise<void> {
-  await page.locator(`[data-action="${action}"]`).click();
-  const dialog = page.locator(".el-dialog").filter({ has: page.getByTestId("action-form") });
-  await expect(dialog).toBeVisible();
-  if (fill) await fill(dialog);
-  await dialog.getByTestId("confirm").click();
-  await expect(page.locator(".el-message--success").last()).toBeVisible();
-  await expect(dialog).toBeHidden();
-}
-
-async function shot(page: Page, name: string): Promise<void> {
-  await page.waitForTimeout(1200); // let ECharts finish its entry animation
-  await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
-}
-
-async function assertChinese(page: Page): Promise<void> {
-  const text = await page.locator("#app").innerText();
-  const latin = (text.match(LATIN_WORD) ?? []).filter(
-    (w) => !["demo", "dispatcher", "handler", "worker", "supervisor", "leader", "admin", "Excel"].includes(w),
-  );
-  expect(latin, `untranslated words on ${page.url()}`).toEqual([]);
-}
+import { expect, test } from "@playwright/test";
+import { act, assertChinese, login, logout, openCase, report, shot, token } from "./support";
 
 test("a case from report to close, then the map and the indicators", async ({ page, request }) => {
   const stays = await report(request, "路灯不亮");

@@ -1,6 +1,6 @@
 // grid_service: the area tree (GeoJSON export), departments and their handlers, grid members.
 import { request } from "./request";
-import type { AccountRead, AddressMatchResult, DepartmentRead, MemberRead, Page } from "./types";
+import type { AccountRead, AddressMatchResult, AreaSummary, DepartmentRead, MemberRead, Page } from "./types";
 
 export interface AreaFeature {
   type: "Feature";
@@ -46,4 +46,9 @@ export function listMembers(areaId: string): Promise<Page<MemberRead>> {
     query: { area_id: areaId, limit: 100 },
     silent: true,
   });
+}
+
+/** GET /api/v1/areas?under=…: the area with this path and its subtree. */
+export function listAreasUnder(path: string): Promise<Page<AreaSummary>> {
+  return request<Page<AreaSummary>>("/api/v1/areas", { query: { under: path, limit: 100 } });
 }

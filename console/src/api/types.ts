@@ -40,3 +40,14 @@ export type MemberRead = GridSchemas["MemberRead"];
 export type AddressMatchResult = GridSchemas["AddressMatchResult"];
 export type AddressCandidate = GridSchemas["AddressCandidate"];
 export type Page<T> = { items: T[]; next_cursor: string | null };
+
+export type DisputeRead = CaseSchemas["DisputeRead"];
+export type DisputeCreate = CaseSchemas["DisputeCreate"];
+export type PartyIn = CaseSchemas["PartyIn"];
+export type TermIn = CaseSchemas["TermIn"];
+export type MediationActionRequest = CaseSchemas["MediationActionRequest"];
+export type MediationIndicatorTable = CaseSchemas["MediationIndicatorTable"];
+export type MediationIndicatorGroup = CaseSchemas["IndicatorGroup"];
+export type LedgerTable = CaseSchemas["LedgerTable"];
+export type LedgerEntry = CaseSchemas["LedgerEntry"];
+export type AreaSummary = GridSchemas["AreaSummary"];

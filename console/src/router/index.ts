@@ -29,6 +29,18 @@ const router = createRouter({
           meta: { title: t.detail.title },
         },
         {
+          path: "cases/:id/mediation",
+          name: "mediation",
+          component: () => import("@/views/mediation/file/index.vue"),
+          meta: { title: t.mediation.file },
+        },
+        {
+          path: "mediation",
+          name: "ledger",
+          component: () => import("@/views/mediation/ledger/index.vue"),
+          meta: { title: t.mediation.ledger },
+        },
+        {
           path: "map",
           name: "map",
           component: () => import("@/views/map/grids/index.vue"),

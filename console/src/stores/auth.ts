@@ -33,6 +33,8 @@ export const useAuthStore = defineStore("auth", () => {
   const claims = computed(() => (access.value ? decode(access.value) : null));
   const roles = computed(() => claims.value?.roles ?? []);
   const displayName = computed(() => claims.value?.name ?? "");
+  /** the area paths the person works over (empty for a city-wide admin) */
+  const areas = computed(() => claims.value?.areas ?? []);
   const signedIn = computed(() => access.value !== null);
 
   function save(): void {
@@ -115,5 +117,5 @@ export const useAuthStore = defineStore("auth", () => {
   useSession({ accessToken: () => access.value, refresh: renew, expired });
   restore();
 
-  return { access, claims, roles, displayName, signedIn, login, logout, renew, hasRole, expiresAt };
+  return { access, claims, roles, areas, displayName, signedIn, login, logout, renew, hasRole, expiresAt };
 });

@@ -748,6 +748,32 @@ async def test_indicators_equal_a_recount_and_the_ledger_reads_back(
     assert [r[9] for r in rows[1:]] == ["已登记", "已履行", "已告知诉讼", "已登记"]
     assert rows[2][13] == "已确认"
     assert "张三" not in json.dumps(rows, ensure_ascii=False)
+    # the same ledger as JSON (the console's page): the same rows, each with its case id
+    j = await api.get(
+        DISPATCHER_C1,
+        "/api/v1/mediation/ledger",
+        area_path=COMMUNITY1,
+        from_month=month,
+        format="json",
+    )
+    assert j.status_code == 200, j.text
+    assert j.headers["content-type"].startswith("application/json")
+    entries = j.json()["items"]
+    assert [e["case_id"] for e in entries] == [f["case_id"] for f in files]
+    # XLSX keeps no empty strings: "" reads back as None
+    assert [[v if v != "" else None for v in list(e.values())[1:]] for e in entries] == rows[1:]
+    assert entries[0]["parties"] == "张*、李*"
+    assert entries[1]["judicial"] == "已确认"
+    assert "张三" not in j.text
+    assert (
+        await api.get(
+            DISPATCHER_C1,
+            "/api/v1/mediation/ledger",
+            area_path=COMMUNITY1,
+            from_month=month,
+            format="csv",
+        )
+    ).json()["errors"][0]["field"] == "query.format"
     # another community's dispatcher, a bad month
     from conftest import DISPATCHER_C2
 

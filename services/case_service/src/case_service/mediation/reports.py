@@ -83,6 +83,14 @@ def _date(moment: datetime | None) -> str:
 
 
 async def ledger_rows(session: AsyncSession, area_path: str, period: Period) -> list[list[Any]]:
+    """The ledger's rows, in LEDGER_HEADER's columns (the XLSX)."""
+    return [row for _, row in await ledger_entries(session, area_path, period)]
+
+
+async def ledger_entries(
+    session: AsyncSession, area_path: str, period: Period
+) -> list[tuple[Any, list[Any]]]:
+    """Each dispute's case id with its ledger row (the JSON ledger links to the case)."""
     d, c = Dispute.__table__.c, Case.__table__.c  # type: ignore[attr-defined]
     found = (
         await session.execute(
@@ -113,32 +121,87 @@ async def ledger_rows(session: AsyncSession, area_path: str, period: Period) -> 
             )
         ).scalars():
             terms.setdefault(t.dispute_id, []).append(t.performance)
-    out = []
+    out: list[tuple[Any, list[Any]]] = []
     for dispute, number, area_name, path in found:
         performances = terms.get(dispute.id, [])
         performance = (
             "、".join(sorted({PERFORMANCE_TITLES[p] for p in performances})) if performances else ""
         )
         out.append(
-            [
-                number,
-                _date(dispute.created_at),
-                dispute.dispute_type,
-                area_name or path,
-                "、".join(parties.get(dispute.id, [])),
-                dispute.people_involved,
-                float(dispute.amount_yuan) if dispute.amount_yuan is not None else None,
-                lc.RISK_TITLES[dispute.risk_level],
-                lc.LEVEL_TITLES.get(dispute.level, dispute.level),
-                lc.STATUS_TITLES[lc.Status(dispute.status)],
-                _date(dispute.accepted_at),
-                _date(dispute.agreed_at),
-                performance,
-                JUDICIAL_TITLES[dispute.judicial_status],
-                _date(dispute.closed_at),
-            ]
+            (
+                dispute.case_id,
+                [
+                    number,
+                    _date(dispute.created_at),
+                    dispute.dispute_type,
+                    area_name or path,
+                    "、".join(parties.get(dispute.id, [])),
+                    dispute.people_involved,
+                    float(dispute.amount_yuan) if dispute.amount_yuan is not None else None,
+                    lc.RISK_TITLES[dispute.risk_level],
+                    lc.LEVEL_TITLES.get(dispute.level, dispute.level),
+                    lc.STATUS_TITLES[lc.Status(dispute.status)],
+                    _date(dispute.accepted_at),
+                    _date(dispute.agreed_at),
+                    performance,
+                    JUDICIAL_TITLES[dispute.judicial_status],
+                    _date(dispute.closed_at),
+                ],
+            )
         )
     return out
+
+
+#: the JSON ledger's keys, in LEDGER_HEADER's order
+LEDGER_KEYS = (
+    "case_number",
+    "filed_on",
+    "dispute_type",
+    "area",
+    "parties",
+    "people_involved",
+    "amount_yuan",
+    "risk",
+    "level",
+    "status",
+    "accepted_on",
+    "agreed_on",
+    "performance",
+    "judicial",
+    "closed_on",
+)
+
+
+class LedgerEntry(BaseModel):
+    """One row of the dispute ledger (台账), as the XLSX has it; parties masked."""
+
+    case_id: str
+    case_number: str
+    filed_on: str = Field(description="登记日期, YYYY-MM-DD (Asia/Shanghai)")
+    dispute_type: str
+    area: str
+    parties: str = Field(description="当事人, masked, joined by 、")
+    people_involved: int
+    amount_yuan: float | None
+    risk: str = Field(description="风险等级 (一般/较大/重大)")
+    level: str = Field(description="调解层级")
+    status: str = Field(description="状态")
+    accepted_on: str
+    agreed_on: str
+    performance: str = Field(description="履行情况")
+    judicial: str = Field(description="司法确认")
+    closed_on: str
+
+
+class LedgerTable(BaseModel):
+    area_path: str
+    from_month: str
+    to_month: str
+    items: list[LedgerEntry]
+
+
+def ledger_entry(case_id: Any, row: list[Any]) -> LedgerEntry:
+    return LedgerEntry(case_id=str(case_id), **dict(zip(LEDGER_KEYS, row, strict=True)))
 
 
 class MediationFigure(BaseModel):

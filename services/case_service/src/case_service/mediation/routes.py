@@ -593,17 +593,51 @@ ToMonth = Annotated[
 ]
 
 
+LEDGER_EXAMPLE = {
+    "area_path": "330100.330106",
+    "from_month": "2026-12",
+    "to_month": "2026-12",
+    "items": [
+        {
+            "case_id": "5b7b4a1e-2f0c-4d8e-9c1a-3e2f1d0c9b8a",
+            "case_number": "XH20261207-0001",
+            "filed_on": "2026-12-07",
+            "dispute_type": "邻里纠纷",
+            "area": "文新社区",
+            "parties": "张*、李*",
+            "people_involved": 2,
+            "amount_yuan": 3000.0,
+            "risk": "一般",
+            "level": "社区（村）人民调解委员会",
+            "status": "已达成协议",
+            "accepted_on": "2026-12-07",
+            "agreed_on": "2026-12-09",
+            "performance": "待履行",
+            "judicial": "未申请",
+            "closed_on": "",
+        }
+    ],
+}
+
+
 @templates_router.get(
     "/ledger",
-    response_class=Response,
-    summary="The dispute ledger (矛盾纠纷台账) of an area and period, XLSX",
+    response_model=reports.LedgerTable,
+    summary="The dispute ledger (矛盾纠纷台账) of an area and period, XLSX or JSON",
     description="One row per dispute filed in the months given whose case lies in the area's "
     "subtree, oldest first: number, date, type, area, parties (masked), people involved, "
     "amount, risk, level, status, acceptance, agreement, performance, judicial confirmation, "
-    "close. For admins, and the dispatchers, supervisors and grid leaders over the area "
-    "(403 `area_not_covered`).",
+    "close. `format=xlsx` (default) is the file to keep; `format=json` the same rows with each "
+    "case's id (the console's ledger page). For admins, and the dispatchers, supervisors and "
+    "grid leaders over the area (403 `area_not_covered`).",
     responses={
-        200: {"content": {reports_xlsx: {}}, "description": "the ledger (XLSX)"},
+        200: {
+            "content": {
+                reports_xlsx: {},
+                "application/json": {"example": LEDGER_EXAMPLE},
+            },
+            "description": "the ledger (XLSX, or JSON with `format=json`)",
+        },
         **problem_responses(401, 403, 422),
     },
 )
@@ -613,8 +647,20 @@ async def ledger(
     area_path: AreaQuery,
     from_month: FromMonth,
     to_month: ToMonth = None,
+    format: Annotated[
+        str, Query(pattern="^(xlsx|json)$", description="xlsx (default) or json")
+    ] = "xlsx",
 ) -> Response:
     period = _period(area_path, principal, from_month, to_month)
+    if format == "json":
+        entries = await reports.ledger_entries(session, area_path, period)
+        table = reports.LedgerTable(
+            area_path=area_path,
+            from_month=from_month,
+            to_month=to_month or from_month,
+            items=[reports.ledger_entry(case_id, row) for case_id, row in entries],
+        )
+        return Response(table.model_dump_json(), media_type="application/json")
     rows = await reports.ledger_rows(session, area_path, period)
     return table_response(reports.LEDGER_HEADER, rows, Format.xlsx, f"ledger-{from_month}")
 
