@@ -14,6 +14,9 @@ from tests.system import System, start_system, stop_system
 FAST = {
     "CASE_RELAY_POLL_SECONDS": "0.2",
     "CASE_TIMER_POLL_SECONDS": "0.2",
+    # the screening sweep reminds every demo grid of last month at start: its own test
+    # (tests/test_screening_system.py) runs a system of its own with it on
+    "CASE_MEDIATION_SWEEP_ENABLED": "false",
     "NOTIFY_WORKER_IDLE_SECONDS": "0.2",
     # The tests run at any hour and send many messages to one demo resident: quiet hours
     # and carrier-style caps (tested in notify_service's own suite) would only defer them.

@@ -849,3 +849,38 @@ async def test_the_whole_file_downloads_as_one_archive(api: Api, directory: Fake
     assert "双方同意赔偿" in docx_text(zf.read("调解笔录-第1次.docx"))
     audit = (await api.get(ADMIN, f"/api/v1/cases/{cid}/mediation/reveals")).json()["items"]
     assert [a["purpose"] for a in audit] == ["archive"]
+
+
+async def test_an_open_mediation_past_its_one_month_limit_raises_the_alert_once(
+    api: Api, directory: FakeDirectory
+) -> None:
+    case, _r = await dispute_case(api)
+    cid = case["id"]
+    accepted = await step(api, DISPATCHER_C1, cid, "accept")
+    due = datetime.fromisoformat(accepted["due_at"])
+    maker = api_sessionmaker(api)
+    await fire_due(maker, now=due - timedelta(minutes=1))
+    assert "mediation.overdue" not in await event_types(api, cid)
+    await fire_due(maker, now=due + timedelta(minutes=1))
+    await fire_due(maker, now=due + timedelta(minutes=2))  # fired once, not again
+    assert (await event_types(api, cid)).count("mediation.overdue") == 1
+    notice = await rows(
+        api,
+        "SELECT template_key, recipients FROM mediation_notice WHERE kind = 'overdue'"
+        " AND dedup_key LIKE :key",
+        key=f"overdue:%:{due.isoformat()}",
+    )
+    assert [n.template_key for n in notice] == ["mediation_overdue"]
+    timeline = await api.get(DISPATCHER_C1, f"/api/v1/cases/{cid}/timeline")
+    overdue = [e for e in timeline.json() if e["kind"] == "mediation" and e["action"] == "overdue"]
+    assert len(overdue) == 1
+    assert "调解期限" in overdue[0]["reason"]
+
+
+async def test_an_agreed_dispute_raises_no_overdue_alert(
+    api: Api, directory: FakeDirectory
+) -> None:
+    cid, agreed = await agreed_case(api)
+    due = datetime.fromisoformat(agreed["due_at"])
+    await fire_due(api_sessionmaker(api), now=due + timedelta(minutes=1))
+    assert "mediation.overdue" not in await event_types(api, cid)

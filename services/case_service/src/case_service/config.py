@@ -80,6 +80,38 @@ class Settings(BaseServiceSettings):
         description="a dispute with this many people involved (or more) is 重大 and is "
         "reported upward at once (群体性纠纷)",
     )
+    mediation_major_departments: list[str] = Field(
+        default_factory=list,
+        description="departments (grid_service ids) told of every 重大 dispute at once, besides "
+        "the case's own and those owning its category in its area — e.g. public security and "
+        "justice administration",
+    )
+    mediation_screening_period: str = Field(
+        "month",
+        pattern="^(month|week)$",
+        description="how often each grid files its screening report (排查): month or week",
+    )
+    mediation_screening_deadline_workdays: int = Field(
+        0,
+        ge=0,
+        le=20,
+        description="a period's screening report is due this many working days after the "
+        "period ends (0: by its last day); then the grids that did not report are reminded",
+    )
+    mediation_report_levels: list[str] = Field(
+        default_factory=lambda: ["street", "district"],
+        description="area levels whose monthly information report (信息报告) is generated on "
+        "the first working day of the month and sent to the committee above",
+    )
+    mediation_sweep_enabled: bool = Field(
+        True, description="run the screening reminders and monthly reports in-process"
+    )
+    mediation_sweep_poll_seconds: float = Field(
+        300.0, gt=0, le=86_400, description="wait of the screening/monthly-report sweep"
+    )
+    mediation_notice_poll_seconds: float = Field(
+        1.0, gt=0, le=3600, description="idle wait of the mediation notice relay"
+    )
     reporter_phone_retention_days: int = Field(
         180,
         ge=0,

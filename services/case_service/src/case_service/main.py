@@ -16,9 +16,14 @@ from case_service.clients.grid import GridClient, MemberDirectory
 from case_service.clients.notify import NotifyClient
 from case_service.config import ALEMBIC_INI, DATABASE_NAME, Settings, get_settings
 from case_service.evaluations.routes import router as evaluations_router
+from case_service.mediation import monthly as mediation_monthly
+from case_service.mediation import notices as mediation_notices
+from case_service.mediation import screening as mediation_screening
 from case_service.mediation import service as mediation
 from case_service.mediation.routes import router as mediation_router
 from case_service.mediation.routes import templates_router as mediation_templates_router
+from case_service.mediation.screening_routes import router as screening_router
+from case_service.mediation.workers import ScreeningWorker
 from case_service.open311.formats import Open311Error, open311_error_handler
 from case_service.open311.routes import router as open311_router
 from case_service.open311.service import ApiKeys
@@ -141,6 +146,27 @@ def _startup(settings: Settings):  # type: ignore[no-untyped-def]
         )
         if settings.reporter_erasure_enabled:
             app.state.reporter_erasure.start()
+        # dispute screening: grids read from grid_service (public), reminders and the monthly
+        # report swept by every replica, their notices relayed to notify_service's
+        # /notifications with this service's platform client (scope notifications:write)
+        app.state.grid_source = mediation_screening.GridSource(app.state.grid_client.http)
+        app.state.mediation_sweep = ScreeningWorker(
+            app.state.sessionmaker,
+            app.state.grid_source,
+            poll_seconds=settings.mediation_sweep_poll_seconds,
+        )
+        if settings.mediation_sweep_enabled:
+            app.state.mediation_sweep.start()
+        app.state.notice_relay = mediation_notices.NoticeRelay(
+            app.state.sessionmaker,
+            mediation_notices.GridDirectory(app.state.grid_credentials),
+            mediation_notices.notify_poster(
+                app.state.notify_client.http, app.state.grid_credentials
+            ),
+            poll_seconds=settings.mediation_notice_poll_seconds,
+        )
+        if settings.relay_enabled:
+            app.state.notice_relay.start()
         app.state.stats_rollup = RollupWorker(
             app.state.sessionmaker, settings, poll_seconds=settings.stats_rollup_poll_seconds
         )
@@ -151,6 +177,10 @@ def _startup(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 async def _shutdown(app: FastAPI) -> None:
+    for loop in ("mediation_sweep", "notice_relay"):
+        worker = getattr(app.state, loop, None)
+        if worker is not None:
+            await worker.stop()
     hooks: WebhookWorker | None = getattr(app.state, "webhook_worker", None)
     if hooks is not None:
         await hooks.stop()
@@ -190,7 +220,15 @@ async def _outbox_gauges(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     privacy.configure(settings)
-    mediation.configure(major_people_threshold=settings.mediation_major_people)
+    mediation.configure(
+        major_people_threshold=settings.mediation_major_people,
+        major_departments=settings.mediation_major_departments,
+    )
+    mediation_screening.configure(
+        period=settings.mediation_screening_period,
+        deadline_workdays=settings.mediation_screening_deadline_workdays,
+    )
+    mediation_monthly.configure(levels=tuple(settings.mediation_report_levels))
     return create_service_app(
         ServiceSpec(
             name="case_service",
@@ -212,6 +250,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 evaluations_router,
                 mediation_router,
                 mediation_templates_router,
+                screening_router,
                 stats_router,
             ],
             openapi_tags=[

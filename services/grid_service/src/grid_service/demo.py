@@ -93,6 +93,7 @@ PLATFORM_CLIENTS = [
             "api_keys:verify",
             "departments:read",
             "events:write",
+            "notifications:write",
             "responsible:read",
         ],
         "case-dev-secret",

@@ -184,3 +184,94 @@ class MediationTemplate(SQLModel, table=True):
     version: int = 1
     updated_by: str = Field(max_length=64)
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class ScreeningReport(SQLModel, table=True):
+    """A grid's screening report (排查报告) for one period: the disputes found, or a zero
+    report (零报告). One per grid and period."""
+
+    __tablename__ = "screening_report"
+    __table_args__ = (
+        sa.UniqueConstraint("grid_path", "period", name="uq_screening_report_grid_period"),
+        sa.Index(
+            "ix_screening_report_period_grid_path_id",
+            "period",
+            sa.text('grid_path COLLATE "C"'),
+            "id",
+        ),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    grid_area_id: uuid.UUID = Field(title="grid_service area id of the grid")
+    grid_path: str = Field(max_length=255)
+    grid_name: str = Field(max_length=100)
+    period: str = Field(max_length=10, title="2026-12 (month) or 2026-W49 (week)")
+    period_start: date
+    period_end: date = Field(title="the period's last day")
+    zero_report: bool = Field(title="零报告: nothing found")
+    dispute_ids: list[uuid.UUID] = Field(
+        default_factory=list, sa_column=sa.Column(ARRAY(sa.Uuid()), nullable=False)
+    )
+    note: str | None = Field(default=None, max_length=1000)
+    late: bool = Field(default=False, title="filed after the period's deadline")
+    filed_by: str = Field(max_length=64)
+    filed_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class MediationNotice(SQLModel, table=True):
+    """A message of the mediation work to people (screening reminders, the monthly report to
+    the committee above, departments told of a 重大 dispute, an overdue mediation), relayed to
+    notify_service. ``dedup_key`` is unique: a reminder is written once per grid and period
+    however many replicas sweep. ``recipients`` says whom to ask grid_service for; the relay
+    stores the answer in ``account_ids``."""
+
+    __tablename__ = "mediation_notice"
+    __table_args__ = (
+        sa.UniqueConstraint("dedup_key", name="uq_mediation_notice_dedup_key"),
+        sa.Index(
+            "ix_mediation_notice_pending",
+            "next_attempt_at",
+            "created_at",
+            postgresql_where=sa.text("relayed_at IS NULL"),
+        ),
+        sa.Index("ix_mediation_notice_kind_created_at", "kind", "created_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    kind: str = Field(max_length=32, title="screening_reminder, monthly_report, major, overdue")
+    dedup_key: str = Field(max_length=255)
+    template_key: str = Field(max_length=64)
+    variables: dict[str, Any] = Field(
+        default_factory=dict, sa_column=sa.Column(JSONB, nullable=False)
+    )
+    priority: str = Field(default="normal", max_length=12)
+    recipients: dict[str, Any] = Field(
+        default_factory=dict, sa_column=sa.Column(JSONB, nullable=False)
+    )
+    account_ids: list[str] | None = Field(
+        default=None, sa_column=sa.Column(ARRAY(sa.String(64)), nullable=True)
+    )
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    attempts: int = 0
+    relayed_at: datetime | None = Field(default=None, sa_column=_ts(True))
+    last_error: str | None = Field(default=None, max_length=500)
+
+
+class MonthlyReport(SQLModel, table=True):
+    """The monthly information report (信息报告) of an area to the committee above."""
+
+    __tablename__ = "mediation_monthly_report"
+    __table_args__ = (
+        sa.UniqueConstraint("area_path", "month", name="uq_mediation_monthly_report_area_month"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    area_path: str = Field(max_length=255)
+    area_name: str = Field(max_length=100)
+    month: str = Field(max_length=7, title="YYYY-MM reported")
+    content: bytes = Field(sa_column=sa.Column(sa.LargeBinary(), nullable=False))
+    summary: dict[str, Any] = Field(
+        default_factory=dict, sa_column=sa.Column(JSONB, nullable=False)
+    )
+    generated_at: datetime = Field(default_factory=utcnow, sa_column=_ts())

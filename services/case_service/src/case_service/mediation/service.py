@@ -21,6 +21,7 @@ from case_service.cases import access
 from case_service.cases.models import Case
 from case_service.cases.service import add_timeline
 from case_service.mediation import lifecycle as lc
+from case_service.mediation import notices
 from case_service.mediation.lifecycle import MediationAction, Performance, Status, Track
 from case_service.mediation.models import (
     Dispute,
@@ -64,11 +65,12 @@ COORDINATOR_ROLES = (Role.dispatcher, Role.grid_leader, Role.admin)
 MEDIATION_POSTS = ("mediator", "lawyer", "notary", "building_head")
 CONFIRMATION_DAYS = 30
 
-_settings: dict[str, Any] = {"major_people": 5}
+_settings: dict[str, Any] = {"major_people": 5, "major_departments": []}
 
 
-def configure(*, major_people_threshold: int) -> None:
+def configure(*, major_people_threshold: int, major_departments: list[str] | None = None) -> None:
     _settings["major_people"] = major_people_threshold
+    _settings["major_departments"] = list(major_departments or [])
 
 
 # ------------------------------------------------------------------------------- problems
@@ -416,17 +418,52 @@ async def _apply_risk(
         },
     )
     await sla_service.report_major(session, case)
+    # … and the departments are told at once: the case's own, and those owning the category
+    # in the case's area (grid_service); the relay asks for their on-duty handlers
+    await notices.write(
+        session,
+        kind="major",
+        dedup_key=f"major:{dispute.id}",
+        template_key="mediation_major",
+        variables={
+            "case_number": case.case_number,
+            "dispute_type": dispute.dispute_type,
+            "reason": why,
+        },
+        recipients={
+            "departments": {
+                "ids": [
+                    d for d in [*(case.department_ids or []), *_settings["major_departments"]] if d
+                ],
+                "category": case.category_code,
+                "area_path": case.area_path,
+            }
+        },
+        priority="critical",
+    )
 
 
 # ------------------------------------------------------------------------------- create
 
 
 async def create(
-    session: AsyncSession, *, principal: Principal, case: Case, data: DisputeCreate
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    case: Case,
+    data: DisputeCreate,
+    screened: bool = False,
 ) -> Dispute:
+    """``screened``: listed in a grid's screening report (排查), whose workers open the files of
+    the 矛盾纠纷 cases they found in their grid."""
     is_dispute_category = (case.category_code or "").startswith(DISPUTE_CATEGORY_PREFIX)
     allowed = (
         _coordinator(principal, case, None)
+        or (
+            screened
+            and principal.has_role(Role.grid_worker)
+            and access.covers(principal, case.area_path)
+        )
         if is_dispute_category
         else (
             principal.has_role(Role.admin)
@@ -709,12 +746,19 @@ async def act(
 # ---- the work of each step (rows to write); the state move itself is the table's
 
 
+def _overdue_timer(session: AsyncSession, case: Case, due_at: datetime) -> None:
+    """The one-month limit's timer (the SLA timer worker fires it: :func:`fire_overdue`). An
+    earlier limit's timer stays; when it fires the file's ``due_at`` says it was moved."""
+    session.add(SlaTimer(case_id=case.id, kind="mediation_overdue", due_at=due_at))
+
+
 async def _accept(
     session: AsyncSession, *, case: Case, dispute: Dispute, now: datetime, **_: Any
 ) -> dict[str, Any]:
     dispute.accepted_at = now
     cal = await sla_service.calendar_for(session, dispute.level_area_path)
     dispute.due_at = one_month_limit(cal, now)
+    _overdue_timer(session, case, dispute.due_at)
     return {
         "data": {"due_at": dispute.due_at.isoformat()},
         "extra": {"due_at": dispute.due_at.isoformat()},
@@ -895,6 +939,7 @@ async def _extend(
     session: AsyncSession,
     *,
     principal: Principal,
+    case: Case,
     dispute: Dispute,
     body: MediationActionRequest,
     now: datetime,
@@ -930,6 +975,7 @@ async def _extend(
     }
     dispute.extensions = [*(dispute.extensions or []), entry]
     dispute.due_at = due
+    _overdue_timer(session, case, due)
     return {"data": {"extension": entry}, "extra": {"due_at": due.isoformat()}}
 
 
@@ -1017,6 +1063,7 @@ async def _refer_up(
     dispute.accepted_at = now
     cal = await sla_service.calendar_for(session, path)
     dispute.due_at = one_month_limit(cal, now)
+    _overdue_timer(session, case, dispute.due_at)
     return {
         "data": {
             "from_level": before,
@@ -1176,3 +1223,54 @@ async def due_visits(
         for t in await terms(session, dispute_id)
         if t.performance == Performance.pending.value and t.visit_due_at <= now
     ]
+
+
+async def fire_overdue(session: AsyncSession, case: Case, now: datetime) -> None:
+    """The one-month limit passed with the mediation still open: an alert (timeline entry,
+    ``mediation.overdue`` to the outbox and webhooks) and a notice to the mediators, the
+    level's dispatchers and grid leaders and the supervisors over it."""
+    dispute = await get_for(session, case.id, lock=True)
+    if dispute is None or dispute.due_at is None or dispute.due_at > now:
+        return  # extended since (a later timer answers for the new limit)
+    if dispute.status not in (Status.accepted.value, Status.mediating.value):
+        return
+    ms = await mediators(session, dispute.id)
+    accounts = list(dict.fromkeys(m.account_id for m in ms if m.active and m.account_id))
+    local = dispute.due_at.astimezone(sla_service._hours["tz"]).strftime("%Y-%m-%d %H:%M")
+    add_timeline(
+        session,
+        case,
+        None,
+        kind="mediation",
+        action="overdue",
+        at=now,
+        reason=f"调解期限（{local}）已过，纠纷仍未调结",
+        data={"dispute_id": str(dispute.id), "due_at": dispute.due_at.isoformat()},
+    )
+    await _event(
+        session,
+        case,
+        dispute,
+        None,
+        "mediation.overdue",
+        None,
+        {"assignee_account_ids": accounts, "due_at": dispute.due_at.isoformat()},
+    )
+    await notices.write(
+        session,
+        kind="overdue",
+        dedup_key=f"overdue:{dispute.id}:{dispute.due_at.isoformat()}",
+        template_key="mediation_overdue",
+        variables={"case_number": case.case_number, "deadline": local},
+        recipients={
+            "account_ids": accounts,
+            "responsible": [
+                {
+                    "paths": [dispute.level_area_path],
+                    "roles": ["dispatcher", "grid_leader"],
+                    "match": "exact",
+                },
+                {"paths": [dispute.level_area_path], "roles": ["supervisor"], "match": "covering"},
+            ],
+        },
+    )

@@ -63,6 +63,11 @@ async def _fire(
 
         await fire_visit_due(session, case, timer.dispute_term_id, now)
         return
+    if timer.kind == "mediation_overdue":
+        from case_service.mediation.service import fire_overdue
+
+        await fire_overdue(session, case, now)
+        return
     if timer.kind == "supervision_due":
         sup = await session.get(Supervision, timer.supervision_id, with_for_update=True)
         if sup is None or sup.status != "open":

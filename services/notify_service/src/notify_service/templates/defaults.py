@@ -83,6 +83,29 @@ TEXTS: dict[str, tuple[str, str, list[str]]] = {
         "纠纷{case_number}调解协议的履行期限已到，请回访当事人的履行情况。",
         ["case_number"],
     ),
+    # case_service's mediation notices: a grid that has not filed its screening report, the
+    # monthly information report to the committee above, departments told of a 重大 dispute,
+    # a mediation past its one-month limit
+    "mediation_screening_reminder": (
+        "排查报送提醒",
+        "{grid_name}{period}的矛盾纠纷排查情况尚未报送（截止{deadline}），请尽快报送；未发现纠纷请报零报告。",
+        ["grid_name", "period", "deadline"],
+    ),
+    "mediation_monthly_report": (
+        "矛盾纠纷信息报告",
+        "{area_name}{month}矛盾纠纷排查调处信息报告已生成，请查阅。",
+        ["area_name", "month"],
+    ),
+    "mediation_major": (
+        "重大矛盾纠纷",
+        "重大矛盾纠纷{case_number}（{dispute_type}）：{reason}，请立即会同处置。",
+        ["case_number", "dispute_type", "reason"],
+    ),
+    "mediation_overdue": (
+        "调解超期",
+        "纠纷{case_number}的调解期限（{deadline}）已过，仍未调结，请督促办理。",
+        ["case_number", "deadline"],
+    ),
 }
 
 SIGN_NAME = "网格通"
