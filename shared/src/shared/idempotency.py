@@ -89,7 +89,12 @@ class Idempotency:
                 )
             )
         ).one()
-        if row.request_hash != self.request_hash:
+        return self._replayed(row.request_hash, row.status_code, row.response_body)
+
+    def _replayed(
+        self, stored_hash: str, status_code: int | None, response_body: Any
+    ) -> JSONResponse:
+        if stored_hash != self.request_hash:
             raise ValidationFailed(
                 Text(
                     "此 Idempotency-Key 已用于另一个不同的请求",
@@ -105,18 +110,71 @@ class Idempotency:
                 ],
             )
         return JSONResponse(
-            row.response_body,
-            status_code=row.status_code or 200,
+            response_body,
+            status_code=status_code or 200,
             headers={"Idempotent-Replayed": "true"},
+        )
+
+    # One-statement writers (the intake) fold the key into their own statements instead of
+    # claiming it first: ``stored()`` is a column of their read, ``replay_stored()`` answers
+    # from it, and ``record()`` is the insert of the key with its response, written in their
+    # one data-modifying statement (``ON CONFLICT DO NOTHING``: a concurrent request with the
+    # same key makes it return no row, and the writer then rolls back and replays).
+
+    def stored(self) -> sa.ScalarSelect[Any] | None:
+        """The stored request hash, status and response of this key as one JSON value
+        (``[hash, status, body]``; null when the key is new), or None without a key."""
+        if self.key is None:
+            return None
+        table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+        return (
+            sa.select(
+                sa.func.json_build_array(
+                    table.c.request_hash, table.c.status_code, table.c.response_body
+                )
+            )
+            .where(table.c.scope == self.scope, table.c.key == self.key)
+            .scalar_subquery()
+        )
+
+    def replay_stored(self, stored: Any) -> JSONResponse | None:
+        """The replay of an earlier identical request from ``stored()``'s value (422 for a
+        different body), or None when the key is new."""
+        if stored is None:
+            return None
+        stored_hash, status_code, response_body = stored
+        return self._replayed(stored_hash, status_code, response_body)
+
+    def body(self, content: Any) -> Any:
+        """The JSON a response of ``content`` carries (and a replay returns)."""
+        if isinstance(content, BaseModel):
+            # what jsonable_encoder gives for a model, without walking the dumped tree again
+            return content.model_dump(mode="json", by_alias=True)
+        return jsonable_encoder(content)
+
+    def record(self, status_code: int, body: Any) -> Any:
+        """``INSERT`` of this key with its response, ``ON CONFLICT DO NOTHING RETURNING key``
+        (no row: another request holds the key). None without a key."""
+        if self.key is None:
+            return None
+        table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+        return (
+            insert(table)
+            .values(
+                scope=self.scope,
+                key=self.key,
+                request_hash=self.request_hash,
+                status_code=status_code,
+                response_body=body,
+                created_at=utcnow(),
+            )
+            .on_conflict_do_nothing()
+            .returning(table.c.key)
         )
 
     async def respond(self, status_code: int, content: Any) -> JSONResponse:
         """Remember the response (when a key was given) and return it."""
-        if isinstance(content, BaseModel):
-            # what jsonable_encoder gives for a model, without walking the dumped tree again
-            body = content.model_dump(mode="json", by_alias=True)
-        else:
-            body = jsonable_encoder(content)
+        body = self.body(content)
         if self.key is not None:
             table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
             await self.session.execute(
