@@ -17,6 +17,7 @@ Usage in a route::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import datetime
 from typing import Annotated, Any
@@ -152,25 +153,20 @@ class Idempotency:
             return content.model_dump(mode="json", by_alias=True)
         return jsonable_encoder(content)
 
-    def record(self, status_code: int, body: Any) -> Any:
+    def record(self, status_code: int, body: Any) -> tuple[Any, dict[str, Any]] | None:
         """``INSERT`` of this key with its response, ``ON CONFLICT DO NOTHING RETURNING key``
-        (no row: another request holds the key). None without a key."""
+        (no row: another request holds the key), and its parameters; None without a key.
+        The statement is one constant (bound parameters), so it is compiled once."""
         if self.key is None:
             return None
-        table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
-        return (
-            insert(table)
-            .values(
-                scope=self.scope,
-                key=self.key,
-                request_hash=self.request_hash,
-                status_code=status_code,
-                response_body=body,
-                created_at=utcnow(),
-            )
-            .on_conflict_do_nothing()
-            .returning(table.c.key)
-        )
+        return _record_statement(), {
+            "idem_scope": self.scope,
+            "idem_key": self.key,
+            "idem_request_hash": self.request_hash,
+            "idem_status_code": status_code,
+            "idem_response_body": body,
+            "idem_created_at": utcnow(),
+        }
 
     async def respond(self, status_code: int, content: Any) -> JSONResponse:
         """Remember the response (when a key was given) and return it."""
@@ -183,6 +179,17 @@ class Idempotency:
                 .values(status_code=status_code, response_body=body)
             )
         return JSONResponse(body, status_code=status_code)
+
+
+@functools.cache
+def _record_statement() -> Any:
+    table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+    return (
+        insert(table)
+        .values({c.key: sa.bindparam(f"idem_{c.key}", type_=c.type) for c in table.c})
+        .on_conflict_do_nothing()
+        .returning(table.c.key)
+    )
 
 
 async def request_hash(request: Request) -> str:

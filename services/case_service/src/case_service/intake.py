@@ -37,7 +37,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm import aliased, make_transient_to_detached
 from sqlmodel import col
 
 from case_service.attachments import service as attachments
@@ -55,13 +55,15 @@ from case_service.privacy import service as privacy
 from case_service.sla import service as sla
 from case_service.sla.models import CaseDeadline, SlaTimer
 from case_service.webhooks import service as webhooks
-from shared.auth import Principal, Role
 from shared import db
+from shared.auth import Principal, Role
 from shared.db import utcnow
 from shared.i18n import Text
 from shared.idempotency import Idempotency, request_hash
 from shared.problem import Forbidden, ValidationFailed
 
+#: merge candidates shown with a new case (find_duplicates' default)
+DUPLICATES_SHOWN = 10
 #: attempts of the intake transaction when another request held its Idempotency-Key
 KEY_ATTEMPTS = 3
 
@@ -97,6 +99,9 @@ class Filing:
     assignments: list[CaseAssignment]
     rows: dict[sa.Table, list[dict[str, Any]]]
     events: list[_Event] = field(default_factory=list)
+    #: open cases of the category nearby (up to SIMILAR_LIMIT for a resident), newest first
+    nearby: list[Case] = field(default_factory=list)
+    closed_to_public: bool = True
     attachment_claims: list[tuple[list[uuid.UUID], str]] = field(default_factory=list)
 
     def add(self, table: sa.Table, values: dict[str, Any]) -> None:
@@ -141,25 +146,33 @@ class Filing:
             },
         )
 
-    def statement(self, head: Any = None) -> Any:
+    def statement(
+        self, head: tuple[Any, dict[str, Any]] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
         """Every row in one statement: the case insert (or ``head``, the idempotency
-        record's) with the other inserts as data-modifying CTEs."""
-        case_row = {c.key: getattr(self.case, c.key) for c in _CASE.c}
-        inserts = [sa.insert(_CASE).values(case_row)]
-        inserts += [sa.insert(t).values(rows) for t, rows in self.rows.items()]
+        record's) with the other inserts as data-modifying CTEs, and its parameters. The
+        statement depends only on the number of rows of each table (bound parameters), so it
+        is built and compiled once per shape and prepared once per connection."""
+        shape = tuple((t.name, len(rows)) for t, rows in self.rows.items())
+        params: dict[str, Any] = {f"c0_{c.key}": getattr(self.case, c.key) for c in _CASE.c}
+        for t, rows in self.rows.items():
+            for i, values in enumerate(rows):
+                params.update({f"{t.name}{i}_{c.key}": values.get(c.key) for c in t.c})
         if head is None:
-            head, rest = inserts[0], inserts[1:]
-        else:
-            rest = inserts
-        ctes = [ins.cte(f"w{i}") for i, ins in enumerate(rest)]
-        return head.add_cte(*ctes) if ctes else head
+            return _statement(shape, None), params
+        statement, head_params = head
+        params.update(head_params)
+        return _statement(shape, statement), params
 
-    async def write(self, session: AsyncSession, *, head: Any = None) -> bool:
+    async def write(
+        self, session: AsyncSession, *, head: tuple[Any, dict[str, Any]] | None = None
+    ) -> bool:
         """Write the rows in one statement, then what needs the case stored (attachments,
         webhooks); the case joins the session as a loaded row. False when ``head`` (the
         idempotency record) returned no row: another request holds the key, and the caller
         must roll back."""
-        result = await session.execute(self.statement(head))
+        statement, params = self.statement(head)
+        result = await session.execute(statement, params)
         if head is not None and result.first() is None:
             return False
         case = self.case
@@ -182,6 +195,37 @@ class Filing:
                 occurred_at=event.created_at,
             )
         return True
+
+
+_STATEMENTS: dict[tuple[Any, ...], Any] = {}
+
+
+def _insert(table: sa.Table, prefix: str) -> Any:
+    """One row's insert, every column a bound parameter (``<prefix>_<column>``). One row per
+    insert: SQLAlchemy caches the compiled form of a single-row ``VALUES`` (not of a
+    multi-row one), so each further row is a CTE of its own."""
+    return sa.insert(table).values(
+        {c.key: sa.bindparam(f"{prefix}_{c.key}", type_=c.type) for c in table.c}
+    )
+
+
+def _statement(shape: tuple[tuple[str, int], ...], head: Any) -> Any:
+    """The write statement of one shape (rows per table), built once."""
+    cache_key = (shape, head)
+    if (found := _STATEMENTS.get(cache_key)) is not None:
+        return found
+    tables = {t.name: t for t in (_TIMELINE, _OUTBOX, _ASSIGNMENT, _DEADLINE, _TIMER)}
+    inserts = [_insert(_CASE, "c0")] + [
+        _insert(tables[name], f"{name}{i}") for name, n in shape for i in range(n)
+    ]
+    if head is None:
+        head, rest = inserts[0], inserts[1:]
+    else:
+        rest = inserts
+    ctes = [ins.cte(f"w{i}") for i, ins in enumerate(rest)]
+    statement = head.add_cte(*ctes) if ctes else head
+    _STATEMENTS[cache_key] = statement
+    return statement
 
 
 def _unknown_category() -> ValidationFailed:
@@ -210,11 +254,16 @@ async def prepare(
     now = utcnow()
     handling_path, handling_level = located.first_handling_level()
     stored = idempotency.stored() if idempotency is not None else None
+    parent = aliased(Category, name="parent")
     columns: list[Any] = [
         Category,
         sa.case((col(Category.id).is_not(None), sa.func.nextval("case_number_seq"))),
         sla.policy_candidates_json(data.category_code),
         sla.calendar_json(handling_path or located.area_path),
+        # for a resident's similar_nearby: is the 大类 closed to the public?
+        sa.select(col(parent.public_disclosure))
+        .where(col(parent.code) == col(Category.parent_code), col(parent.is_current))
+        .scalar_subquery(),
     ]
     if stored is not None:
         columns.append(stored)
@@ -230,7 +279,7 @@ async def prepare(
         )
     ).one()
     category: Category | None = row[0]
-    replay = idempotency.replay_stored(row[4]) if stored is not None and idempotency else None
+    replay = idempotency.replay_stored(row[5]) if stored is not None and idempotency else None
     if replay is not None:
         return replay
     service.check_channel(principal, data)
@@ -449,13 +498,21 @@ async def prepare(
         )
 
     if case.lat is not None and case.lng is not None:
-        filing.duplicates = await repository.find_duplicates(
+        # one look serves both: the merge candidates (the newest ten) and, for a resident,
+        # the similar reports nearby (up to SIMILAR_LIMIT, the same query)
+        resident = support.resident_only(principal)
+        filing.nearby = await repository.find_duplicates(
             session,
             category_code=case.category_code,
             lat=case.lat,
             lng=case.lng,
             radius_m=category.duplicate_radius_m,
             since=now - timedelta(hours=category.duplicate_window_hours),
+            limit=max(DUPLICATES_SHOWN, support.SIMILAR_LIMIT) if resident else DUPLICATES_SHOWN,
+        )
+        filing.duplicates = filing.nearby[:DUPLICATES_SHOWN]
+        filing.closed_to_public = support.closed_to_the_public(
+            category.public_disclosure, row[4], top=category.parent_code is None
         )
     return filing
 
@@ -548,7 +605,9 @@ async def _file(
         shown = [d for d in filing.duplicates if access.can_see(principal, d)]
         similar = None
         if filing.duplicates and support.resident_only(principal):
-            similar = await support.similar_nearby(session, principal, case)
+            similar = await support.similar_nearby(
+                session, principal, case, nearby=filing.nearby, closed=filing.closed_to_public
+            )
         # dict(read): the validated sub-models pass through (no dump and re-validation)
         result = CaseIntakeResult.model_validate(
             {
