@@ -123,7 +123,9 @@ async def run(
             app.state.grid_client = GridClient(
                 client_of("grid_service"),
                 credentials=ClientCredentials(
-                    client_of("grid_service_auth"), client_id="case_service", client_secret="x"
+                    client_of("grid_service_auth"),
+                    client_id="case_service",
+                    client_secret="x",  # noqa: S106
                 ),
             )
             async with app.state.sessionmaker() as session, session.begin():
@@ -185,7 +187,7 @@ async def run(
                     print("--- statements of one intake ---", *counter.trace, sep="\n")
                     for action in LIFE:
                         counter.trace = []
-                        r = await client.post(
+                        await client.post(
                             f"/api/v1/cases/{case_id}/actions/{action}",
                             json=bodies.get(action, {}),
                             headers={"Authorization": f"Bearer {who[action]}"},

@@ -117,16 +117,16 @@ class Idempotency:
         )
 
     # One-statement writers (the intake) fold the key into their own statements instead of
-    # claiming it first: ``stored()`` is a column of their read, ``replay_stored()`` answers
+    # claiming it first: ``stored_column()`` is a column of their read, ``replay_stored()`` answers
     # from it, and ``record()`` is the insert of the key with its response, written in their
     # one data-modifying statement (``ON CONFLICT DO NOTHING``: a concurrent request with the
     # same key makes it return no row, and the writer then rolls back and replays).
 
-    def stored(self) -> sa.ScalarSelect[Any] | None:
-        """The stored request hash, status and response of this key as one JSON value
-        (``[hash, status, body]``; null when the key is new), or None without a key."""
-        if self.key is None:
-            return None
+    @staticmethod
+    def stored_column() -> sa.ScalarSelect[Any]:
+        """The stored request hash, status and response of a key as one JSON value
+        (``[hash, status, body]``; null when the key is new), for bound parameters
+        ``idem_scope`` and ``idem_key`` (:meth:`stored_params`)."""
         table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
         return (
             sa.select(
@@ -134,12 +134,21 @@ class Idempotency:
                     table.c.request_hash, table.c.status_code, table.c.response_body
                 )
             )
-            .where(table.c.scope == self.scope, table.c.key == self.key)
+            .where(
+                table.c.scope == sa.bindparam("idem_scope", type_=table.c.scope.type),
+                table.c.key == sa.bindparam("idem_key", type_=table.c.key.type),
+            )
             .scalar_subquery()
         )
 
+    def stored_params(self) -> dict[str, Any] | None:
+        """The parameters of :meth:`stored_column`, or None without a key."""
+        if self.key is None:
+            return None
+        return {"idem_scope": self.scope, "idem_key": self.key}
+
     def replay_stored(self, stored: Any) -> JSONResponse | None:
-        """The replay of an earlier identical request from ``stored()``'s value (422 for a
+        """The replay of an earlier identical request from ``stored_column()``'s value (422 for a
         different body), or None when the key is new."""
         if stored is None:
             return None

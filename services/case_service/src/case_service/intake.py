@@ -27,6 +27,7 @@ attached to the session as a loaded row.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -228,6 +229,33 @@ def _statement(shape: tuple[tuple[str, int], ...], head: Any) -> Any:
     return statement
 
 
+@functools.cache
+def _read_statement(with_key: bool) -> Any:
+    """The intake's one read, built once (bound parameters ``category_code``, ``prefixes``
+    and, ``with_key``, the Idempotency-Key's): the category's current version, the next case
+    number (only for a known category), the policies that may apply, the calendar overrides,
+    the 大类's disclosure (for a resident's similar_nearby) and what the key stored."""
+    code = sa.bindparam("category_code", type_=sa.String())
+    parent = aliased(Category, name="parent")
+    columns: list[Any] = [
+        Category,
+        sa.case((col(Category.id).is_not(None), sa.func.nextval("case_number_seq"))),
+        sla.policy_candidates_json(code),
+        sla.calendar_json(sa.bindparam("prefixes", expanding=True, type_=sa.String())),
+        sa.select(col(parent.public_disclosure))
+        .where(col(parent.code) == col(Category.parent_code), col(parent.is_current))
+        .scalar_subquery(),
+    ]
+    if with_key:
+        columns.append(Idempotency.stored_column())
+    one = sa.select(sa.literal(1).label("one")).subquery("one")
+    return (
+        sa.select(*columns)
+        .select_from(one)
+        .outerjoin(Category, sa.and_(col(Category.code) == code, col(Category.is_current)))
+    )
+
+
 def _unknown_category() -> ValidationFailed:
     return service._invalid(
         "category_code",
@@ -253,31 +281,13 @@ async def prepare(
     request instead, when the key is known."""
     now = utcnow()
     handling_path, handling_level = located.first_handling_level()
-    stored = idempotency.stored() if idempotency is not None else None
-    parent = aliased(Category, name="parent")
-    columns: list[Any] = [
-        Category,
-        sa.case((col(Category.id).is_not(None), sa.func.nextval("case_number_seq"))),
-        sla.policy_candidates_json(data.category_code),
-        sla.calendar_json(handling_path or located.area_path),
-        # for a resident's similar_nearby: is the 大类 closed to the public?
-        sa.select(col(parent.public_disclosure))
-        .where(col(parent.code) == col(Category.parent_code), col(parent.is_current))
-        .scalar_subquery(),
-    ]
-    if stored is not None:
-        columns.append(stored)
-    one = sa.select(sa.literal(1).label("one")).subquery("one")
-    row = (
-        await session.execute(
-            sa.select(*columns)
-            .select_from(one)
-            .outerjoin(
-                Category,
-                sa.and_(col(Category.code) == data.category_code, col(Category.is_current)),
-            )
-        )
-    ).one()
+    stored = idempotency.stored_params() if idempotency is not None else None
+    params: dict[str, Any] = {
+        "category_code": data.category_code,
+        "prefixes": sla.calendar_prefixes(handling_path or located.area_path),
+        **(stored or {}),
+    }
+    row = (await session.execute(_read_statement(stored is not None), params)).one()
     category: Category | None = row[0]
     replay = idempotency.replay_stored(row[5]) if stored is not None and idempotency else None
     if replay is not None:

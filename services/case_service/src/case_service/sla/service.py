@@ -145,7 +145,7 @@ class PolicyRow:
     created_at: datetime
 
 
-def policy_candidates_json(category_code: str) -> sa.ScalarSelect[Any]:
+def policy_candidates_json(category_code: Any) -> sa.ScalarSelect[Any]:
     """The active policies that may apply to a case of ``category_code`` (any kind, priority
     and level: :func:`pick_policy` chooses), as one JSON array — a column of a larger read."""
     p = SlaPolicy.__table__.alias("p")  # type: ignore[attr-defined]
@@ -247,13 +247,14 @@ async def calendar_for(session: AsyncSession, area_path: str | None) -> WorkingC
                 col(CalendarOverride.jurisdiction_path),
                 col(CalendarOverride.day),
                 col(CalendarOverride.is_workday),
-            ).where(col(CalendarOverride.jurisdiction_path).in_(_prefixes(area_path)))
+            ).where(col(CalendarOverride.jurisdiction_path).in_(calendar_prefixes(area_path)))
         )
     ).all()
     return calendar_from(rows)
 
 
-def _prefixes(area_path: str | None) -> list[str]:
+def calendar_prefixes(area_path: str | None) -> list[str]:
+    """The jurisdictions whose overrides apply to ``area_path``: the root and every ancestor."""
     prefixes = [""]
     if area_path:
         parts = area_path.split(".")
@@ -261,9 +262,10 @@ def _prefixes(area_path: str | None) -> list[str]:
     return prefixes
 
 
-def calendar_json(area_path: str | None) -> sa.ScalarSelect[Any]:
+def calendar_json(prefixes: Any) -> sa.ScalarSelect[Any]:
     """The overrides :func:`calendar_for` reads, as one JSON array ``[[path, day, workday]]``
-    — a column of a larger read."""
+    — a column of a larger read. ``prefixes``: :func:`calendar_prefixes` of the area (or an
+    expanding bound parameter of them)."""
     o = CalendarOverride.__table__.alias("o")  # type: ignore[attr-defined]
     return (
         sa.select(
@@ -274,7 +276,7 @@ def calendar_json(area_path: str | None) -> sa.ScalarSelect[Any]:
                 sa.literal_column("'[]'::json"),
             )
         )
-        .where(o.c.jurisdiction_path.in_(_prefixes(area_path)))
+        .where(o.c.jurisdiction_path.in_(prefixes))
         .scalar_subquery()
     )
 
