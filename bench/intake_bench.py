@@ -253,6 +253,36 @@ async def token(grid_url: str, username: str = "resident") -> str:
         return str(r.json()["access_token"])
 
 
+def start_spies(
+    folder: Path, pids: dict[str, int], seconds: float
+) -> list[subprocess.Popen[bytes]]:
+    """py-spy (in uv.lock) recording case_service and grid_service for ``seconds``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    spy = Path(sys.executable).with_name("py-spy")
+    return [
+        subprocess.Popen(
+            [
+                str(spy),
+                "record",
+                "--pid",
+                str(pids[name]),
+                "--rate",
+                "200",
+                "--duration",
+                str(int(seconds)),
+                "--format",
+                "raw",
+                "--nonblocking",
+                "--output",
+                str(folder / f"{name}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name in ("case_service", "grid_service")
+    ]
+
+
 async def drive(
     url: str, *, connections: int, seconds: float, rate: float = 0, token_: str = ""
 ) -> dict[str, Any]:
@@ -273,8 +303,11 @@ async def measure(
     connections: int = 32,
     logs: Path | None = None,
     log_level: str = "INFO",
+    py_spy: Path | None = None,
 ) -> dict[str, Any]:
-    """The figures of one intake run (see the module's docstring)."""
+    """The figures of one intake run (see the module's docstring). ``py_spy``: a folder for
+    py-spy profiles (``--format raw``, collapsed stacks) of case_service and grid_service
+    during the maximum run."""
     logs = logs or ROOT / "var" / "bench" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     scratch = Scratch()
@@ -297,8 +330,11 @@ async def measure(
             )
         with RssSampler(pids) as rss:
             t = await token(procs["grid"].url)
+            spies = await asyncio.to_thread(start_spies, py_spy, pids, seconds) if py_spy else []
             cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
             out["max"] = await drive(case_url, connections=connections, seconds=seconds, token_=t)
+            for p in spies:
+                await asyncio.to_thread(p.wait, 30)
             out["cpu_ms_per_intake"] = {
                 name: round(
                     1000 * (cpu_seconds(pid) - cpu_before[name]) / max(1, out["max"]["ok"]), 1
@@ -349,9 +385,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--py-spy", type=Path, help="folder for py-spy profiles of the max run")
     args = parser.parse_args()
     result = asyncio.run(
-        measure(seconds=args.seconds, connections=args.connections, log_level=args.log_level)
+        measure(
+            seconds=args.seconds,
+            connections=args.connections,
+            log_level=args.log_level,
+            py_spy=args.py_spy,
+        )
     )
     print(json.dumps(result, indent=2))
 

@@ -204,6 +204,31 @@ async def test_idempotency_key_replays(api: Api) -> None:
     assert changed.json()["code"] == "idempotency_key_reused"
 
 
+async def test_same_idempotency_key_at_once_files_one_case(api: Api) -> None:
+    """Concurrent requests with one key: the key is written with the case in one statement
+    (ON CONFLICT DO NOTHING); the losers roll back everything they wrote and replay the
+    winner's answer — one case, one timeline entry, one event, one deadline."""
+    import asyncio
+
+    body = {
+        "category_code": "0802",
+        "channel": "app",
+        "description": "井盖缺失",
+        "location": {"lat": 30.2, "lng": 120.1},
+    }
+    headers = {**api.headers(RESIDENT), "Idempotency-Key": "k-race"}
+    responses = await asyncio.gather(
+        *(api.client.post("/api/v1/cases", json=body, headers=headers) for _ in range(4))
+    )
+    assert [r.status_code for r in responses] == [201] * 4, [r.text for r in responses]
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert len({r.json()["case_number"] for r in responses}) == 1
+    assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in responses) == 3
+    for table in ("case", "timeline_entry", "outbox_event", "case_deadline"):
+        assert await count(api, table) == 1, table
+    assert await count(api, "sla_timer") >= 1
+
+
 async def test_staff_report_on_behalf_of_a_resident(api: Api) -> None:
     case = await api.report(
         WORKER_A,

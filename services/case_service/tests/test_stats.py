@@ -81,6 +81,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     c = Clock(sh(20, 9))
     for module in (
         "case_service.cases.service",
+        "case_service.intake",
         "case_service.evaluations.service",
         "case_service.evaluations.flows",
     ):

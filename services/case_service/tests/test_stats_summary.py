@@ -61,6 +61,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     c = Clock(datetime(2026, 10, 1, 9, tzinfo=SHANGHAI))
     for module in (
         "case_service.cases.service",
+        "case_service.intake",
         "case_service.evaluations.service",
         "case_service.evaluations.flows",
     ):

@@ -17,6 +17,7 @@ Usage in a route::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import datetime
 from typing import Annotated, Any
@@ -89,7 +90,12 @@ class Idempotency:
                 )
             )
         ).one()
-        if row.request_hash != self.request_hash:
+        return self._replayed(row.request_hash, row.status_code, row.response_body)
+
+    def _replayed(
+        self, stored_hash: str, status_code: int | None, response_body: Any
+    ) -> JSONResponse:
+        if stored_hash != self.request_hash:
             raise ValidationFailed(
                 Text(
                     "此 Idempotency-Key 已用于另一个不同的请求",
@@ -105,18 +111,75 @@ class Idempotency:
                 ],
             )
         return JSONResponse(
-            row.response_body,
-            status_code=row.status_code or 200,
+            response_body,
+            status_code=status_code or 200,
             headers={"Idempotent-Replayed": "true"},
         )
 
-    async def respond(self, status_code: int, content: Any) -> JSONResponse:
-        """Remember the response (when a key was given) and return it."""
+    # One-statement writers (the intake) fold the key into their own statements instead of
+    # claiming it first: ``stored_column()`` is a column of their read, ``replay_stored()`` answers
+    # from it, and ``record()`` is the insert of the key with its response, written in their
+    # one data-modifying statement (``ON CONFLICT DO NOTHING``: a concurrent request with the
+    # same key makes it return no row, and the writer then rolls back and replays).
+
+    @staticmethod
+    def stored_column() -> sa.ScalarSelect[Any]:
+        """The stored request hash, status and response of a key as one JSON value
+        (``[hash, status, body]``; null when the key is new), for bound parameters
+        ``idem_scope`` and ``idem_key`` (:meth:`stored_params`)."""
+        table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+        return (
+            sa.select(
+                sa.func.json_build_array(
+                    table.c.request_hash, table.c.status_code, table.c.response_body
+                )
+            )
+            .where(
+                table.c.scope == sa.bindparam("idem_scope", type_=table.c.scope.type),
+                table.c.key == sa.bindparam("idem_key", type_=table.c.key.type),
+            )
+            .scalar_subquery()
+        )
+
+    def stored_params(self) -> dict[str, Any] | None:
+        """The parameters of :meth:`stored_column`, or None without a key."""
+        if self.key is None:
+            return None
+        return {"idem_scope": self.scope, "idem_key": self.key}
+
+    def replay_stored(self, stored: Any) -> JSONResponse | None:
+        """The replay of an earlier identical request from ``stored_column()``'s value (422 for a
+        different body), or None when the key is new."""
+        if stored is None:
+            return None
+        stored_hash, status_code, response_body = stored
+        return self._replayed(stored_hash, status_code, response_body)
+
+    def body(self, content: Any) -> Any:
+        """The JSON a response of ``content`` carries (and a replay returns)."""
         if isinstance(content, BaseModel):
             # what jsonable_encoder gives for a model, without walking the dumped tree again
-            body = content.model_dump(mode="json", by_alias=True)
-        else:
-            body = jsonable_encoder(content)
+            return content.model_dump(mode="json", by_alias=True)
+        return jsonable_encoder(content)
+
+    def record(self, status_code: int, body: Any) -> tuple[Any, dict[str, Any]] | None:
+        """``INSERT`` of this key with its response, ``ON CONFLICT DO NOTHING RETURNING key``
+        (no row: another request holds the key), and its parameters; None without a key.
+        The statement is one constant (bound parameters), so it is compiled once."""
+        if self.key is None:
+            return None
+        return _record_statement(), {
+            "idem_scope": self.scope,
+            "idem_key": self.key,
+            "idem_request_hash": self.request_hash,
+            "idem_status_code": status_code,
+            "idem_response_body": body,
+            "idem_created_at": utcnow(),
+        }
+
+    async def respond(self, status_code: int, content: Any) -> JSONResponse:
+        """Remember the response (when a key was given) and return it."""
+        body = self.body(content)
         if self.key is not None:
             table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
             await self.session.execute(
@@ -125,6 +188,17 @@ class Idempotency:
                 .values(status_code=status_code, response_body=body)
             )
         return JSONResponse(body, status_code=status_code)
+
+
+@functools.cache
+def _record_statement() -> Any:
+    table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+    return (
+        insert(table)
+        .values({c.key: sa.bindparam(f"idem_{c.key}", type_=c.type) for c in table.c})
+        .on_conflict_do_nothing()
+        .returning(table.c.key)
+    )
 
 
 async def request_hash(request: Request) -> str:

@@ -1,30 +1,25 @@
-"""Intake across services: locate the case through grid_service, *then* open the transaction.
+"""Placing cases through grid_service, *before* any transaction opens.
 
-``POST /cases`` cannot use ``SessionDep``: FastAPI resolves it before the handler runs, which
-would hold a transaction (and a pooled connection) open during the call to grid_service. So the
-route takes no session; :func:`intake` calls grid_service first with no session open, and only
-then opens its own short transaction (``sessionmaker() … session.begin()``) for every write:
-idempotency record, case, timeline, outbox — committed together or not at all.
+``POST /cases`` and the ``locate`` action cannot use ``SessionDep``: FastAPI resolves it before
+the handler runs, which would hold a transaction (and a pooled connection) open during the call
+to grid_service. So they ask grid_service first (:func:`locate`, :func:`locate_point`) and only
+then open their own short transaction. The intake itself is ``case_service.intake``.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from case_service.cases import access, presenter, repository, service, support
+from case_service.cases import presenter, repository, service
 from case_service.cases.lifecycle import Action
 from case_service.cases.schemas import (
     CaseActionRequest,
     CaseCreate,
-    CaseIntakeResult,
     CaseRead,
-    CaseSummary,
     LocateRequest,
 )
 from case_service.cases.service import Located
@@ -33,7 +28,6 @@ from shared.auth import Principal
 from shared.contracts.addresses import MatchStatus
 from shared.contracts.grids import AreaRef, CoordinateSystem
 from shared.i18n import Text
-from shared.idempotency import Idempotency, request_hash
 from shared.logging import get_logger
 from shared.problem import (
     FieldProblem,
@@ -44,13 +38,6 @@ from shared.problem import (
 )
 
 log = get_logger(__name__)
-
-
-@dataclass
-class IntakeOutcome:
-    status_code: int
-    body: object
-    replayed: bool = False
 
 
 def _outside() -> ValidationFailed:
@@ -185,74 +172,6 @@ async def locate(
         location_status="to_locate",
         how=how,
     )
-
-
-async def _existing(
-    maker: async_sessionmaker[AsyncSession], principal: Principal, data: CaseCreate
-) -> CaseRead | None:
-    if data.source is None or data.external_id is None:
-        return None
-    async with maker() as session, session.begin():
-        case = await repository.get_by_external(session, data.source, data.external_id)
-        if case is None:
-            return None
-        rows = await repository.assignments(session, case.id)
-        return presenter.case_read(principal, case, rows)
-
-
-async def intake(
-    *,
-    request: Request,
-    principal: Principal,
-    data: CaseCreate,
-    idempotency_key: str | None,
-) -> IntakeOutcome:
-    maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    grid: GridClient = request.app.state.grid_client
-    # 1. The same (source, external_id) again: the case we already have (200).
-    if (found := await _existing(maker, principal, data)) is not None:
-        return IntakeOutcome(200, found)
-    # 2. Locate with no transaction open.
-    located = await locate(
-        grid, principal, data, default_area=request.app.state.settings.intake_default_area_path
-    )
-    # 3. One short transaction for every write.
-    digest = await request_hash(request)
-    try:
-        async with maker() as session, session.begin():
-            idem = Idempotency(
-                session=session, request=request, key=idempotency_key, request_hash=digest
-            )
-            if (replay := await idem.replay()) is not None:
-                return IntakeOutcome(replay.status_code, replay, replayed=True)
-            case, duplicates = await service.create_case(
-                session, principal=principal, data=data, located=located
-            )
-            # A new case has an assignment only when resolved on the spot (自行处置).
-            rows = await repository.assignments(session, case.id) if case.self_handled else []
-            read = presenter.case_read(principal, case, rows)
-            # Staff see the merge candidates in their scope; residents and platforms only
-            # their own among them, and a resident learns of other people's reports by
-            # count alone (similar_nearby), never which cases they are.
-            shown = [d for d in duplicates if access.can_see(principal, d)]
-            similar = None
-            if duplicates and support.resident_only(principal):
-                similar = await support.similar_nearby(session, principal, case)
-            # dict(read): the validated sub-models pass through (no dump and re-validation)
-            body = CaseIntakeResult.model_validate(
-                {
-                    **dict(read),
-                    "possible_duplicates": [CaseSummary.model_validate(d) for d in shown],
-                    "similar_nearby": similar,
-                }
-            )
-            response = await idem.respond(201, body)
-            return IntakeOutcome(201, response)
-    except IntegrityError:
-        # Two pushes of one external case raced; the other one won.
-        if (found := await _existing(maker, principal, data)) is not None:
-            return IntakeOutcome(200, found)
-        raise
 
 
 async def place(

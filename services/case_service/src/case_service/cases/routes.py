@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from case_service import intake
 from case_service.cases import access, flows, presenter, repository, service, support
 from case_service.cases.lifecycle import Action, Status
 from case_service.cases.models import Case
@@ -165,7 +166,7 @@ async def report_case(
         Header(alias="Idempotency-Key", max_length=255, description="makes a retry safe"),
     ] = None,
 ) -> Any:
-    outcome = await flows.intake(
+    outcome = await intake.intake(
         request=request, principal=principal, data=body, idempotency_key=idempotency_key
     )
     if isinstance(outcome.body, Response):

@@ -41,15 +41,12 @@ from case_service.cases.schemas import (
 )
 from case_service.categories import repository as categories
 from case_service.categories.schemas import (
-    AttributeDefinition,
     HandlingClass,
     Routing,
-    validate_attribute_values,
 )
 from case_service.config import Settings
 from case_service.evaluations import service as evaluations
 from case_service.outbox.service import record_event, tell_supporters
-from case_service.privacy import service as privacy
 from case_service.sla import service as sla_service
 from shared.auth import Principal, Role
 from shared.db import utcnow
@@ -127,28 +124,62 @@ def add_timeline(
     at: datetime | None = None,
 ) -> TimelineEntry:
     entry = TimelineEntry(
-        case_id=case.id,
-        kind=kind,
-        action=action,
-        from_status=from_status,
-        to_status=to_status,
-        actor_id=principal.subject if principal else None,
-        actor_roles=sorted(principal.roles) if principal else [],
-        reason=reason,
-        visibility=visibility,
-        attachment_ids=list(attachment_ids or []),
-        data=data or {},
-        case_version=case.version,
-        created_at=at or utcnow(),
+        **timeline_values(
+            case,
+            principal,
+            kind=kind,
+            action=action,
+            from_status=from_status,
+            to_status=to_status,
+            reason=reason,
+            visibility=visibility,
+            attachment_ids=attachment_ids,
+            data=data,
+            at=at,
+        )
     )
     session.add(entry)
     return entry
 
 
+def timeline_values(
+    case: Case,
+    principal: Principal | None,
+    *,
+    kind: str,
+    action: str | None = None,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    reason: str | None = None,
+    visibility: str = "internal",
+    attachment_ids: list[uuid.UUID] | None = None,
+    data: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """The columns of a timeline entry of ``case`` at its current version."""
+    return {
+        "id": uuid.uuid4(),
+        "case_id": case.id,
+        "kind": kind,
+        "action": action,
+        "from_status": from_status,
+        "to_status": to_status,
+        "actor_id": principal.subject if principal else None,
+        "actor_roles": sorted(principal.roles) if principal else [],
+        "reason": reason,
+        "visibility": visibility,
+        "attachment_ids": list(attachment_ids or []),
+        "data": data or {},
+        "case_version": case.version,
+        "created_at": at or utcnow(),
+    }
+
+
 # ---------------------------------------------------------------------------------- intake
 
 
-def _check_channel(principal: Principal, data: CaseCreate) -> None:
+def check_channel(principal: Principal, data: CaseCreate) -> None:
+    """Who may file through which channel (and name a source)."""
     staff = principal.has_role(*STAFF_ROLES)
     if principal.has_role(Role.platform) and not staff:
         if data.source is None:
@@ -192,220 +223,6 @@ def _check_channel(principal: Principal, data: CaseCreate) -> None:
             Text("不是网格员", "Not a grid worker"),
             "channel_not_allowed",
         )
-
-
-async def create_case(
-    session: AsyncSession,
-    *,
-    principal: Principal,
-    data: CaseCreate,
-    located: Located,
-) -> tuple[Case, list[Case]]:
-    """File a case (and, for 自行处置, resolve it in the same transaction).
-
-    Returns the case and the possible duplicates found for it.
-    """
-    _check_channel(principal, data)
-    now = utcnow()
-    if data.occurred_at is not None and data.occurred_at > now + timedelta(minutes=5):
-        raise _invalid(
-            "occurred_at",
-            Text("不能晚于当前时间", "in the future"),
-            Text("发生时间（occurred_at）晚于当前时间", "occurred_at is in the future"),
-            "occurred_in_future",
-        )
-    category = await categories.get_current(session, data.category_code)
-    if category is None or not category.active or category.parent_code is None:
-        raise _invalid(
-            "category_code",
-            Text(
-                "没有这个在用的小类（案件按二级类别登记）",
-                "no such active 小类 (cases are filed under a second-level category)",
-            ),
-            Text("未知的类别", "Unknown category"),
-            "unknown_category",
-        )
-    definitions = [AttributeDefinition.model_validate(a) for a in category.attributes]
-    clean, problems = validate_attribute_values(definitions, data.attributes)
-    if problems:
-        raise ValidationFailed(
-            Text("类别表单填写有误", "The category's form is not filled in correctly"),
-            code="invalid_attributes",
-            errors=problems,
-        )
-    self_handled = data.self_handled
-    if self_handled is not None and not (
-        principal.has_role(Role.grid_worker) and principal.covers_area(located.area_path)
-    ):
-        raise Forbidden(
-            Text(
-                "只有网格员可以现场处置（自行处置），且只限本人网格",
-                "Only a grid worker may resolve on the spot, and only in their own grids",
-            ),
-            code="self_handling_not_allowed",
-        )
-
-    staff = principal.has_role(*STAFF_ROLES)
-    # Only staff set priority and major; from a resident or another platform they are a
-    # request the dispatcher decides on at accept (so a resident cannot start a 30-minute
-    # clock or alert every leader above).
-    if staff:
-        priority = data.priority.value if data.priority else category.default_priority
-        major, requested_priority, requested_major = data.major, None, False
-    else:
-        priority, major = category.default_priority, False
-        requested_priority = data.priority.value if data.priority else None
-        requested_major = data.major
-    reporter = data.reporter
-    if principal.has_role(Role.resident) and not staff:
-        reporter_account_id: str | None = principal.subject
-        on_behalf = False
-    else:
-        reporter_account_id = reporter.account_id if reporter else None
-        on_behalf = reporter is not None and staff
-    handling_path, handling_level = located.first_handling_level()
-    sealed = privacy.seal(reporter.name, reporter.phone) if reporter else privacy.seal(None, None)
-    case = Case(
-        case_number=await repository.next_case_number(session, now),
-        status=Status.reported.value,
-        category_id=category.id,
-        category_code=category.code,
-        category_name=category.name,
-        kind=category.kind,
-        routing=category.routing,
-        handling_class=category.handling_class,
-        priority=priority,
-        major=major,
-        requested_priority=requested_priority,
-        requested_major=requested_major,
-        title=data.title or category.name,
-        description=data.description,
-        attributes=clean,
-        channel=data.channel.value,
-        source=data.source,
-        external_id=data.external_id,
-        occurred_at=data.occurred_at,
-        lat=located.lat,
-        lng=located.lng,
-        address=data.location.address,
-        address_id=located.address_id,
-        location_status=located.location_status,
-        area_id=located.area_id,
-        area_code=located.area_code,
-        area_name=located.area_name,
-        area_path=located.area_path,
-        area_chain=located.area_chain,
-        handling_area_path=handling_path,
-        handling_level=handling_level,
-        reporter_account_id=reporter_account_id,
-        reporter_name=sealed.name,
-        reporter_phone=sealed.phone,
-        reporter_phone_hash=sealed.phone_hash,
-        anonymous=bool(reporter and reporter.anonymous),
-        reported_by_account_id=principal.subject,
-        on_behalf=on_behalf,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(case)
-    await session.flush()
-    await attachments.claim(
-        session, data.attachment_ids, case_id=case.id, actor_id=principal.subject
-    )
-    add_timeline(
-        session,
-        case,
-        principal,
-        kind="transition",
-        action="report",
-        to_status=Status.reported.value,
-        visibility="public",
-        attachment_ids=data.attachment_ids,
-        data={
-            "channel": case.channel,
-            "on_behalf": on_behalf,
-            **({"requested_priority": requested_priority} if requested_priority else {}),
-            **({"requested_major": True} if requested_major else {}),
-            **located.how,
-        },
-        at=now,
-    )
-    await record_event(
-        session,
-        case,
-        type="case.reported",
-        actor_id=principal.subject,
-        action="report",
-        new_case=True,
-    )
-
-    if self_handled is not None:
-        await attachments.claim(
-            session,
-            self_handled.attachment_ids,
-            case_id=case.id,
-            actor_id=principal.subject,
-            field="self_handled.attachment_ids",
-        )
-        session.add(
-            CaseAssignment(
-                case_id=case.id,
-                role="lead",
-                account_id=principal.subject,
-                state="finished",
-                result=self_handled.result,
-                assigned_by=principal.subject,
-                assigned_at=now,
-                finished_at=now,
-            )
-        )
-        case.status = Status.resolved.value
-        case.result = self_handled.result
-        case.self_handled = True
-        case.resolved_at = now
-        case.assignee_account_ids = [principal.subject]
-        case.version += 1
-        add_timeline(
-            session,
-            case,
-            principal,
-            kind="transition",
-            action="resolve",
-            from_status=Status.reported.value,
-            to_status=Status.resolved.value,
-            reason=self_handled.result,
-            visibility="public",
-            attachment_ids=self_handled.attachment_ids,
-            data={"self_handled": True},
-            at=now,
-        )
-        await session.flush()
-        await record_event(
-            session,
-            case,
-            type="case.resolved",
-            actor_id=principal.subject,
-            action="resolve",
-            previous_status=Status.reported.value,
-            extra={"self_handled": True},
-            new_case=True,
-        )
-
-    await sla_service.on_reported(session, case, now)
-
-    duplicates: list[Case] = []
-    if case.lat is not None and case.lng is not None:
-        duplicates = await repository.find_duplicates(
-            session,
-            category_code=case.category_code,
-            lat=case.lat,
-            lng=case.lng,
-            radius_m=category.duplicate_radius_m,
-            since=now - timedelta(hours=category.duplicate_window_hours),
-            exclude_id=case.id,
-        )
-    await session.flush()
-    return case, duplicates
 
 
 # ---------------------------------------------------------------------------------- reads
@@ -1030,4 +847,4 @@ async def record_notification(
     return entry
 
 
-__all__ = ["OPEN", "Located", "add_comment", "apply_action", "create_case", "get_visible"]
+__all__ = ["OPEN", "Located", "add_comment", "apply_action", "get_visible"]

@@ -55,33 +55,59 @@ def support_url(own_case_id: uuid.UUID) -> str:
     return f"/api/v1/cases/{own_case_id}/similar/support"
 
 
-async def similar_cases(session: AsyncSession, principal: Principal, own: Case) -> list[Case]:
-    """Other people's open, non-anonymous reports like ``own``, earliest first."""
+async def similar_cases(
+    session: AsyncSession,
+    principal: Principal,
+    own: Case,
+    *,
+    nearby: list[Case] | None = None,
+    closed: bool | None = None,
+) -> list[Case]:
+    """Other people's open, non-anonymous reports like ``own``, earliest first.
+
+    The intake, which has read them already, passes ``nearby`` (:func:`nearby_for`'s rows)
+    and ``closed`` (:func:`closed_to_the_public` of the category)."""
     if own.lat is None or own.lng is None:
         return []
-    if await _closed_to_the_public(session, own.category_code):
+    if closed is None:
+        closed = await _closed_to_the_public(session, own.category_code)
+    if closed:
         return []
-    category = await categories.get_version(session, own.category_id)
-    radius = category.duplicate_radius_m if category else 50
-    window = category.duplicate_window_hours if category else 72
-    rows = await repository.find_duplicates(
-        session,
-        category_code=own.category_code,
-        lat=own.lat,
-        lng=own.lng,
-        radius_m=radius,
-        since=own.created_at - timedelta(hours=window),
-        exclude_id=own.id,
-        limit=SIMILAR_LIMIT,
-    )
+    if nearby is None:
+        category = await categories.get_version(session, own.category_id)
+        radius = category.duplicate_radius_m if category else 50
+        window = category.duplicate_window_hours if category else 72
+        nearby = await repository.find_duplicates(
+            session,
+            category_code=own.category_code,
+            lat=own.lat,
+            lng=own.lng,
+            radius_m=radius,
+            since=own.created_at - timedelta(hours=window),
+            exclude_id=own.id,
+            limit=SIMILAR_LIMIT,
+        )
     others = [
         c
-        for c in rows
-        if c.reporter_account_id != principal.subject
+        for c in nearby
+        if c.id != own.id
+        and c.reporter_account_id != principal.subject
         and c.reported_by_account_id != principal.subject
         and not c.anonymous
     ]
     return sorted(others, key=lambda c: (c.created_at, c.id))
+
+
+def closed_to_the_public(
+    disclosure: str | None, parent_disclosure: str | None, *, top: bool
+) -> bool:
+    """:func:`_closed_to_the_public` from the category's ``public_disclosure`` and its 大类's
+    (``top``: the category is itself a 大类)."""
+    if disclosure is None or disclosure == "none":
+        return True
+    if top:
+        return False
+    return parent_disclosure is None or parent_disclosure == "none"
 
 
 async def _closed_to_the_public(session: AsyncSession, code: str) -> bool:
@@ -107,10 +133,15 @@ async def _supports(session: AsyncSession, case_id: uuid.UUID, account_id: str) 
 
 
 async def similar_nearby(
-    session: AsyncSession, principal: Principal, own: Case
+    session: AsyncSession,
+    principal: Principal,
+    own: Case,
+    *,
+    nearby: list[Case] | None = None,
+    closed: bool | None = None,
 ) -> SimilarNearby | None:
     """The counts a resident may see for their case ``own``; None when nothing is similar."""
-    others = await similar_cases(session, principal, own)
+    others = await similar_cases(session, principal, own, nearby=nearby, closed=closed)
     if not others:
         return None
     target = others[0]

@@ -23,8 +23,8 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlmodel import col
 
+from case_service import intake
 from case_service.cases import flows
-from case_service.cases import service as case_service
 from case_service.cases.models import Case
 from case_service.cases.schemas import CaseCreate, Channel, LocationIn, ReporterIn
 from case_service.open311 import service
@@ -285,7 +285,7 @@ async def post_request(request: Request, fmt: Fmt) -> Response:
             default_area=settings.open311_address_area_path or settings.intake_default_area_path,
         )
         async with maker() as session, session.begin():
-            case, _ = await case_service.create_case(
+            case, _ = await intake.create_case(
                 session, principal=principal, data=data, located=located
             )
             session.add(

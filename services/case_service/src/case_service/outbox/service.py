@@ -37,6 +37,41 @@ async def record_event(
         for c in merged
         if c.reporter_account_id is not None and not c.anonymous
     ]
+    payload = event_payload(
+        case,
+        actor_id=actor_id,
+        action=action,
+        previous_status=previous_status,
+        reason=reason,
+        extra=extra,
+        supporters=supporters,
+    )
+    event = OutboxEvent(
+        case_id=case.id,
+        type=type,
+        case_version=case.version,
+        area_path=case.area_path,
+        payload=payload,
+    )
+    session.add(event)
+    await session.flush()
+    await webhooks.fan_out(
+        session, case, event_id=event.id, type=type, payload=payload, occurred_at=event.created_at
+    )
+    return event
+
+
+def event_payload(
+    case: Case,
+    *,
+    actor_id: str | None,
+    action: str | None = None,
+    previous_status: str | None = None,
+    reason: str | None = None,
+    extra: dict[str, Any] | None = None,
+    supporters: list[str] | None = None,
+) -> dict[str, Any]:
+    """What an outbox event of ``case`` carries, from the case as it is now."""
     payload: dict[str, Any] = {
         "case_number": case.case_number,
         "title": case.title,
@@ -56,7 +91,7 @@ async def record_event(
         "reporter_channel": case.channel,
         "assignee_account_ids": list(case.assignee_account_ids),
         "department_ids": list(case.department_ids),
-        "supporter_account_ids": supporters,
+        "supporter_account_ids": list(supporters or []),
         "reason": reason,
         "actor_id": actor_id,
         "due_at": case.due_at.isoformat() if case.due_at else None,
@@ -65,19 +100,7 @@ async def record_event(
     }
     if extra:
         payload.update(extra)
-    event = OutboxEvent(
-        case_id=case.id,
-        type=type,
-        case_version=case.version,
-        area_path=case.area_path,
-        payload=payload,
-    )
-    session.add(event)
-    await session.flush()
-    await webhooks.fan_out(
-        session, case, event_id=event.id, type=type, payload=payload, occurred_at=event.created_at
-    )
-    return event
+    return payload
 
 
 #: Outcomes every reporter of a merged duplicate hears about, too.

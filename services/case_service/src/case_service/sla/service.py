@@ -14,8 +14,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, time, timedelta
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -102,7 +104,113 @@ async def find_policy(session: AsyncSession, case: Case, level: str | None) -> S
         .all()
     )
 
-    def specificity(p: SlaPolicy) -> tuple[int, int, int, int, datetime]:
+    return pick_policy(
+        candidates,
+        category_code=case.category_code,
+        kind=case.kind,
+        priority=case.priority,
+        level=level,
+    )
+
+
+class PolicyLike(Protocol):
+    id: uuid.UUID
+    version: int
+    category_code: str | None
+    kind: str | None
+    priority: str | None
+    handling_level: str | None
+    limits: dict[str, Any]
+    reminder_ratio: float
+    auto_escalate: bool
+    created_at: datetime
+
+
+P = TypeVar("P", bound=PolicyLike)
+
+
+@dataclass
+class PolicyRow:
+    """An active policy as the intake's one read statement returns it (JSON, not ORM)."""
+
+    id: uuid.UUID
+    version: int
+    category_code: str | None
+    kind: str | None
+    priority: str | None
+    handling_level: str | None
+    limits: dict[str, Any]
+    reminder_ratio: float
+    auto_escalate: bool
+    created_at: datetime
+
+
+def policy_candidates_json(category_code: Any) -> sa.ScalarSelect[Any]:
+    """The active policies that may apply to a case of ``category_code`` (any kind, priority
+    and level: :func:`pick_policy` chooses), as one JSON array — a column of a larger read."""
+    p = SlaPolicy.__table__.alias("p")  # type: ignore[attr-defined]
+    obj = sa.func.json_build_object(
+        "id",
+        p.c.id,
+        "version",
+        p.c.version,
+        "category_code",
+        p.c.category_code,
+        "kind",
+        p.c.kind,
+        "priority",
+        p.c.priority,
+        "handling_level",
+        p.c.handling_level,
+        "limits",
+        p.c.limits,
+        "reminder_ratio",
+        p.c.reminder_ratio,
+        "auto_escalate",
+        p.c.auto_escalate,
+        "created_at",
+        sa.extract("epoch", p.c.created_at),
+    )
+    return (
+        sa.select(sa.func.coalesce(sa.func.json_agg(obj), sa.literal_column("'[]'::json")))
+        .where(
+            p.c.active.is_(True),
+            sa.or_(p.c.category_code.is_(None), p.c.category_code == category_code),
+        )
+        .scalar_subquery()
+    )
+
+
+def policies_from_json(rows: list[dict[str, Any]]) -> list[PolicyRow]:
+    return [
+        PolicyRow(
+            id=uuid.UUID(r["id"]),
+            version=r["version"],
+            category_code=r["category_code"],
+            kind=r["kind"],
+            priority=r["priority"],
+            handling_level=r["handling_level"],
+            limits=r["limits"],
+            reminder_ratio=r["reminder_ratio"],
+            auto_escalate=r["auto_escalate"],
+            created_at=datetime.fromtimestamp(float(r["created_at"]), tz=UTC),
+        )
+        for r in rows
+    ]
+
+
+def pick_policy(
+    candidates: Sequence[P],
+    *,
+    category_code: str | None,
+    kind: str | None,
+    priority: str | None,
+    level: str | None,
+) -> P | None:
+    """The most specific of the active ``candidates`` matching the case (category > kind >
+    priority > level, then the newest)."""
+
+    def specificity(p: P) -> tuple[int, int, int, int, datetime]:
         return (
             p.category_code is not None,
             p.kind is not None,
@@ -111,7 +219,15 @@ async def find_policy(session: AsyncSession, case: Case, level: str | None) -> S
             p.created_at,
         )
 
-    return max(candidates, key=specificity, default=None)
+    matching = [
+        p
+        for p in candidates
+        if p.category_code in (None, category_code)
+        and p.kind in (None, kind)
+        and p.priority in (None, priority)
+        and p.handling_level in (None, level)
+    ]
+    return max(matching, key=specificity, default=None)
 
 
 _hours: dict[str, Any] = {"periods": DEFAULT_PERIODS, "tz": SHANGHAI}
@@ -125,24 +241,52 @@ def configure_working_hours(periods: tuple[tuple[time, time], ...], tz: ZoneInfo
 async def calendar_for(session: AsyncSession, area_path: str | None) -> WorkingCalendar:
     """The working calendar of a jurisdiction: overrides of the area and all its ancestors
     (a nearer jurisdiction wins over a farther one)."""
+    rows = (
+        await session.execute(
+            sa.select(
+                col(CalendarOverride.jurisdiction_path),
+                col(CalendarOverride.day),
+                col(CalendarOverride.is_workday),
+            ).where(col(CalendarOverride.jurisdiction_path).in_(calendar_prefixes(area_path)))
+        )
+    ).all()
+    return calendar_from(rows)
+
+
+def calendar_prefixes(area_path: str | None) -> list[str]:
+    """The jurisdictions whose overrides apply to ``area_path``: the root and every ancestor."""
     prefixes = [""]
     if area_path:
         parts = area_path.split(".")
         prefixes += [".".join(parts[: i + 1]) for i in range(len(parts))]
-    rows = (
-        (
-            await session.execute(
-                sa.select(CalendarOverride).where(
-                    col(CalendarOverride.jurisdiction_path).in_(prefixes)
-                )
+    return prefixes
+
+
+def calendar_json(prefixes: Any) -> sa.ScalarSelect[Any]:
+    """The overrides :func:`calendar_for` reads, as one JSON array ``[[path, day, workday]]``
+    — a column of a larger read. ``prefixes``: :func:`calendar_prefixes` of the area (or an
+    expanding bound parameter of them)."""
+    o = CalendarOverride.__table__.alias("o")  # type: ignore[attr-defined]
+    return (
+        sa.select(
+            sa.func.coalesce(
+                sa.func.json_agg(
+                    sa.func.json_build_array(o.c.jurisdiction_path, o.c.day, o.c.is_workday)
+                ),
+                sa.literal_column("'[]'::json"),
             )
         )
-        .scalars()
-        .all()
+        .where(o.c.jurisdiction_path.in_(prefixes))
+        .scalar_subquery()
     )
+
+
+def calendar_from(rows: Sequence[Sequence[Any]]) -> WorkingCalendar:
+    """A working calendar from override rows (path, day, is_workday): a nearer jurisdiction
+    wins over a farther one."""
     overrides: dict[date, bool] = {}
-    for row in sorted(rows, key=lambda r: len(r.jurisdiction_path)):
-        overrides[row.day] = row.is_workday
+    for _path, day, workday in sorted(rows, key=lambda r: len(r[0])):
+        overrides[day if isinstance(day, date) else date.fromisoformat(day)] = workday
     return WorkingCalendar(overrides=overrides, periods=_hours["periods"], tz=_hours["tz"])
 
 
@@ -181,32 +325,106 @@ def _schedule(
     falls to ``(1 - ratio) * total`` — computed from the due time, so pauses and extensions
     need no bookkeeping of their own.
     """
-    if deadline.overdue_at is None:
+    for kind, due_at in timers_due(
+        due_at=deadline.due_at,
+        unit=deadline.unit,
+        total_seconds=deadline.total_seconds,
+        reminder_ratio=deadline.reminder_ratio,
+        overdue=deadline.overdue_at is not None,
+        reminded=deadline.reminded_at is not None,
+        cal=cal,
+        now=now,
+    ):
         session.add(
-            SlaTimer(
-                case_id=deadline.case_id,
-                kind="overdue",
-                deadline_id=deadline.id,
-                due_at=deadline.due_at,
-            )
+            SlaTimer(case_id=deadline.case_id, kind=kind, deadline_id=deadline.id, due_at=due_at)
         )
-    if deadline.reminded_at is not None or deadline.overdue_at is not None:
-        return
-    unit = LimitUnit(deadline.unit)
-    left = cal.elapsed(now, deadline.due_at, unit)
-    remind_after = left - timedelta(seconds=deadline.total_seconds) * (1 - deadline.reminder_ratio)
+
+
+def timers_due(
+    *,
+    due_at: datetime,
+    unit: str,
+    total_seconds: int,
+    reminder_ratio: float,
+    overdue: bool,
+    reminded: bool,
+    cal: WorkingCalendar,
+    now: datetime,
+) -> list[tuple[str, datetime]]:
+    """(kind, due time) of the timers an open deadline needs (see :func:`_schedule`)."""
+    timers: list[tuple[str, datetime]] = []
+    if not overdue:
+        timers.append(("overdue", due_at))
+    if reminded or overdue:
+        return timers
+    limit_unit = LimitUnit(unit)
+    left = cal.elapsed(now, due_at, limit_unit)
+    remind_after = left - timedelta(seconds=total_seconds) * (1 - reminder_ratio)
     if remind_after <= timedelta(0):
-        return
-    if unit is LimitUnit.calendar_hours:
+        return timers
+    if limit_unit is LimitUnit.calendar_hours:
         remind_at = now + remind_after
     else:
         remind_at = cal.add_working_time(now, remind_after)
-    if remind_at < deadline.due_at:
-        session.add(
-            SlaTimer(
-                case_id=deadline.case_id, kind="reminder", deadline_id=deadline.id, due_at=remind_at
-            )
+    if remind_at < due_at:
+        timers.append(("reminder", remind_at))
+    return timers
+
+
+def plan_deadlines(
+    case: Case,
+    kinds: tuple[str, ...],
+    now: datetime,
+    *,
+    policy: PolicyLike | None,
+    cal: WorkingCalendar,
+    imposed: datetime | None,
+) -> list[dict[str, Any]]:
+    """The column values of the deadlines of ``kinds`` starting now at the case's handling
+    level, under ``policy`` (or the built-in limits); ``imposed``: a pushed work order's
+    resolution deadline, when stricter."""
+    level = case.handling_level
+    limits = (
+        policy.limits
+        if policy
+        else builtin_limits(priority=case.priority, kind=case.kind, level=level)
+    )
+    auto = policy.auto_escalate if policy else bool(limits.get("auto_escalate"))
+    ratio = policy.reminder_ratio if policy else 0.75
+    made = []
+    for kind in kinds:
+        spec = limits.get(kind)
+        if not spec:
+            continue
+        unit = LimitUnit(spec["unit"])
+        due_at = cal.deadline(now, float(spec["amount"]), unit)
+        if kind == RESOLVE and imposed is not None and imposed < due_at:
+            due_at = imposed  # a pushing platform's stricter deadline (12345 工单时限)
+        made.append(
+            {
+                "id": uuid.uuid4(),
+                "case_id": case.id,
+                "kind": kind,
+                "handling_level": level,
+                "handling_area_path": case.handling_area_path,
+                "policy_id": policy.id if policy else None,
+                "policy_version": policy.version if policy else None,
+                "amount": float(spec["amount"]),
+                "unit": unit.value,
+                "total_seconds": int(cal.elapsed(now, due_at, unit).total_seconds()),
+                "reminder_ratio": ratio,
+                "auto_escalate": auto and kind == RESOLVE,
+                "status": "open",
+                "started_at": now,
+                "due_at": due_at,
+                "paused_at": None,
+                "reminded_at": None,
+                "overdue_at": None,
+                "met_at": None,
+                "extension_count": 0,
+            }
         )
+    return made
 
 
 async def start(
@@ -223,15 +441,7 @@ async def start(
     so its ``due_at`` is the earliest of these, and no work order yet (a pushed work order is
     stored after its case), so nothing imposes a deadline: two queries saved on every intake.
     """
-    level = case.handling_level
-    policy = await find_policy(session, case, level)
-    limits = (
-        policy.limits
-        if policy
-        else builtin_limits(priority=case.priority, kind=case.kind, level=level)
-    )
-    auto = policy.auto_escalate if policy else bool(limits.get("auto_escalate"))
-    ratio = policy.reminder_ratio if policy else 0.75
+    policy = await find_policy(session, case, case.handling_level)
     cal = await calendar_for(session, case.handling_area_path or case.area_path)
     imposed = (
         None
@@ -243,29 +453,8 @@ async def start(
         ).scalar_one_or_none()
     )
     made = []
-    for kind in kinds:
-        spec = limits.get(kind)
-        if not spec:
-            continue
-        unit = LimitUnit(spec["unit"])
-        due_at = cal.deadline(now, float(spec["amount"]), unit)
-        if kind == RESOLVE and imposed is not None and imposed < due_at:
-            due_at = imposed  # a pushing platform's stricter deadline (12345 工单时限)
-        deadline = CaseDeadline(
-            case_id=case.id,
-            kind=kind,
-            handling_level=level,
-            handling_area_path=case.handling_area_path,
-            policy_id=policy.id if policy else None,
-            policy_version=policy.version if policy else None,
-            amount=float(spec["amount"]),
-            unit=unit.value,
-            total_seconds=int(cal.elapsed(now, due_at, unit).total_seconds()),
-            reminder_ratio=ratio,
-            auto_escalate=auto and kind == RESOLVE,
-            started_at=now,
-            due_at=due_at,
-        )
+    for values in plan_deadlines(case, kinds, now, policy=policy, cal=cal, imposed=imposed):
+        deadline = CaseDeadline(**values)
         session.add(deadline)
         made.append(deadline)
     await session.flush()

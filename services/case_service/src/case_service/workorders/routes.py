@@ -22,8 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
+from case_service import intake
 from case_service.cases import flows
-from case_service.cases import service as case_service
 from case_service.cases.models import Case, TimelineEntry
 from case_service.cases.schemas import CaseCreate, Channel, LocationIn, ReporterIn
 from case_service.categories import repository as categories
@@ -233,7 +233,7 @@ async def push(principal: PlatformDep, body: WorkOrderIn, request: Request) -> A
     )
     try:
         async with maker() as session, session.begin():
-            case, _ = await case_service.create_case(
+            case, _ = await intake.create_case(
                 session, principal=principal, data=data, located=located
             )
             order = WorkOrder(
