@@ -272,3 +272,33 @@ def test_backoff_grows_and_is_capped(attempts: int) -> None:
     value = backoff(attempts).total_seconds()
     base = min(10 * 2 ** (attempts - 1), 3600)
     assert 0.8 * base <= value <= 1.2 * base
+
+
+async def test_a_platforms_dispute_case_hears_each_mediation_step(api: Api, app: Any) -> None:
+    """Webhook events for every state change of a dispute's mediation (issue 20): the platform
+    that handed the case in gets `mediation.<step>` deliveries, signed like every other."""
+    from test_mediation import PARTIES
+
+    await map_code(api, "SZ-0101", "0101")
+    assert (await subscribe(api)).status_code == 201
+    order = await push(api, "HZ-MED-1", category_code="SZ-0101", description="市民来电：邻里纠纷")
+    case_id = order["case_id"]
+    r = await api.client.post(
+        f"/api/v1/cases/{case_id}/mediation",
+        json={"dispute_type": "邻里纠纷", "people_involved": 2, "parties": PARTIES},
+        headers=api.headers(DISPATCHER_C1),
+    )
+    assert r.status_code == 201, r.text
+    r = await api.client.post(
+        f"/api/v1/cases/{case_id}/mediation/actions/accept",
+        json={},
+        headers=api.headers(DISPATCHER_C1),
+    )
+    assert r.status_code == 200, r.text
+    receiver = Receiver()
+    await run_deliveries(app, receiver, utcnow())
+    types = [body["type"] for body in receiver.accepted.values()]
+    assert "mediation.accept" in types, types
+    assert any(t.startswith("mediation.") and t != "mediation.accept" for t in types), types
+    accepted = next(b for b in receiver.accepted.values() if b["type"] == "mediation.accept")
+    assert accepted["case"]["id"] == case_id
