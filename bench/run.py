@@ -613,7 +613,7 @@ class Runner:
             seconds=self.scale.intake_seconds, connections=self.scale.intake_connections
         )
 
-    async def scale(self) -> dict[str, Any]:
+    async def scale_out(self) -> dict[str, Any]:
         from bench import scale_bench
 
         return await scale_bench.measure(
@@ -664,7 +664,7 @@ class Runner:
     async def all(self) -> None:
         try:
             await self.step("intake", self.intake)
-            await self.step("scale", self.scale)
+            await self.step("scale", self.scale_out)
             await self.step("list", self.case_list)
             await self.step("locate", self.locate)
             await self.drop_city()

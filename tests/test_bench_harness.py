@@ -283,3 +283,26 @@ def test_scale_rows_give_each_replica_count_the_ratio_cpu_and_postgres() -> None
     assert [f.note for f in failed if f.bench == "scale"] == [
         "RuntimeError: nginx is not installed"
     ]
+
+
+def test_runner_runs_the_scale_step_with_its_scale(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--only scale` calls bench/scale_bench.py's measure with the run's scale (its result is
+    the step's result, not an error row)."""
+    import asyncio
+
+    from bench import scale_bench
+
+    seen: dict[str, object] = {}
+
+    async def fake(**kwargs: object) -> dict[str, object]:
+        seen.update(kwargs)
+        return {"cpus": 2, "ratio": 1.5, "runs": [scale_run(1, 40.0, 14.0)]}
+
+    monkeypatch.setattr(scale_bench, "measure", fake)
+    quick = harness.Scale.quick()
+    runner = harness.Runner(quick, 7, keep=False, only=["scale"])
+    asyncio.run(runner.all())
+    assert "error" not in runner.results["scale"], runner.results["scale"]
+    assert runner.results["scale"]["ratio"] == 1.5
+    assert seen == {"seconds": quick.scale_seconds, "connections": quick.intake_connections}
+    assert set(runner.results) == {"scale"}
