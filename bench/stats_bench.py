@@ -227,9 +227,9 @@ async def seed(url: str, n: int) -> None:
         category_id = await conn.fetchval(
             "INSERT INTO category (id, code, version, is_current, parent_code, name, kind,"
             " routing, default_priority, handling_class, duplicate_radius_m,"
-            " duplicate_window_hours, attributes, active, created_at) VALUES (gen_random_uuid(),"
-            " '0802', 1, true, '08', '井盖', 'report', 'locality', 'normal', 'promised', 50, 72,"
-            " '[]', true, now()) RETURNING id"
+            " duplicate_window_hours, attributes, public_disclosure, active, created_at)"
+            " VALUES (gen_random_uuid(), '0802', 1, true, '08', '井盖', 'report', 'locality',"
+            " 'normal', 'promised', 50, 72, '[]', 'none', true, now()) RETURNING id"
         )
         for table, trigger in TRIGGERS:
             await conn.execute(f'ALTER TABLE "{table}" DISABLE TRIGGER {trigger}')

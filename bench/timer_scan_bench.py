@@ -33,9 +33,10 @@ from shared.testing import create_database, drop_database
 
 CATEGORY = """
 INSERT INTO category (id, code, version, is_current, name, kind, routing, default_priority,
-  handling_class, duplicate_radius_m, duplicate_window_hours, attributes, active, created_at)
+  handling_class, duplicate_radius_m, duplicate_window_hours, attributes, public_disclosure,
+  active, created_at)
 VALUES ('00000000-0000-0000-0000-000000000001', '0802', 1, true, '井盖缺失破损', 'report',
-  'locality', 'high', 'promised', 50, 72, '[]', true, now())
+  'locality', 'high', 'promised', 50, 72, '[]', 'none', true, now())
 """
 
 CASES = """
