@@ -598,6 +598,7 @@ CASE_COLUMNS = [
     "updated_at",
     "resolved_at",
     "closed_at",
+    "location_status",
 ]
 
 
@@ -716,6 +717,7 @@ def iter_cases(
             updated,
             resolved_at,
             closed_at,
+            "located",
         )
 
 

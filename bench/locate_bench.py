@@ -17,11 +17,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -34,7 +31,7 @@ from grid_service.config import ALEMBIC_INI
 from grid_service.locate.index import SpatialIndex
 from shared.contracts.grids import LocateResult
 from shared.migrate import upgrade_head
-from shared.testing import create_database, drop_database, free_port, wait_for_port
+from shared.testing import create_database, drop_database, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 WEST, SOUTH, EAST, NORTH = 120.00, 30.20, 120.20, 30.30
@@ -198,32 +195,27 @@ async def load_database(url: str, rows: list[dict[str, Any]]) -> None:
 async def bench_http(
     rows: list[dict[str, Any]], requests: int, concurrency: int
 ) -> dict[str, float]:
+    from bench.intake_bench import base_env
+    from tests.system import ServiceProcess
+
     url = await create_database("bench_grid")
     proc = None
     try:
         await asyncio.to_thread(upgrade_head, ALEMBIC_INI, url)
         await load_database(url, rows)
         port = free_port()
-        env = {
-            **os.environ,
+        logs = ROOT / "var" / "bench" / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        env = base_env() | {
             "GRID_DATABASE_URL": url,
             "GRID_ENVIRONMENT": "test",
             "GRID_LOG_LEVEL": "WARNING",
             "GRID_DB_POOL_SIZE": str(concurrency),
+            "GRID_PORT": str(port),
         }
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "grid_service",
-            "serve",
-            "--port",
-            str(port),
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        await asyncio.to_thread(wait_for_port, port, 60)
+        proc = ServiceProcess("grid", "grid_service", port, env, logs / "grid_service-http.log")
+        proc.start()
+        await proc.wait_ready(90)
         points = random_points(requests, seed=2)
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         async with httpx.AsyncClient(
@@ -258,11 +250,7 @@ async def bench_http(
         }
     finally:
         if proc is not None:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), timeout=20)
-            except TimeoutError:
-                proc.kill()
+            await asyncio.to_thread(proc.stop)
         await drop_database(url)
 
 
@@ -276,28 +264,27 @@ async def bench_http_wrk(
     """grid_service serving an already loaded database, driven by wrk (``bench/lua/locate.lua``,
     random points in ``box``): requests per second, p50/p99, and the process's peak RSS."""
     from bench import wrk
-    from bench.intake_bench import Proc, RssSampler, base_env
+    from bench.intake_bench import base_env
+    from bench.procstat import RssSampler
+    from tests.system import ServiceProcess
 
     port = free_port()
+    logs = ROOT / "var" / "bench" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_file = logs / "grid_service-locate.log"
     env = base_env() | {
         "GRID_DATABASE_URL": database_url,
         "GRID_ENVIRONMENT": "test",
         "GRID_LOG_JSON": "true",
         "GRID_LOG_LEVEL": "INFO",
+        "GRID_LOG_FILE": str(log_file),
         "GRID_PORT": str(port),
     }
-    logs = ROOT / "var" / "bench" / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    proc = Proc(
-        "grid_service",
-        [sys.executable, "-m", "grid_service", "serve"],
-        env,
-        port,
-        logs / "grid_service-locate.log",
-    )
+    # the whole-system tests' process runner, on the city's database (not one of its own)
+    proc = ServiceProcess("grid", "grid_service", port, env, log_file)
     proc.start()
     try:
-        await proc.wait_ready()
+        await proc.wait_ready(90)
         async with httpx.AsyncClient(base_url=proc.url, timeout=120) as client:
             t = time.perf_counter()
             first = await client.get(
@@ -307,8 +294,8 @@ async def bench_http_wrk(
             assert first.status_code == 200, first.text
             first_s = time.perf_counter() - t  # includes building the index from the database
         env_box = {"BENCH_BOX": ",".join(str(v) for v in box)}
-        assert proc.popen is not None
-        with RssSampler({"grid_service": proc.popen.pid}) as rss:
+        assert proc.proc is not None
+        with RssSampler({"grid_service": proc.proc.pid}) as rss:
             result = await asyncio.to_thread(
                 wrk.run_measured,
                 proc.url,
@@ -321,7 +308,7 @@ async def bench_http_wrk(
         result["rss_bytes"] = rss.peak["grid_service"]
         return result
     finally:
-        proc.stop()
+        await asyncio.to_thread(proc.stop)
 
 
 def main() -> None:

@@ -1,10 +1,12 @@
 """``make bench``: every benchmark in one run, one table (figure, value, target, pass/fail), and
 the same as JSON in ``var/bench/results.json`` (see docs/performance.md).
 
-Order: intake and its ceiling first (the machine is quietest then); the generated city
-(``bench/city.py``: 30,000 grids, households, staff, 1,000,000 cases) into two scratch databases,
-reused by the case-list and locate benchmarks; then the timer scan, the indicator endpoints
-(``bench/stats_bench.py``'s command line, which seeds its own district) and the broadcast fan-out.
+Order: intake and its ceiling first (the machine is quietest then), then the scale figures
+(intake with 1 and 2 case_service replicas behind the gateway, ``bench/scale_bench.py``); the
+generated city (``bench/city.py``: 30,000 grids, households, staff, 1,000,000 cases) into two
+scratch databases, reused by the case-list and locate benchmarks; then the timer scan, the
+indicator endpoints (``bench/stats_bench.py``'s command line, which seeds its own district) and
+the broadcast fan-out.
 Each benchmark that fails is reported as an error in the table and the run goes on. Scratch
 databases (``bench_*``) and processes are removed at the end, also on Ctrl-C, unless ``--keep``.
 
@@ -34,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-BENCHES = ["intake", "list", "locate", "timer", "stats", "broadcast"]
+BENCHES = ["intake", "scale", "list", "locate", "timer", "stats", "broadcast"]
 MB = 1024 * 1024
 
 
@@ -46,6 +48,7 @@ class Scale:
     households_per_grid: int = 100
     intake_seconds: float = 20
     intake_connections: int = 32
+    scale_seconds: float = 20
     list_runs: int = 40
     stats_cases: int = 1_000_000
     stats_runs: int = 20
@@ -66,6 +69,7 @@ class Scale:
             cases=100_000,
             households_per_grid=10,
             intake_seconds=8,
+            scale_seconds=8,
             list_runs=10,
             stats_cases=100_000,
             stats_runs=5,
@@ -130,6 +134,69 @@ def one_line(error: str, limit: int = 160) -> str:
     lines = [line.strip() for line in error.strip().splitlines() if line.strip()]
     text = lines[0] if len(lines) < 2 else f"{lines[0]} … {lines[-1]}"
     return " ".join(text.split())[:limit]
+
+
+def _replicas(n: int) -> str:
+    return f"{n} case_service replica{'s' if n != 1 else ''}"
+
+
+def scale_figures(r: dict[str, Any]) -> list[Figure]:
+    """The scale rows: intake at each replica count behind the gateway, the ratio of the
+    largest to the smallest, case_service's CPU per intake (summed over its replicas) and
+    PostgreSQL's CPU during each run."""
+    bench, runs = "scale", r["runs"]
+    out: list[Figure] = []
+    for run in runs:
+        cores = run.get("cores", {})
+        out.append(
+            figure(
+                bench,
+                f"intake, {_replicas(run['replicas'])} behind the gateway",
+                run["rps"],
+                "req/s",
+                note=f"PgBouncer, {run['connections']} connections, p99 {run['p99_ms']:.0f} ms, "
+                f"machine {cores.get('machine', 0):.2f} cores busy",
+            )
+        )
+    if len(runs) > 1:
+        low, high = runs[0], runs[-1]
+        out.append(
+            figure(
+                bench,
+                f"intake {high['replicas']} replicas / {low['replicas']} replica",
+                r.get("ratio"),
+                "ratio",
+                note=f"{r.get('cpus', '?')} cores: every process of the system and wrk share them",
+            )
+        )
+    for run in runs:
+        cpu = run["cpu_ms_per_intake"]
+        if "case_service" in cpu:
+            out.append(
+                figure(
+                    bench,
+                    f"CPU per intake: case_service, {_replicas(run['replicas'])}",
+                    cpu["case_service"],
+                    "ms",
+                    note="summed over its processes, workers included; grid "
+                    f"{cpu.get('grid_service', 0):.1f}, nginx {cpu.get('nginx', 0):.1f}, "
+                    f"PgBouncer {cpu.get('pgbouncer', 0):.1f} ms",
+                )
+            )
+    for run in runs:
+        cores, cpu = run.get("cores", {}), run["cpu_ms_per_intake"]
+        if "postgres" in cores:
+            out.append(
+                figure(
+                    bench,
+                    f"PostgreSQL CPU during intake, {_replicas(run['replicas'])}",
+                    cores["postgres"],
+                    "cores",
+                    note=f"{cpu['postgres']:.1f} ms per intake (this run's backends); "
+                    f"whole server {cores.get('postgres_server', 0):.2f} cores",
+                )
+            )
+    return out
 
 
 def evaluate(results: dict[str, Any]) -> list[Figure]:
@@ -215,6 +282,8 @@ def evaluate(results: dict[str, Any]) -> list[Figure]:
                         "< 300",
                     )
                 )
+        elif bench == "scale":
+            out += scale_figures(r)
         elif bench == "list":
             value, which = _worst(r["queries"], "p95_ms", lambda _: True)
             out.append(
@@ -544,6 +613,13 @@ class Runner:
             seconds=self.scale.intake_seconds, connections=self.scale.intake_connections
         )
 
+    async def scale_out(self) -> dict[str, Any]:
+        from bench import scale_bench
+
+        return await scale_bench.measure(
+            seconds=self.scale.scale_seconds, connections=self.scale.intake_connections
+        )
+
     async def case_list(self) -> dict[str, Any]:
         from bench import case_list_bench
 
@@ -588,6 +664,7 @@ class Runner:
     async def all(self) -> None:
         try:
             await self.step("intake", self.intake)
+            await self.step("scale", self.scale_out)
             await self.step("list", self.case_list)
             await self.step("locate", self.locate)
             await self.drop_city()

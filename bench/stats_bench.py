@@ -98,7 +98,8 @@ INSERT INTO "case" (
     routing, handling_class, priority, major, title, description, attributes, channel, lat, lng,
     area_code, area_path, area_chain, handling_area_path, handling_level, reporter_account_id,
     anonymous, reported_by_account_id, on_behalf, assignee_account_ids, department_ids,
-    self_handled, supporter_count, created_at, updated_at, resolved_at, closed_at
+    self_handled, supporter_count, created_at, updated_at, resolved_at, closed_at,
+    location_status
 )
 SELECT
     gen_random_uuid(),
@@ -129,7 +130,8 @@ SELECT
     t.created,
     t.created,
     CASE WHEN s.status IN ('resolved', 'closed') THEN t.created + interval '20 hours' END,
-    CASE WHEN s.status = 'closed' THEN t.created + interval '30 hours' END
+    CASE WHEN s.status = 'closed' THEN t.created + interval '30 hours' END,
+    'located'
 FROM generate_series(1, $1::int) AS i
 CROSS JOIN LATERAL (
     SELECT now() - interval '365 days' + (i::float / $1) * interval '365 days' AS created
@@ -227,9 +229,9 @@ async def seed(url: str, n: int) -> None:
         category_id = await conn.fetchval(
             "INSERT INTO category (id, code, version, is_current, parent_code, name, kind,"
             " routing, default_priority, handling_class, duplicate_radius_m,"
-            " duplicate_window_hours, attributes, active, created_at) VALUES (gen_random_uuid(),"
-            " '0802', 1, true, '08', '井盖', 'report', 'locality', 'normal', 'promised', 50, 72,"
-            " '[]', true, now()) RETURNING id"
+            " duplicate_window_hours, attributes, public_disclosure, active, created_at)"
+            " VALUES (gen_random_uuid(), '0802', 1, true, '08', '井盖', 'report', 'locality',"
+            " 'normal', 'promised', 50, 72, '[]', 'none', true, now()) RETURNING id"
         )
         for table, trigger in TRIGGERS:
             await conn.execute(f'ALTER TABLE "{table}" DISABLE TRIGGER {trigger}')

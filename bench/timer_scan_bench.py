@@ -33,21 +33,22 @@ from shared.testing import create_database, drop_database
 
 CATEGORY = """
 INSERT INTO category (id, code, version, is_current, name, kind, routing, default_priority,
-  handling_class, duplicate_radius_m, duplicate_window_hours, attributes, active, created_at)
+  handling_class, duplicate_radius_m, duplicate_window_hours, attributes, public_disclosure,
+  active, created_at)
 VALUES ('00000000-0000-0000-0000-000000000001', '0802', 1, true, '井盖缺失破损', 'report',
-  'locality', 'high', 'promised', 50, 72, '[]', true, now())
+  'locality', 'high', 'promised', 50, 72, '[]', 'none', true, now())
 """
 
 CASES = """
 INSERT INTO "case" (id, case_number, version, status, category_id, category_code, category_name,
   kind, routing, handling_class, priority, major, title, description, attributes, channel,
   area_path, area_chain, handling_area_path, handling_level, anonymous, reported_by_account_id,
-  on_behalf, self_handled, supporter_count, created_at, updated_at)
+  on_behalf, self_handled, supporter_count, location_status, created_at, updated_at)
 SELECT md5('case' || g)::uuid, 'B' || lpad(g::text, 12, '0'), 1, 'in_progress',
   '00000000-0000-0000-0000-000000000001', '0802', '井盖缺失破损', 'report', 'locality',
   'promised', 'normal', false, '井盖缺失', '学院路口井盖缺失', '{}', 'mini_program',
   '330100.330106.330106001.330106001001', '[]', '330100.330106.330106001.330106001001',
-  'community', false, 'bench', false, false, 0, now(), now()
+  'community', false, 'bench', false, false, 0, 'located', now(), now()
 FROM generate_series(CAST(:lo AS int), CAST(:hi AS int)) AS g
 """
 

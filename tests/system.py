@@ -52,6 +52,9 @@ class ServiceProcess:
     log_file: Path
     proc: subprocess.Popen[bytes] | None = None
     replica: int = 0
+    #: the command line; by default ``python -m <module> serve`` (the benchmarks' ceiling app
+    #: runs as a script of its own)
+    argv: list[str] | None = None
 
     @property
     def url(self) -> str:
@@ -60,7 +63,7 @@ class ServiceProcess:
     def start(self) -> None:
         out = self.log_file.with_suffix(".out").open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", self.module, "serve"],
+            self.argv or [sys.executable, "-m", self.module, "serve"],
             env=self.env,
             cwd=REPO_ROOT,
             stdout=out,
@@ -232,12 +235,14 @@ async def start_system(
     replicas: int | Mapping[str, int] = 1,
     gateway: bool | None = None,
     pgbouncer: bool = False,
+    database_prefix: str = "sys",
 ) -> System:
     """Migrate (and with `demo` load the demo dataset), then start every process.
 
     `replicas`: processes per service (one number, or per key: ``{"case": 2}``); the gateway
     is started when any service has more than one, or when `gateway` is true. `pgbouncer`:
-    every service process (migrations and demo data too) goes through one PgBouncer."""
+    every service process (migrations and demo data too) goes through one PgBouncer.
+    `database_prefix`: the databases' names begin with it (the benchmarks' are ``bench_*``)."""
     counts = _replica_counts(replicas)
     with_gateway = gateway if gateway is not None else max(counts.values()) > 1
     ports = {key: [free_port() for _ in range(counts[key])] for key in SERVICES}
@@ -246,7 +251,7 @@ async def start_system(
         key: f"http://127.0.0.1:{balanced[key] if with_gateway else ports[key][0]}"
         for key in SERVICES
     }
-    urls = {key: await create_database(f"sys_{key}") for key in SERVICES}
+    urls = {key: await create_database(f"{database_prefix}_{key}") for key in SERVICES}
     system = System({}, urls)
     try:
         db_urls = dict(urls)

@@ -230,3 +230,79 @@ def test_households_and_cases_are_deterministic_and_consistent() -> None:
             assert c[col["closed_at"]] <= NOW
         if c[col["assignee_account_ids"]]:
             assert c[col["assignee_account_ids"]] == [city.grid_worker[c[col["area_path"]]]]
+
+
+def scale_run(replicas: int, rps: float, case_ms: float) -> dict[str, object]:
+    return {
+        "replicas": replicas,
+        "connections": 32,
+        "rps": rps,
+        "p99_ms": 900.0,
+        "cpu_ms_per_intake": {
+            "case_service": case_ms,
+            "grid_service": 2.0,
+            "nginx": 0.5,
+            "pgbouncer": 0.4,
+            "postgres": 3.0,
+            "postgres_server": 3.5,
+        },
+        "cores": {"case_service": 1.0, "postgres": 0.25, "postgres_server": 0.3, "machine": 1.9},
+    }
+
+
+def test_scale_rows_give_each_replica_count_the_ratio_cpu_and_postgres() -> None:
+    scale = {"cpus": 2, "ratio": 1.4, "runs": [scale_run(1, 50.0, 14.0), scale_run(2, 70.0, 15.5)]}
+    figures = {f.name: f for f in harness.evaluate(results(scale=scale))}
+    one = figures["intake, 1 case_service replica behind the gateway"]
+    two = figures["intake, 2 case_service replicas behind the gateway"]
+    assert (one.value, two.value) == (50.0, 70.0)
+    assert "machine 1.90 cores busy" in two.note
+    ratio = figures["intake 2 replicas / 1 replica"]
+    assert (ratio.value, ratio.unit) == (1.4, "ratio")
+    assert "2 cores" in ratio.note
+    assert figures["CPU per intake: case_service, 2 case_service replicas"].value == 15.5
+    assert (
+        "summed over its processes"
+        in figures["CPU per intake: case_service, 1 case_service replica"].note
+    )
+    pg = figures["PostgreSQL CPU during intake, 2 case_service replicas"]
+    assert (pg.value, pg.unit) == (0.25, "cores")
+    assert "3.0 ms per intake" in pg.note
+    # the order of the table: intake's rows, then scale's, then the others
+    names = [f.bench for f in harness.evaluate(results(scale=scale))]
+    assert names.index("scale") > names.index("intake")
+    assert names.index("scale") < names.index("list")
+    # without PostgreSQL visible on the machine there is no PostgreSQL row, and a failed scale
+    # run is one error row
+    blind = scale_run(1, 50.0, 14.0)
+    blind["cores"] = {"machine": 1.0}
+    figures = {f.name: f for f in harness.evaluate(results(scale={"ratio": None, "runs": [blind]}))}
+    assert not any(name.startswith("PostgreSQL") for name in figures)
+    assert "intake 2 replicas / 1 replica" not in figures
+    failed = harness.evaluate(results(scale={"error": "RuntimeError: nginx is not installed"}))
+    assert [f.note for f in failed if f.bench == "scale"] == [
+        "RuntimeError: nginx is not installed"
+    ]
+
+
+def test_runner_runs_the_scale_step_with_its_scale(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--only scale` calls bench/scale_bench.py's measure with the run's scale (its result is
+    the step's result, not an error row)."""
+    import asyncio
+
+    from bench import scale_bench
+
+    seen: dict[str, object] = {}
+
+    async def fake(**kwargs: object) -> dict[str, object]:
+        seen.update(kwargs)
+        return {"cpus": 2, "ratio": 1.5, "runs": [scale_run(1, 40.0, 14.0)]}
+
+    monkeypatch.setattr(scale_bench, "measure", fake)
+    quick = harness.Scale.quick()
+    runner = harness.Runner(quick, 7, keep=False, only=["scale"])
+    asyncio.run(runner.all())
+    assert "error" not in runner.results["scale"], runner.results["scale"]
+    assert runner.results["scale"]["ratio"] == 1.5
+    assert seen == {"seconds": quick.scale_seconds, "connections": quick.intake_connections}
+    assert set(runner.results) == {"scale"}
