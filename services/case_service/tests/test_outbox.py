@@ -78,7 +78,7 @@ class FakeNotify:
         out: list[dict[str, Any]] = []
         for r in self.received:
             body = json.loads(r.content)
-            out.extend(body["events"] if "events" in body else [body])
+            out.extend(body.get("events", [body]))
         return out
 
     def events(self) -> list[CaseEvent]:

@@ -7,7 +7,8 @@ The batch is then posted in calls of at most 100 events to notify_service's
 ``/api/v1/events/batch`` (each event idempotent by its id, so a repeat after a crash is
 harmless; an older notify_service without it answers 404 and the relay posts singly for a
 while) and settled in one statement (``shared.outbox.settle_many``): each event relayed, or
-rescheduled with exponential backoff. :class:`OutboxRelay` runs ``relay_once`` in a loop until stopped; a stop (SIGTERM)
+rescheduled with exponential backoff. :class:`OutboxRelay` runs ``relay_once`` in a loop
+until stopped; a stop (SIGTERM)
 lets the event being posted finish and hands the rest of the batch back at once (lease and
 attempt undone), so another replica — or this one after its restart — relays them without
 waiting for the lease to run out.
@@ -22,7 +23,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlmodel import col
 
 from case_service.clients.notify import NotifyClient
 from case_service.outbox.models import OutboxEvent
