@@ -31,7 +31,7 @@ from case_service.clients.notify import NotifyClient
 from case_service.config import ALEMBIC_INI
 from case_service.outbox.models import OutboxEvent
 from case_service.outbox.relay import _claim, relay_once
-from shared.db import make_engine, make_sessionmaker
+from shared.db import make_engine, make_sessionmaker, utcnow
 from shared.http import ServiceClient
 from shared.migrate import upgrade_head
 from shared.outbox import settle
@@ -68,6 +68,7 @@ async def per_event_once(maker: Any, notify: NotifyClient, batch: int) -> int:
 
 
 async def fill(maker: Any, n: int) -> None:
+    now = utcnow()
     rows: list[dict[str, Any]] = [
         {
             "id": uuid.uuid4(),
@@ -76,6 +77,8 @@ async def fill(maker: Any, n: int) -> None:
             "case_version": 2,
             "area_path": "330100.330106.330106001",
             "payload": {"case_number": f"XH20261207-{i:04d}", "title": "小区门口路灯不亮"},
+            "created_at": now,
+            "next_attempt_at": now,
         }
         for i in range(n)
     ]
