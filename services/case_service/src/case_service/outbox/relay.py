@@ -130,6 +130,8 @@ async def _post_batch(
         log.warning("outbox_relay_batch_endpoint_missing", status=status)
         fallback.until = time.monotonic() + SINGLE_FALLBACK_SECONDS
         return await _post_singly(notify, events)
+    if status == 413:  # a chunk larger than notify_service's body limit: this one singly
+        return await _post_singly(notify, events)
     if status != 200 or len(results) != len(events):
         log.warning("outbox_relay_batch_refused", status=status, count=len(events))
         return dict.fromkeys((e.id for e in events), f"notify_service answered {status}")
