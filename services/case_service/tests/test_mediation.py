@@ -330,8 +330,7 @@ async def test_the_procedure_from_acceptance_to_performance(
     assert "13800000001" not in json.dumps(sealed[0].payload)
     notify = FakeNotify()
     await relay_once(api_sessionmaker(api), notify.client(), batch=200)
-    posted = [json.loads(q.content) for q in notify.received]
-    sessions = [p for p in posted if p["type"] == "mediation.schedule_session"]
+    sessions = [p for p in notify.posted() if p["type"] == "mediation.schedule_session"]
     assert [c["phone"] for c in sessions[0]["payload"]["contacts"]] == [
         "13800000001",
         "13800000002",

@@ -18,16 +18,49 @@ from shared.http import ServiceClient
 
 
 class FakeNotify:
-    def __init__(self, fail_times: int = 0, status: int = 202) -> None:
+    """notify_service's two event endpoints; ``batch=False`` is a notify_service from before
+    the batch endpoint (404 there)."""
+
+    def __init__(self, fail_times: int = 0, status: int = 202, *, batch: bool = True) -> None:
         self.received: list[httpx.Request] = []
         self.fail_times = fail_times
         self.status = status
+        self.batch = batch
+        self.refuse: set[str] = set()
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         self.received.append(request)
+        if request.url.path == "/api/v1/events/batch" and not self.batch:
+            return httpx.Response(404, json={"code": "not_found"})
         if self.fail_times > 0:
             self.fail_times -= 1
             return httpx.Response(503)
+        if request.url.path == "/api/v1/events/batch":
+            events = json.loads(request.content)["events"]
+            assert len(events) <= 100
+            return httpx.Response(
+                200,
+                json={
+                    "results": [
+                        {
+                            "index": i,
+                            "event_id": e["id"],
+                            "result": "refused",
+                            "status": 422,
+                            "problem": {"code": "validation_failed"},
+                        }
+                        if e["id"] in self.refuse
+                        else {
+                            "index": i,
+                            "event_id": e["id"],
+                            "result": "accepted",
+                            "status": 202,
+                            "notification_ids": [],
+                        }
+                        for i, e in enumerate(events)
+                    ]
+                },
+            )
         return httpx.Response(self.status, json={"id": request.headers["Idempotency-Key"]})
 
     def client(self) -> NotifyClient:
@@ -40,8 +73,16 @@ class FakeNotify:
             )
         )
 
+    def posted(self) -> list[dict[str, Any]]:
+        """Every event of every call that was answered (not the 404s or 503s)."""
+        out: list[dict[str, Any]] = []
+        for r in self.received:
+            body = json.loads(r.content)
+            out.extend(body.get("events", [body]))
+        return out
+
     def events(self) -> list[CaseEvent]:
-        return [CaseEvent.model_validate(json.loads(r.content)) for r in self.received]
+        return [CaseEvent.model_validate(e) for e in self.posted()]
 
 
 async def pending(api: Api) -> list[Any]:
@@ -69,9 +110,9 @@ async def test_relay_posts_every_event_once_with_its_key(api: Api) -> None:
     events = fake.events()
     assert [e.type for e in events] == ["case.reported", "case.accepted", "case.dispatched"]
     assert [e.case_version for e in events] == [1, 2, 3]
-    for request, event in zip(fake.received, events, strict=True):
-        assert request.url.path == "/api/v1/events"
-        assert request.headers["Idempotency-Key"] == str(event.id)
+    # one call for the batch, each event carrying its outbox id
+    assert [r.url.path for r in fake.received] == ["/api/v1/events/batch"]
+    assert len({e.id for e in events}) == 3
     payload = events[-1].payload
     for key in (
         "case_number",
@@ -109,16 +150,19 @@ async def test_relay_retries_until_accepted(api: Api) -> None:
         await session.execute(sa.text("UPDATE outbox_event SET next_attempt_at = now()"))
     assert await relay_once(maker, fake.client()) == 1
     assert await pending(api) == []
-    # the retry carried the same key
-    assert len({r.headers["Idempotency-Key"] for r in fake.received}) == 1
+    # the retry carried the same event id
+    assert len(fake.received) == 2
+    assert len({e["id"] for e in fake.posted()}) == 1
 
 
 async def test_refused_event_stays_pending(api: Api) -> None:
     await api.report(RESIDENT)
-    fake = FakeNotify(status=422)
+    fake = FakeNotify()
+    fake.refuse = {str(r.id) for r in await pending(api)}
     assert await relay_once(api_sessionmaker(api), fake.client()) == 0
     rows = await pending(api)
-    assert rows[0].last_error == "notify_service answered 422"
+    assert rows[0].last_error == "notify_service answered 422 validation_failed"
+    assert rows[0].later
 
 
 async def test_relay_worker_runs_and_stops(api: Api) -> None:
@@ -157,12 +201,12 @@ async def test_a_stop_mid_batch_hands_the_rest_back(api: Api) -> None:
             transport=httpx.MockTransport(stop_after_first),
         )
     )
-    assert await relay_once(maker, client, stopping=stopping) == 1
+    assert await relay_once(maker, client, stopping=stopping, per_call=1) == 1
     rows = await pending(api)
     assert len(rows) == 2
     assert [(r.attempts, r.later) for r in rows] == [(0, False), (0, False)]
     assert await relay_once(maker, fake.client()) == 2
-    keys = [r.headers["Idempotency-Key"] for r in fake.received]
+    keys = [e["id"] for e in fake.posted()]
     assert len(keys) == 3
     assert len(set(keys)) == 3  # each event posted once
     assert await pending(api) == []
@@ -217,7 +261,8 @@ async def test_relay_authenticates_with_client_credentials(api: Api) -> None:
         seen.append(request.headers.get("Authorization"))
         if request.headers.get("Authorization") == "Bearer token-1":
             return httpx.Response(401, json={"code": "token_revoked"})
-        return httpx.Response(202, json={})
+        events = json.loads(request.content)["events"]
+        return httpx.Response(200, json={"results": [{"result": "accepted"} for _ in events]})
 
     credentials = ClientCredentials(
         ServiceClient(
@@ -286,3 +331,65 @@ async def test_a_dispatch_to_departments_tells_their_on_duty_handlers(api: Api) 
     assert asked[0].get_list("department_id") == ["dept-urban", "dept-housing"]
     assert (asked[0]["roles"], asked[0]["match"]) == ("department_handler", "department")
     assert "area_path" not in asked[0]
+
+
+async def test_one_call_per_batch_and_a_failed_call_is_retried_whole(api: Api) -> None:
+    """Five events: one claim, one call (or one per ``per_call``), one settling statement; a
+    call that fails leaves every event of it pending, and the retry posts each once more —
+    nothing lost, nothing relayed twice."""
+    for _ in range(5):
+        await api.report(RESIDENT)
+    maker = api_sessionmaker(api)
+    failing = FakeNotify(fail_times=1)
+    assert await relay_once(maker, failing.client()) == 0
+    rows = await pending(api)
+    assert [(r.attempts, r.last_error, r.later) for r in rows] == [
+        (1, "upstream_unavailable", True)
+    ] * 5
+    async with maker() as session, session.begin():
+        await session.execute(sa.text("UPDATE outbox_event SET next_attempt_at = now()"))
+    fake = FakeNotify()
+    assert await relay_once(maker, fake.client(), per_call=2) == 5
+    assert [len(json.loads(r.content)["events"]) for r in fake.received] == [2, 2, 1]
+    assert sorted(e["id"] for e in fake.posted()) == sorted(str(r.id) for r in rows)
+    assert await pending(api) == []
+    again = FakeNotify()
+    assert await relay_once(maker, again.client()) == 0
+    assert again.received == []
+
+
+async def test_a_refused_event_of_a_batch_stays_alone(api: Api) -> None:
+    for _ in range(3):
+        await api.report(RESIDENT)
+    fake = FakeNotify()
+    first = (await pending(api))[1]
+    fake.refuse = {str(first.id)}
+    assert await relay_once(api_sessionmaker(api), fake.client()) == 2
+    rows = await pending(api)
+    assert [(r.id, r.last_error) for r in rows] == [
+        (first.id, "notify_service answered 422 validation_failed")
+    ]
+
+
+async def test_an_older_notify_service_without_the_batch_endpoint_gets_single_posts(
+    api: Api,
+) -> None:
+    """Deploy order does not matter: a 404 from /events/batch and the relay posts each event
+    to /events (with its id as Idempotency-Key), and keeps doing so for a while."""
+    from case_service.outbox.relay import _Fallback
+
+    for _ in range(2):
+        await api.report(RESIDENT)
+    maker = api_sessionmaker(api)
+    fake = FakeNotify(batch=False)
+    fallback = _Fallback()
+    assert await relay_once(maker, fake.client(), fallback=fallback) == 2
+    paths = [r.url.path for r in fake.received]
+    assert paths == ["/api/v1/events/batch", "/api/v1/events", "/api/v1/events"]
+    singles = [r for r in fake.received if r.url.path == "/api/v1/events"]
+    assert {r.headers["Idempotency-Key"] for r in singles} == {e["id"] for e in fake.posted()[-2:]}
+    assert await pending(api) == []
+    await api.report(RESIDENT)
+    fake.received.clear()
+    assert await relay_once(maker, fake.client(), fallback=fallback) == 1
+    assert [r.url.path for r in fake.received] == ["/api/v1/events"]

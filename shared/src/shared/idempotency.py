@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
+from collections.abc import Collection
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -54,22 +56,55 @@ class IdempotencyRecord(SQLModel, table=True):
 
 class Idempotency:
     def __init__(
-        self, *, session: AsyncSession, request: Request, key: str | None, request_hash: str
+        self,
+        *,
+        session: AsyncSession,
+        request: Request,
+        key: str | None,
+        request_hash: str,
+        route: str | None = None,
+        also_matches: Collection[str] = (),
     ) -> None:
         self.session = session
         self.request = request
         self.key = key
         self.request_hash = request_hash
+        self.route = route
+        self.also_matches = frozenset(also_matches)
 
     @property
     def scope(self) -> str:
         """Keys are scoped per route and per caller (read when the endpoint runs, so the
-        principal, if any, is known by then)."""
+        principal, if any, is known by then). ``route`` names the route explicitly, so that
+        two endpoints share keys — a batch endpoint's items and the single endpoint."""
         principal = getattr(self.request.state, "principal_subject", None) or "-"
-        return f"{self.request.method} {self.request.url.path} {principal}"[:200]
+        route = self.route or f"{self.request.method} {self.request.url.path}"
+        return f"{route} {principal}"[:200]
+
+    def item(
+        self, *, key: str, request_hash: str, route: str, also_matches: Collection[str] = ()
+    ) -> Idempotency:
+        """The idempotency of one item of a batch, in the same session, scoped as ``route``."""
+        return Idempotency(
+            session=self.session,
+            request=self.request,
+            key=key,
+            request_hash=request_hash,
+            route=route,
+            also_matches=also_matches,
+        )
 
     async def replay(self) -> JSONResponse | None:
         """Claim the key, or return the stored response of an earlier identical request."""
+        stored = await self.stored()
+        if stored is None:
+            return None
+        status_code, body = stored
+        return JSONResponse(body, status_code=status_code, headers={"Idempotent-Replayed": "true"})
+
+    async def stored(self) -> tuple[int, Any] | None:
+        """Claim the key, or return the status and body stored by an earlier identical
+        request (the same key with another body: 422 ``idempotency_key_reused``)."""
         if self.key is None:
             return None
         table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
@@ -90,12 +125,11 @@ class Idempotency:
                 )
             )
         ).one()
-        return self._replayed(row.request_hash, row.status_code, row.response_body)
+        self._check(row.request_hash)
+        return row.status_code or 200, row.response_body
 
-    def _replayed(
-        self, stored_hash: str, status_code: int | None, response_body: Any
-    ) -> JSONResponse:
-        if stored_hash != self.request_hash:
+    def _check(self, stored_hash: str) -> None:
+        if stored_hash != self.request_hash and stored_hash not in self.also_matches:
             raise ValidationFailed(
                 Text(
                     "此 Idempotency-Key 已用于另一个不同的请求",
@@ -110,6 +144,11 @@ class Idempotency:
                     )
                 ],
             )
+
+    def _replayed(
+        self, stored_hash: str, status_code: int | None, response_body: Any
+    ) -> JSONResponse:
+        self._check(stored_hash)
         return JSONResponse(
             response_body,
             status_code=status_code or 200,
@@ -199,6 +238,21 @@ def _record_statement() -> Any:
         .on_conflict_do_nothing()
         .returning(table.c.key)
     )
+
+
+def canonical_hash(route: str, body: Any) -> str:
+    """What a replay must match when the same item can arrive by more than one endpoint (alone
+    or inside a batch): the route it counts as and its JSON with sorted keys — so neither the
+    key order nor the spacing of the sender's encoder matters."""
+    text = json.dumps(
+        jsonable_encoder(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(route.encode() + b"\n" + text.encode()).hexdigest()
+
+
+def raw_body_hash(method: str, path: str, body: bytes) -> str:
+    """The hash of :func:`request_hash` for a given method, path and raw body."""
+    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
 
 
 async def request_hash(request: Request) -> str:

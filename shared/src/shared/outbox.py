@@ -15,11 +15,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db import utcnow
@@ -82,6 +83,41 @@ async def settle(
         else:
             row.last_error = error[:500]
             row.next_attempt_at = now + backoff(row.attempts)
+
+
+async def settle_many(
+    maker: async_sessionmaker[AsyncSession],
+    model: type[Any],
+    outcomes: Mapping[uuid.UUID, str | None],
+) -> None:
+    """Settle a whole batch in one statement: each row relayed (``None``) or kept with its
+    reason and retried after the backoff of its attempts (as :func:`settle`)."""
+    if not outcomes:
+        return
+    table: Any = model.__table__
+    given = (
+        sa.values(sa.column("id", UUID(as_uuid=True)), sa.column("error", sa.Text), name="given")
+        .data([(row_id, None if e is None else e[:500]) for row_id, e in outcomes.items()])
+        .alias("given")
+    )
+    now = utcnow()
+    failed = given.c.error.is_not(None)
+    seconds = sa.func.least(
+        MAX_BACKOFF_SECONDS, sa.func.power(2, sa.func.least(table.c.attempts, 10))
+    )
+    async with maker() as session, session.begin():
+        await session.execute(
+            sa.update(table)
+            .where(table.c.id == given.c.id, table.c.relayed_at.is_(None))
+            .values(
+                relayed_at=sa.case((failed, None), else_=now),
+                last_error=given.c.error,
+                next_attempt_at=sa.case(
+                    (failed, now + sa.func.make_interval(0, 0, 0, 0, 0, 0, seconds)),
+                    else_=table.c.next_attempt_at,
+                ),
+            )
+        )
 
 
 async def release(

@@ -251,7 +251,7 @@ def status_title(status: int) -> Text:
     return Text(f"错误 {status}", phrase)
 
 
-def problem_response(
+def problem_body(
     request: Request | None,
     *,
     status: int,
@@ -259,9 +259,9 @@ def problem_response(
     title: Text | None = None,
     detail: Text | str | None = None,
     errors: Sequence[FieldProblem] | None = None,
-    headers: Mapping[str, str] | None = None,
     extra: Mapping[str, Any] | None = None,
-) -> JSONResponse:
+) -> dict[str, Any]:
+    """A problem's body in the request's language (also an item's answer inside a batch)."""
     lang = request_lang(request)
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + code,
@@ -277,6 +277,36 @@ def problem_response(
     if extra:
         for key, value in extra.items():
             body.setdefault(key, _localize_deep(value, lang))
+    return body
+
+
+def app_error_body(request: Request | None, exc: AppError) -> dict[str, Any]:
+    return problem_body(
+        request,
+        status=exc.instance_status,
+        code=exc.instance_code,
+        title=exc.instance_title,
+        detail=exc.detail,
+        errors=exc.errors,
+        extra=exc.extra,
+    )
+
+
+def problem_response(
+    request: Request | None,
+    *,
+    status: int,
+    code: str,
+    title: Text | None = None,
+    detail: Text | str | None = None,
+    errors: Sequence[FieldProblem] | None = None,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> JSONResponse:
+    lang = request_lang(request)
+    body = problem_body(
+        request, status=status, code=code, title=title, detail=detail, errors=errors, extra=extra
+    )
     out_headers = {"Content-Language": "en" if lang == "en" else "zh-CN", **(headers or {})}
     vary = out_headers.get("Vary")
     out_headers["Vary"] = f"{vary}, Accept-Language" if vary else "Accept-Language"

@@ -8,6 +8,8 @@ once after a 401); ``CASE_NOTIFY_TOKEN`` is a fixed token for development.
 
 from __future__ import annotations
 
+from typing import Any
+
 from shared.contracts.events import CaseEvent
 from shared.http import ServiceClient
 from shared.oauth import ClientCredentials
@@ -47,6 +49,26 @@ class NotifyClient:
             if status != 401 or self.credentials is None:
                 break
         return status
+
+    async def post_events(self, events: list[CaseEvent]) -> tuple[int, list[dict[str, Any]]]:
+        """POST up to 100 events to ``/api/v1/events/batch`` (each idempotent by its id);
+        return the status code and, on 200, one result per event, in order. Safe to retry
+        (429/5xx/transport errors): the receiver keys each event by its own id."""
+        status, results = 0, []
+        body = {"events": [e.model_dump(mode="json") for e in events]}
+        for attempt in (1, 2):
+            response = await self.http.post(
+                "/api/v1/events/batch",
+                json=body,
+                retry=True,
+                headers=await self._authorization(fresh=attempt == 2),
+            )
+            status = response.status_code
+            if status != 401 or self.credentials is None:
+                break
+        if status == 200:
+            results = list(response.json().get("results", []))
+        return status, results
 
     async def aclose(self) -> None:
         await self.http.aclose()
