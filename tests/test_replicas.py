@@ -600,6 +600,8 @@ class WebhookReceiver:
             self.app,
             host="127.0.0.1",
             port=self.port,
+            # a bound method is not detected as ASGI 3: uvicorn would call it as ASGI 2
+            interface="asgi3",
             lifespan="off",
             log_level="warning",
             access_log=False,
