@@ -77,13 +77,17 @@ async def query(system: System, key: str, sql: str, *args: Any) -> list[asyncpg.
 
 
 async def eventually(
-    check: Callable[[], Awaitable[bool]], timeout: float = 30, what: str = "condition"
+    check: Callable[[], Awaitable[bool]],
+    timeout: float = 30,
+    what: str = "condition",
+    every: float = 0.2,
 ) -> None:
+    """Wait until `check` holds, asking every `every` seconds (longer for a heavy check)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while asyncio.get_running_loop().time() < deadline:
         if await check():
             return
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(every)
     raise AssertionError(f"{what} not met within {timeout}s")
 
 

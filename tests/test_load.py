@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -22,11 +23,13 @@ async def burst(
     tag: str,
     retry: bool,
     base: str | None = None,
+    each: Callable[[str], dict[str, Any]] | None = None,
     **fields: Any,
 ) -> tuple[dict[str, str], list[int]]:
     """``reports`` reports from ``clients`` concurrent clients, each with its own
     Idempotency-Key; with ``retry``, a failed attempt is repeated with the same key. `base`:
-    where to send them (default case_service, or its balancer); `fields`: of each report."""
+    where to send them (default case_service, or its balancer); `fields`: of each report;
+    `each`: more fields of one report, from its key (a platform's external_id)."""
     url = (base or system.url("case")) + "/api/v1/cases"
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(reports):
@@ -44,7 +47,11 @@ async def burst(
                     try:
                         r = await client.post(
                             url,
-                            json=report_body(description=f"{tag} 第{i}件", **fields),
+                            json=report_body(
+                                description=f"{tag} 第{i}件",
+                                **fields,
+                                **(each(key) if each else {}),
+                            ),
                             headers={**headers, "Idempotency-Key": key},
                         )
                         statuses.append(r.status_code)
