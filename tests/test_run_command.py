@@ -91,3 +91,92 @@ def test_run_serves_all_three_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         ["pgrep", "-f", str(tmp_path / "pg")], capture_output=True, check=False
     )
     assert leftovers.stdout.strip() == b""
+
+
+def _free_base() -> int:
+    """A port p with p + 100 and p + 200 free too (make run's replica ports)."""
+    import socket
+
+    for _ in range(50):
+        p = free_port()
+        if p + 200 > 65535:
+            continue
+        ok = True
+        for q in (p + 100, p + 200):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", q))
+                except OSError:
+                    ok = False
+        if ok:
+            return p
+    raise RuntimeError("no free port triple")
+
+
+@pytest.mark.timeout(300)
+def test_run_with_two_replicas_answers_the_contract_ports_from_two_processes(
+    tmp_path: Path,
+) -> None:
+    """`make run REPLICAS=2`: two processes of each service on the port + 100 and + 200, the
+    gateway answering each service's own port (and the console's) balanced over them."""
+    ports = {"CASE": _free_base(), "GRID": _free_base(), "NOTIFY": _free_base()}
+    gateway = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CASE_", "GRID_", "NOTIFY_"))}
+    env["GRIDGOV_PG_DIR"] = str(tmp_path / "pg")
+    env["GRIDGOV_GATEWAY_PORT"] = str(gateway)
+    env["GRIDGOV_REPLICAS"] = "2"
+    for prefix, port in ports.items():
+        env[f"{prefix}_PORT"] = str(port)
+        env[f"{prefix}_LOG_FILE"] = str(tmp_path / f"{prefix.lower()}.log")
+        # the services reach each other as clients would: through the gateway's ports
+        env[f"{prefix}_JWKS_URL"] = f"http://127.0.0.1:{ports['GRID']}/.well-known/jwks.json"
+    env["CASE_GRID_SERVICE_URL"] = env["NOTIFY_GRID_SERVICE_URL"] = (
+        f"http://127.0.0.1:{ports['GRID']}"
+    )
+    env["CASE_NOTIFY_SERVICE_URL"] = f"http://127.0.0.1:{ports['NOTIFY']}"
+    out = (tmp_path / "run.out").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "scripts/run.py"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        started = time.monotonic()
+        while "Press Ctrl-C" not in (tmp_path / "run.out").read_text():
+            assert proc.poll() is None, (tmp_path / "run.out").read_text()
+            assert time.monotonic() - started < 240, (tmp_path / "run.out").read_text()
+            time.sleep(0.3)
+        text = (tmp_path / "run.out").read_text()
+        assert "READY" not in text, text  # every process ready
+        for port in ports.values():
+            for replica in (port + 100, port + 200):  # each process on its own port
+                assert httpx.get(f"http://127.0.0.1:{replica}/readyz", timeout=5).status_code == 200
+            # the contract port: the gateway in front of both
+            assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+        token = httpx.post(
+            f"http://127.0.0.1:{ports['GRID']}/api/v1/auth/token",
+            data={"grant_type": "password", "username": "dispatcher", "password": "demo12345"},
+            timeout=10,
+        ).json()["access_token"]
+        for _ in range(12):
+            r = httpx.get(
+                f"http://127.0.0.1:{ports['CASE']}/api/v1/categories",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=10,
+            )
+            assert r.status_code == 200, r.text
+        served = [
+            (tmp_path / f"case-{i}.log").read_text().count("/api/v1/categories") for i in (1, 2)
+        ]
+        assert all(n > 0 for n in served), served  # both case_service processes answered
+        assert httpx.get(f"http://127.0.0.1:{gateway}/", timeout=5).status_code == 200
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=90) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    for port in [gateway, *ports.values(), *(p + 100 for p in ports.values())]:
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
