@@ -364,3 +364,26 @@ async def test_same_external_id_pushed_twice_at_once(api: Api) -> None:
     assert len({r.json()["id"] for r in responses}) == 1
     assert await count(api, "case") == 1
     assert await count(api, "outbox_event") == 1
+
+
+async def test_a_platform_names_only_itself_as_source(api: Api) -> None:
+    """Another platform's source would read that platform's case by its external_id and send
+    the new case to that platform's webhooks: 422 `source_not_yours`, nothing written."""
+    from conftest import PLATFORM2
+
+    body = {
+        "category_code": "0802",
+        "channel": "platform",
+        "description": "学院路口井盖缺失",
+        "location": {"lat": 30.2741, "lng": 120.1551},
+        "source": "hotline-12345",
+        "external_id": "BJ20261207-0009",
+    }
+    first = await api.client.post("/api/v1/cases", json=body, headers=api.headers(PLATFORM))
+    assert first.status_code == 201, first.text
+    other = await api.client.post("/api/v1/cases", json=body, headers=api.headers(PLATFORM2))
+    assert other.status_code == 422, other.text
+    assert other.json()["code"] == "source_not_yours"
+    assert other.json()["errors"][0]["field"] == "source"
+    assert first.json()["id"] not in other.text
+    assert await count(api, "case") == 1

@@ -568,6 +568,9 @@ async def intake(
 ) -> IntakeOutcome:
     maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     grid: GridClient = request.app.state.grid_client
+    # 0. Who may file through which channel and name which source, before anything is read:
+    # the external-id lookup below must never answer another platform's case.
+    service.check_channel(principal, data)
     # 1. The same (source, external_id) again: the case we already have (200).
     if (found := await _existing(maker, principal, data)) is not None:
         return IntakeOutcome(200, found)

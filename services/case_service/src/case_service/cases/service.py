@@ -192,6 +192,18 @@ def check_channel(principal: Principal, data: CaseCreate) -> None:
                 ),
                 "source_required",
             )
+        if data.source != access.platform_source(principal):
+            # a platform names only itself: another's source would read that platform's case
+            # by its external_id, and send this case to that platform's webhooks
+            raise _invalid(
+                "source",
+                Text("须为本平台的客户端标识", "must be this platform's own client id"),
+                Text(
+                    "source 须为本平台的客户端标识",
+                    "A platform sends its own client id as source",
+                ),
+                "source_not_yours",
+            )
         return
     if data.source is not None:
         raise _invalid(
