@@ -278,7 +278,8 @@ async def prepare(
 ) -> Filing | JSONResponse:
     """Check and build a new case (and, for 自行处置, its resolution) with every row it
     needs; nothing is written yet. With ``idempotency``, the replay of an earlier identical
-    request instead, when the key is known."""
+    request instead, when the key is known. The caller has checked the channel and source
+    (``service.check_channel``: :func:`intake`, :func:`create_case`)."""
     now = utcnow()
     handling_path, handling_level = located.first_handling_level()
     stored = idempotency.stored_params() if idempotency is not None else None
@@ -292,7 +293,6 @@ async def prepare(
     replay = idempotency.replay_stored(row[5]) if stored is not None and idempotency else None
     if replay is not None:
         return replay
-    service.check_channel(principal, data)
     if data.occurred_at is not None and data.occurred_at > now + timedelta(minutes=5):
         raise service._invalid(
             "occurred_at",
@@ -536,6 +536,7 @@ async def create_case(
 ) -> tuple[Case, list[Case]]:
     """File a case (and, for 自行处置, resolve it in the same transaction), in the caller's
     transaction: the case and the possible duplicates found for it."""
+    service.check_channel(principal, data)
     filing = await prepare(session, principal=principal, data=data, located=located)
     assert isinstance(filing, Filing)  # no idempotency: never a replay
     await filing.write(session)
