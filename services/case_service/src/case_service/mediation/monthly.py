@@ -67,22 +67,6 @@ def first_workday(cal: Any, month_start: date) -> datetime:
     return datetime.combine(day, time(0), cal.tz)
 
 
-def month_end(first: date) -> date:
-    """The last day of ``first``'s month."""
-    nxt = date(first.year + 1, 1, 1) if first.month == 12 else date(first.year, first.month + 1, 1)
-    return nxt - timedelta(days=1)
-
-
-async def get(session: AsyncSession, area_path: str, month: str) -> MonthlyReport | None:
-    table = MonthlyReport.__table__  # type: ignore[attr-defined]
-    found: MonthlyReport | None = (
-        await session.execute(
-            sa.select(MonthlyReport).where(table.c.area_path == area_path, table.c.month == month)
-        )
-    ).scalar_one_or_none()
-    return found
-
-
 def _xlsx(title: str, summary: list[tuple[str, Any]], ledger: list[list[Any]]) -> bytes:
     book = Workbook()
     sheet = book.active
@@ -248,9 +232,11 @@ async def due_reports(
     source: screening.GridSource,
     *,
     now: datetime | None = None,
+    done: set[str] | None = None,
 ) -> int:
     """On or after the first working day of this month: last month's report of every area of
-    the reporting levels that has none yet. Returns how many this call stored."""
+    the reporting levels that has none yet. Returns how many this call stored. ``done``: the
+    months this process has reported already (each is looked at once)."""
     now = now or utcnow()
     async with maker() as session:
         cal = await sla_service.calendar_for(session, None)
@@ -260,6 +246,8 @@ async def due_reports(
             return 0
         last = (this_month - timedelta(days=1)).replace(day=1)
         month = f"{last.year}-{last.month:02d}"
+        if done is not None and month in done:
+            return 0
         table = MonthlyReport.__table__  # type: ignore[attr-defined]
         have = set(
             (await session.execute(sa.select(table.c.area_path).where(table.c.month == month)))
@@ -273,4 +261,6 @@ async def due_reports(
                 continue
             if await generate(maker, source, area_path=area.path, area_name=area.name, month=month):
                 stored += 1
+    if done is not None:
+        done.add(month)
     return stored

@@ -552,14 +552,19 @@ ReportersDep = Annotated[
 MONTH = r"^20\d{2}-(0[1-9]|1[0-2])$"  # 2000-01 … 2099-12: year 0 is no date
 
 
-def _period(
-    area_path: str, principal: Principal, from_month: str, to_month: str | None
-) -> reports.Period:
+def check_covers(principal: Principal, area_path: str) -> None:
+    """The reports of an area are for admins and the people working over it."""
     if not principal.has_role(Role.admin) and not principal.covers_area(area_path):
         raise Forbidden(
             Text("该区域不在您的辖区内", "That area is outside your jurisdiction"),
             code="area_not_covered",
         )
+
+
+def _period(
+    area_path: str, principal: Principal, from_month: str, to_month: str | None
+) -> reports.Period:
+    check_covers(principal, area_path)
     first = date.fromisoformat(from_month + "-01")
     last = date.fromisoformat((to_month or from_month) + "-01")
     if last < first:

@@ -169,28 +169,16 @@ class GridSource:
                 return out
             params["cursor"] = body["next_cursor"]
 
-    async def area(self, path: str) -> Grid | None:
-        """The area at ``path`` whatever its level, None when there is none."""
+    async def area(self, path: str, level: str | None = None) -> Grid | None:
+        """The area at ``path`` (``GET /api/v1/areas/by-code/{code}``), None when there is
+        none, or when ``level`` is given and it is not of that level."""
         response = await self.http.get(f"/api/v1/areas/by-code/{path.rsplit('.', 1)[-1]}")
         if response.status_code == 404:
             return None
         if response.status_code != 200:
             raise self._failed(response.status_code)
         a = response.json()
-        if a.get("path") != path:
-            return None
-        return Grid(uuid.UUID(a["id"]), a["path"], a["name"])
-
-    async def one(self, path: str) -> Grid | None:
-        """The grid at ``path`` (``GET /api/v1/areas/by-code/{code}``), None when there is
-        no such area or it is not a grid."""
-        response = await self.http.get(f"/api/v1/areas/by-code/{path.rsplit('.', 1)[-1]}")
-        if response.status_code == 404:
-            return None
-        if response.status_code != 200:
-            raise self._failed(response.status_code)
-        a = response.json()
-        if a.get("level") != "grid" or a.get("path") != path:
+        if a.get("path") != path or (level is not None and a.get("level") != level):
             return None
         return Grid(uuid.UUID(a["id"]), a["path"], a["name"])
 
@@ -487,13 +475,21 @@ async def remind(session: AsyncSession, p: Period, due: datetime, missing: list[
 
 
 async def sweep(
-    maker: async_sessionmaker[AsyncSession], grids: GridSource, *, now: datetime | None = None
+    maker: async_sessionmaker[AsyncSession],
+    grids: GridSource,
+    *,
+    now: datetime | None = None,
+    done: set[str] | None = None,
 ) -> int:
     """After the deadline of the latest period: remind the grids that did not report.
-    Returns the reminders written by this call (0 when another replica wrote them)."""
+    Returns the reminders written by this call (0 when another replica wrote them).
+    ``done``: the periods this process has swept already — each is swept once, so the
+    every-grid read of grid_service is not repeated every poll."""
     now = now or utcnow()
     async with maker() as session:
         p, due = await due_period(session, now)
+    if done is not None and p.key in done:
+        return 0
     every = await grids.under(None)  # no transaction open
     async with maker() as session, session.begin():
         table = ScreeningReport.__table__  # type: ignore[attr-defined]
@@ -502,7 +498,10 @@ async def sweep(
             .scalars()
             .all()
         )
-        return await remind(session, p, due, [g for g in every if g.path not in filed])
+        written = await remind(session, p, due, [g for g in every if g.path not in filed])
+    if done is not None:
+        done.add(p.key)
+    return written
 
 
 async def counts(session: AsyncSession, area_path: str, start: date, end: date) -> dict[str, int]:

@@ -11,15 +11,16 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from case_service.cases import access
 from case_service.mediation import monthly, screening
 from case_service.mediation.models import MonthlyReport
-from case_service.mediation.routes import MONTH, AreaQuery, ReportersDep
+from case_service.mediation.routes import MONTH, AreaQuery, ReportersDep, check_covers
 from case_service.sla import service as sla_service
 from case_service.stats.exports import XLSX
 from shared.auth import Principal, Role, require_roles
 from shared.db import SessionDep, utcnow
 from shared.i18n import Text
-from shared.problem import FieldProblem, Forbidden, NotFound, ValidationFailed, problem_responses
+from shared.problem import FieldProblem, NotFound, ValidationFailed, problem_responses
 
 router = APIRouter(prefix="/api/v1/mediation", tags=["mediation"])
 
@@ -39,14 +40,6 @@ PeriodQuery = Annotated[
 def _source(request: Request) -> screening.GridSource:
     source: screening.GridSource = request.app.state.grid_source
     return source
-
-
-def _covers(principal: Principal, area_path: str) -> None:
-    if not principal.has_role(Role.admin) and not principal.covers_area(area_path):
-        raise Forbidden(
-            Text("该区域不在您的辖区内", "That area is outside your jurisdiction"),
-            code="area_not_covered",
-        )
 
 
 @router.post(
@@ -69,7 +62,7 @@ async def file_report(
 ) -> screening.ScreeningReportRead:
     screening.check_filer(principal, body.grid_path)
     period = screening.parse_period(body.period, "period")
-    grid = await _source(request).one(body.grid_path)  # no transaction open
+    grid = await _source(request).area(body.grid_path, "grid")  # no transaction open
     if grid is None:
         raise ValidationFailed(
             Text("没有这个网格", "No such grid"),
@@ -98,7 +91,7 @@ async def file_report(
 async def list_reports(
     session: SessionDep, principal: ReportersDep, area_path: AreaQuery, period: PeriodQuery
 ) -> list[screening.ScreeningReportRead]:
-    _covers(principal, area_path)
+    check_covers(principal, area_path)
     p = screening.parse_period(period, "query.period")
     rows = await screening.reports_of(session, area_path, p.key)
     return [
@@ -119,7 +112,7 @@ async def list_reports(
 async def missing(
     request: Request, principal: ReportersDep, area_path: AreaQuery, period: PeriodQuery
 ) -> screening.MissingGrids:
-    _covers(principal, area_path)
+    check_covers(principal, area_path)
     p = screening.parse_period(period, "query.period")
     grids = await _source(request).under(area_path)  # no transaction open
     maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
@@ -165,11 +158,10 @@ async def summary(
     from_month: Annotated[str, Query(pattern=MONTH, examples=["2026-11"])],
     to_month: Annotated[str | None, Query(pattern=MONTH, examples=["2026-12"])] = None,
 ) -> dict[str, int]:
-    _covers(principal, area_path)
+    check_covers(principal, area_path)
     first = date.fromisoformat(from_month + "-01")
-    last = date.fromisoformat((to_month or from_month) + "-01")
-    end = monthly.month_end(last)
-    return await screening.counts(session, area_path, first, end)
+    last = screening.period_of(date.fromisoformat((to_month or from_month) + "-01"), "month")
+    return await screening.counts(session, area_path, first, last.end)
 
 
 @router.post(
@@ -197,12 +189,10 @@ async def generate_report(
             errors=[FieldProblem(field="query.area_path", reason=Text("不存在", "unknown"))],
         )
     maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    await monthly.generate(
+    row = await monthly.generate(
         maker, source, area_path=area.path, area_name=area.name, month=month, replace=True
     )
-    async with maker() as session:
-        row = await monthly.get(session, area.path, month)
-    assert row is not None
+    assert row is not None  # replace: stored whether or not one was there
     return monthly.MonthlyReportRead.model_validate(row)
 
 
@@ -220,11 +210,9 @@ async def list_monthly(
     area_path: AreaQuery,
     month: Annotated[str | None, Query(pattern=MONTH, examples=["2026-11"])] = None,
 ) -> list[monthly.MonthlyReportRead]:
-    _covers(principal, area_path)
+    check_covers(principal, area_path)
     table = MonthlyReport.__table__  # type: ignore[attr-defined]
-    stmt = sa.select(MonthlyReport).where(
-        sa.or_(table.c.area_path == area_path, table.c.area_path.like(area_path + ".%"))
-    )
+    stmt = sa.select(MonthlyReport).where(access.subtree(table.c.area_path, area_path))
     if month:
         stmt = stmt.where(table.c.month == month)
     rows = (await session.execute(stmt.order_by(table.c.month.desc(), table.c.area_path))).scalars()

@@ -2,7 +2,9 @@
 
 - ``ScreeningWorker``: after each screening period's deadline, one reminder per grid that did
   not report (the notice's unique key keeps it one at any number of replicas); on the first
-  working day of a month, the monthly information reports of the month before.
+  working day of a month, the monthly information reports of the month before. A process
+  handles each period and month once (a restart looks again); the polls in between read
+  only the calendar.
 - ``notices.NoticeRelay``: the notices to people, relayed to notify_service.
 """
 
@@ -27,9 +29,12 @@ class ScreeningWorker(RelayLoop):
         *,
         poll_seconds: float = 60.0,
     ) -> None:
+        swept: set[str] = set()  # periods and months this process has handled
+        reported_months: set[str] = set()
+
         async def once(stopping: asyncio.Event) -> int:
-            reminded = await screening.sweep(maker, source)
-            reported = await monthly.due_reports(maker, source)
+            reminded = await screening.sweep(maker, source, done=swept)
+            reported = await monthly.due_reports(maker, source, done=reported_months)
             if reminded or reported:
                 log.info("mediation_sweep", reminders=reminded, monthly_reports=reported)
             return 0  # then wait poll_seconds
