@@ -62,6 +62,21 @@ def _legacy_hash(item: dict[str, Any]) -> str:
     return raw_body_hash("POST", "/api/v1/events", raw.encode())
 
 
+EVENT_EXAMPLE: dict[str, Any] = {
+    "id": "5d3c1a7e-0d55-4b8e-9a61-8a3c0b2f7e11",
+    "type": "case.accepted",
+    "case_id": "0f6d2a2c-6a07-4d1d-9a3e-5b0a4f0e9b1c",
+    "case_version": 2,
+    "occurred_at": "2026-11-23T09:30:00Z",
+    "area_path": "330100.330106.330106001",
+    "payload": {
+        "case_number": "XH20261123-0042",
+        "title": "小区门口路灯不亮",
+        "reporter_account_id": "7a4f9a52-1f7e-4d07-9a8c-0c2c54a5f1f0",
+    },
+}
+
+
 @router.post(
     "",
     status_code=202,
@@ -74,27 +89,7 @@ def _legacy_hash(item: dict[str, Any]) -> str:
     "answer and creates nothing. Needs scope `events:write`. The payload keys read are "
     "documented in `shared.contracts.events`.",
     responses=problem_responses(400, 401, 403, 422),
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                "application/json": {
-                    "example": {
-                        "id": "5d3c1a7e-0d55-4b8e-9a61-8a3c0b2f7e11",
-                        "type": "case.accepted",
-                        "case_id": "0f6d2a2c-6a07-4d1d-9a3e-5b0a4f0e9b1c",
-                        "case_version": 2,
-                        "occurred_at": "2026-11-23T09:30:00Z",
-                        "area_path": "330100.330106.330106001",
-                        "payload": {
-                            "case_number": "XH20261123-0042",
-                            "title": "小区门口路灯不亮",
-                            "reporter_account_id": "7a4f9a52-1f7e-4d07-9a8c-0c2c54a5f1f0",
-                        },
-                    }
-                }
-            }
-        }
-    },
+    openapi_extra={"requestBody": {"content": {"application/json": {"example": EVENT_EXAMPLE}}}},
 )
 async def accept_event(
     body: CaseEvent,
@@ -137,29 +132,7 @@ async def accept_event(
     "`events`). The answer lists one result per event, in order. Needs scope `events:write`.",
     responses=problem_responses(400, 401, 403, 422),
     openapi_extra={
-        "requestBody": {
-            "content": {
-                "application/json": {
-                    "example": {
-                        "events": [
-                            {
-                                "id": "5d3c1a7e-0d55-4b8e-9a61-8a3c0b2f7e11",
-                                "type": "case.accepted",
-                                "case_id": "0f6d2a2c-6a07-4d1d-9a3e-5b0a4f0e9b1c",
-                                "case_version": 2,
-                                "occurred_at": "2026-11-23T09:30:00Z",
-                                "area_path": "330100.330106.330106001",
-                                "payload": {
-                                    "case_number": "XH20261123-0042",
-                                    "title": "小区门口路灯不亮",
-                                    "reporter_account_id": "7a4f9a52-1f7e-4d07-9a8c-0c2c54a5f1f0",
-                                },
-                            }
-                        ]
-                    }
-                }
-            }
-        }
+        "requestBody": {"content": {"application/json": {"example": {"events": [EVENT_EXAMPLE]}}}}
     },
 )
 async def accept_events(
