@@ -15,10 +15,9 @@ import pytest
 from shared.testing import REPO_ROOT, free_port
 
 
-@pytest.mark.timeout(240)
-def test_run_serves_all_three_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    ports = {"CASE": free_port(), "GRID": free_port(), "NOTIFY": free_port()}
-    gateway = free_port()  # make run's :8000, moved off the contract port
+def run_env(tmp_path: Path, ports: dict[str, int], gateway: int) -> dict[str, str]:
+    """make run's environment on ports of the test's own (the services reach each other at
+    their ports: with replicas, the gateway's)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CASE_", "GRID_", "NOTIFY_"))}
     env["GRIDGOV_PG_DIR"] = str(tmp_path / "pg")
     env["GRIDGOV_GATEWAY_PORT"] = str(gateway)
@@ -30,6 +29,14 @@ def test_run_serves_all_three_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         f"http://127.0.0.1:{ports['GRID']}"
     )
     env["CASE_NOTIFY_SERVICE_URL"] = f"http://127.0.0.1:{ports['NOTIFY']}"
+    return env
+
+
+@pytest.mark.timeout(240)
+def test_run_serves_all_three_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    ports = {"CASE": free_port(), "GRID": free_port(), "NOTIFY": free_port()}
+    gateway = free_port()  # make run's :8000, moved off the contract port
+    env = run_env(tmp_path, ports, gateway)
     out = (tmp_path / "run.out").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "scripts/run.py"],
@@ -121,19 +128,8 @@ def test_run_with_two_replicas_answers_the_contract_ports_from_two_processes(
     gateway answering each service's own port (and the console's) balanced over them."""
     ports = {"CASE": _free_base(), "GRID": _free_base(), "NOTIFY": _free_base()}
     gateway = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CASE_", "GRID_", "NOTIFY_"))}
-    env["GRIDGOV_PG_DIR"] = str(tmp_path / "pg")
-    env["GRIDGOV_GATEWAY_PORT"] = str(gateway)
+    env = run_env(tmp_path, ports, gateway)
     env["GRIDGOV_REPLICAS"] = "2"
-    for prefix, port in ports.items():
-        env[f"{prefix}_PORT"] = str(port)
-        env[f"{prefix}_LOG_FILE"] = str(tmp_path / f"{prefix.lower()}.log")
-        # the services reach each other as clients would: through the gateway's ports
-        env[f"{prefix}_JWKS_URL"] = f"http://127.0.0.1:{ports['GRID']}/.well-known/jwks.json"
-    env["CASE_GRID_SERVICE_URL"] = env["NOTIFY_GRID_SERVICE_URL"] = (
-        f"http://127.0.0.1:{ports['GRID']}"
-    )
-    env["CASE_NOTIFY_SERVICE_URL"] = f"http://127.0.0.1:{ports['NOTIFY']}"
     out = (tmp_path / "run.out").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "scripts/run.py"],

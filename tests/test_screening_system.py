@@ -81,6 +81,7 @@ async def test_a_month_of_screening_reminders_and_the_monthly_report(swept: Syst
     home_grid = worker.claims["areas"][0]
     month = last_month()
     case_url = swept["case"].url
+    reports_url = case_url + "/api/v1/mediation/screening/reports"
     async with httpx.AsyncClient(timeout=30) as client:
         community = next(
             a
@@ -118,7 +119,7 @@ async def test_a_month_of_screening_reminders_and_the_monthly_report(swept: Syst
         # two other grids of the community report for last month (late): a zero report and a
         # dispute found (its case filed by the resident, its file given with the report)
         r = await client.post(
-            case_url + "/api/v1/mediation/screening/reports",
+            reports_url,
             headers=dispatcher.headers,
             json={
                 "grid_path": others[0]["path"],
@@ -131,7 +132,7 @@ async def test_a_month_of_screening_reminders_and_the_monthly_report(swept: Syst
         assert r.json()["zero_report"] is True
         assert r.json()["late"] is True
         again = await client.post(
-            case_url + "/api/v1/mediation/screening/reports",
+            reports_url,
             headers=dispatcher.headers,
             json={"grid_path": others[0]["path"], "period": month, "zero_report": True},
         )
@@ -149,8 +150,20 @@ async def test_a_month_of_screening_reminders_and_the_monthly_report(swept: Syst
         )
         assert r.status_code == 201, r.text
         found_case = r.json()["id"]
+        # the dispute found, with the file it gets
+        found = {
+            "case_id": found_case,
+            "file": {
+                "dispute_type": "邻里纠纷",
+                "people_involved": 2,
+                "parties": [
+                    {"side": "applicant", "name": "赵一"},
+                    {"side": "respondent", "name": "钱二"},
+                ],
+            },
+        }
         bad = await client.post(
-            case_url + "/api/v1/mediation/screening/reports",
+            reports_url,
             headers=dispatcher.headers,
             json={
                 "grid_path": others[1]["path"],
@@ -161,48 +174,24 @@ async def test_a_month_of_screening_reminders_and_the_monthly_report(swept: Syst
         )
         assert bad.status_code == 422, bad.text  # a zero report lists no disputes
         outside = await client.post(
-            case_url + "/api/v1/mediation/screening/reports",
+            reports_url,
             headers=dispatcher.headers,
             json={
                 "grid_path": others[1]["path"],
                 "period": month,
-                "disputes": [
-                    {
-                        "case_id": found_case,
-                        "file": {
-                            "dispute_type": "邻里纠纷",
-                            "people_involved": 2,
-                            "parties": [
-                                {"side": "applicant", "name": "赵一"},
-                                {"side": "respondent", "name": "钱二"},
-                            ],
-                        },
-                    }
-                ],
+                "disputes": [found],
             },
         )
         # the case lies in the worker's grid, not in others[1]: refused, nothing written
         assert outside.status_code == 422, outside.text
         assert outside.json()["errors"][0]["field"] == "disputes[0].case_id"
         r = await client.post(
-            case_url + "/api/v1/mediation/screening/reports",
+            reports_url,
             headers=worker.headers,
             json={
                 "grid_path": home_grid,
                 "period": datetime.now(SHANGHAI).strftime("%Y-%m"),
-                "disputes": [
-                    {
-                        "case_id": found_case,
-                        "file": {
-                            "dispute_type": "邻里纠纷",
-                            "people_involved": 2,
-                            "parties": [
-                                {"side": "applicant", "name": "赵一"},
-                                {"side": "respondent", "name": "钱二"},
-                            ],
-                        },
-                    }
-                ],
+                "disputes": [found],
             },
         )
         assert r.status_code == 201, r.text
@@ -241,7 +230,7 @@ async def test_a_month_of_screening_reminders_and_the_monthly_report(swept: Syst
         assert summary.json() == {"reports": 2, "zero_reports": 1, "disputes": 1}
         # another community's grid is not the worker's to report
         foreign = await client.post(
-            case_url + "/api/v1/mediation/screening/reports",
+            reports_url,
             headers=worker.headers,
             json={
                 "grid_path": others[0]["path"],
