@@ -115,6 +115,57 @@ async def test_rotation_is_picked_up_without_restart(keys: TestKeys) -> None:
     assert server.fetches == 2
 
 
+async def test_a_token_is_verified_once_then_answered_from_memory(
+    keys: TestKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jwt
+
+    verifier = make_verifier(JWKSServer(keys))
+    token = keys.mint(sub="acc-1")
+    decodes = 0
+    real = jwt.decode
+
+    def counting(*args: object, **kwargs: object) -> object:
+        nonlocal decodes
+        decodes += 1
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jwt, "decode", counting)
+    for _ in range(5):
+        assert (await verifier.verify(token))["sub"] == "acc-1"
+    assert decodes == 1
+    await verifier.verify(keys.mint(sub="acc-2"))  # another token: verified in full
+    assert decodes == 2
+
+
+async def test_a_remembered_token_stops_when_its_key_is_withdrawn(keys: TestKeys) -> None:
+    server = JWKSServer(keys)
+    verifier = make_verifier(server)
+    token = keys.mint()
+    await verifier.verify(token)
+    keys.current = keys.add_key()
+    server.published = [keys.current]  # the old key is no longer published
+    verifier.cache_seconds = 0  # the keys are due for a re-read
+    with pytest.raises(Unauthorized) as info:
+        await verifier.verify(token)
+    assert info.value.instance_code == "invalid_token"
+
+
+async def test_a_remembered_token_expires(keys: TestKeys) -> None:
+    import asyncio
+    import time
+
+    verifier = make_verifier(JWKSServer(keys))
+    verifier.leeway = 0
+    token = keys.mint(expires_in=1)
+    exp = (await verifier.verify(token))["exp"]
+    await verifier.verify(token)  # remembered
+    await asyncio.sleep(max(0.0, exp - time.time()) + 0.05)
+    with pytest.raises(Unauthorized) as info:
+        await verifier.verify(token)
+    assert info.value.instance_code == "token_expired"
+
+
 async def test_the_dependency_answers_401_problems_and_403_for_roles(keys: TestKeys) -> None:
     app = FastAPI()
     install_problem_handlers(app)

@@ -96,6 +96,10 @@ class Principal:
         )
 
 
+#: tokens remembered as verified by one :class:`JWKSVerifier` (a few MB at most)
+VERIFIED_CACHE = 10_000
+
+
 class JWKSVerifier:
     """Verifies access tokens with keys fetched from a JWKS URL (cached, rotation-aware)."""
 
@@ -120,6 +124,8 @@ class JWKSVerifier:
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = float("-inf")
         self._lock = asyncio.Lock()
+        #: token → (claims, key id) of tokens verified already (see :meth:`verify`)
+        self._verified: dict[str, tuple[dict[str, Any], str]] = {}
 
     async def _refresh(self, *, force: bool) -> None:
         async with self._lock:
@@ -160,6 +166,25 @@ class JWKSVerifier:
         return self._keys.get(kid)
 
     async def verify(self, token: str) -> dict[str, Any]:
+        """The token's claims, or a 401 problem. A client sends the same token with every
+        request until it expires, so a token verified once is remembered (at most
+        ``VERIFIED_CACHE`` of them) and answered from memory while it has not expired and the
+        key that signed it is still published: a key withdrawn from the JWKS stops its tokens
+        as soon as the keys are re-read, as before. Revocation is checked by the caller on
+        every request (``get_principal``), cached or not."""
+        if (hit := self._verified.get(token)) is not None:
+            claims, kid = hit
+            await self._refresh(force=False)  # a clock check unless the keys are due
+            if kid in self._keys and time.time() < claims["exp"]:
+                return claims
+            del self._verified[token]
+        claims = await self._verify(token)
+        if len(self._verified) >= VERIFIED_CACHE:
+            self._verified.pop(next(iter(self._verified)))  # the oldest
+        self._verified[token] = (claims, jwt.get_unverified_header(token)["kid"])
+        return claims
+
+    async def _verify(self, token: str) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:

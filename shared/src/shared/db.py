@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import sqlalchemy as sa
 from fastapi import Depends, Request
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import instrumentation
 from sqlmodel import SQLModel
 
 #: Constraint names that Alembic can rely on (and that read well in error messages).
@@ -127,3 +128,38 @@ def jsonb_column(**kwargs: Any) -> Any:
     from sqlalchemy.dialects.postgresql import JSONB
 
     return sa.Column(JSONB, **kwargs)
+
+
+def _defaults(model: type[SQLModel]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The model's field defaults: plain values, and factories (called per row)."""
+    found = _DEFAULTS.get(model)
+    if found is None:
+        plain: dict[str, Any] = {}
+        factories: dict[str, Any] = {}
+        for name, info in model.model_fields.items():
+            if info.default_factory is not None:
+                factories[name] = info.default_factory
+            elif not info.is_required():
+                plain[name] = info.default
+        found = _DEFAULTS[model] = (plain, factories)
+    return found
+
+
+_DEFAULTS: dict[type[SQLModel], tuple[dict[str, Any], dict[str, Any]]] = {}
+M = TypeVar("M", bound=SQLModel)
+
+
+def new_row(model: type[M], **values: Any) -> M:
+    """A table model's instance from ``values`` and the model's defaults, as the model's own
+    constructor makes it but without its cost: SQLModel's ``__init__`` asks pydantic for
+    every default factory's signature on every call (``inspect.signature``; 0.4–0.8 ms for a
+    case of 50 columns). The instance is made the way SQLAlchemy makes a loaded row
+    (``new_instance``, attributes in ``__dict__``), so it is meant for rows written through
+    Core and then attached with ``make_transient_to_detached``: every column must have a
+    value or a default. Table models skip validation in their constructor too."""
+    plain, factories = _defaults(model)
+    row: M = instrumentation.manager_of_class(model).new_instance()
+    state = {**plain, **{k: f() for k, f in factories.items() if k not in values}, **values}
+    row.__dict__.update(state)
+    object.__setattr__(row, "__pydantic_fields_set__", set(values))
+    return row

@@ -96,12 +96,12 @@ class Filing:
     """A new case ready to be written: its rows, and what the response needs."""
 
     case: Case
-    duplicates: list[Case]
+    duplicates: list[repository.NearbyCase]
     assignments: list[CaseAssignment]
     rows: dict[sa.Table, list[dict[str, Any]]]
     events: list[_Event] = field(default_factory=list)
     #: open cases of the category nearby (up to SIMILAR_LIMIT for a resident), newest first
-    nearby: list[Case] = field(default_factory=list)
+    nearby: list[repository.NearbyCase] = field(default_factory=list)
     closed_to_public: bool = True
     attachment_claims: list[tuple[list[uuid.UUID], str]] = field(default_factory=list)
 
@@ -341,7 +341,8 @@ async def prepare(
         reporter_account_id = reporter.account_id if reporter else None
         on_behalf = reporter is not None and staff
     sealed = privacy.seal(reporter.name, reporter.phone) if reporter else privacy.seal(None, None)
-    case = Case(
+    case = db.new_row(
+        Case,
         case_number=f"{now:%Y%m%d}{int(row[1]):06d}",
         status=Status.reported.value,
         category_id=category.id,
@@ -413,7 +414,8 @@ async def prepare(
             filing.attachment_claims.append(
                 (list(self_handled.attachment_ids), "self_handled.attachment_ids")
             )
-        assignment = CaseAssignment(
+        assignment = db.new_row(
+            CaseAssignment,
             case_id=case.id,
             role="lead",
             account_id=principal.subject,
@@ -533,7 +535,7 @@ async def create_case(
     principal: Principal,
     data: CaseCreate,
     located: Located,
-) -> tuple[Case, list[Case]]:
+) -> tuple[Case, list[repository.NearbyCase]]:
     """File a case (and, for 自行处置, resolve it in the same transaction), in the caller's
     transaction: the case and the possible duplicates found for it."""
     service.check_channel(principal, data)

@@ -12,7 +12,7 @@ Out of scope is indistinguishable from absent (404), so existence is never confi
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlmodel import col
@@ -23,6 +23,21 @@ from shared.auth import Principal, Role
 
 AREA_ROLES = (Role.grid_worker, Role.grid_leader, Role.dispatcher, Role.supervisor)
 DISPATCH_ROLES = (Role.dispatcher, Role.grid_leader, Role.admin)
+
+
+class Scoped(Protocol):
+    """What :func:`can_see` reads of a case (a ``Case`` or a ``repository.NearbyCase``)."""
+
+    @property
+    def area_path(self) -> str: ...
+    @property
+    def reporter_account_id(self) -> str | None: ...
+    @property
+    def assignee_account_ids(self) -> list[str]: ...
+    @property
+    def department_ids(self) -> list[str]: ...
+    @property
+    def source(self) -> str | None: ...
 
 
 def _case_columns() -> Any:
@@ -43,7 +58,7 @@ def platform_source(principal: Principal) -> str:
     return principal.client_id or principal.subject
 
 
-def can_see(principal: Principal, case: Case) -> bool:
+def can_see(principal: Principal, case: Scoped) -> bool:
     if principal.has_role(Role.admin):
         return True
     if principal.has_role(Role.resident) and case.reporter_account_id == principal.subject:

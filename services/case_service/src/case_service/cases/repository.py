@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import uuid
 from dataclasses import dataclass
@@ -73,6 +74,62 @@ def distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
 
 
+@dataclass(slots=True)
+class NearbyCase:
+    """What the duplicate check reads of a case nearby: enough for a merge candidate's
+    summary (``CaseSummary``), the visibility check (``access.can_see``) and a resident's
+    similar reports (``support``), without loading the whole row."""
+
+    id: uuid.UUID
+    case_number: str
+    status: str
+    category_code: str
+    title: str
+    area_path: str
+    location_status: str
+    priority: str
+    requested_priority: str | None
+    requested_major: bool
+    created_at: datetime
+    reporter_account_id: str | None
+    reported_by_account_id: str
+    anonymous: bool
+    assignee_account_ids: list[str]
+    department_ids: list[str]
+    source: str | None
+    support_count: int
+
+
+_NEARBY_COLUMNS = [col(getattr(Case, f)) for f in NearbyCase.__slots__]
+
+
+@functools.cache
+def _nearby_statement(exclude: bool) -> Any:
+    """The duplicate check's query, built once with bound parameters (see find_duplicates)."""
+    c_lat, c_lng = col(Case.lat), col(Case.lng)
+    half_dp = (sa.func.radians(c_lat) - sa.bindparam("lat_rad", type_=sa.Float())) / 2
+    half_dl = (sa.func.radians(c_lng) - sa.bindparam("lng_rad", type_=sa.Float())) / 2
+    haversine = sa.func.power(sa.func.sin(half_dp), 2) + sa.bindparam(
+        "cos_lat", type_=sa.Float()
+    ) * sa.func.cos(sa.func.radians(c_lat)) * sa.func.power(sa.func.sin(half_dl), 2)
+    stmt = (
+        sa.select(*_NEARBY_COLUMNS)
+        .where(
+            col(Case.category_code) == sa.bindparam("category_code", type_=sa.String()),
+            col(Case.created_at) >= sa.bindparam("since", type_=sa.DateTime(timezone=True)),
+            col(Case.status).in_([s.value for s in OPEN]),
+            c_lat.between(sa.bindparam("lat_min"), sa.bindparam("lat_max")),
+            c_lng.between(sa.bindparam("lng_min"), sa.bindparam("lng_max")),
+            haversine <= sa.bindparam("bound", type_=sa.Float()),
+        )
+        .order_by(col(Case.created_at).desc())
+        .limit(sa.bindparam("limit", type_=sa.Integer()))
+    )
+    if exclude:
+        stmt = stmt.where(col(Case.id) != sa.bindparam("exclude_id", type_=sa.Uuid()))
+    return stmt
+
+
 async def find_duplicates(
     session: AsyncSession,
     *,
@@ -83,37 +140,32 @@ async def find_duplicates(
     since: datetime,
     exclude_id: uuid.UUID | None = None,
     limit: int = 10,
-) -> list[Case]:
+) -> list[NearbyCase]:
     """Open cases of one category within ``radius_m`` of a point, created after ``since``,
     newest first (index ``ix_case_duplicate_lookup``: the category's open cases in a bounding
-    box; then the haversine distance — in SQL, so only the ``limit`` rows returned are loaded)."""
+    box; then the haversine distance — in SQL, so only the ``limit`` rows returned are read),
+    with the columns of :class:`NearbyCase`."""
     dlat = radius_m / 111_320.0
     dlng = radius_m / (111_320.0 * max(math.cos(math.radians(lat)), 0.01))
-    c_lat, c_lng = col(Case.lat), col(Case.lng)
-    half_dp = (sa.func.radians(c_lat) - math.radians(lat)) / 2
-    half_dl = (sa.func.radians(c_lng) - math.radians(lng)) / 2
-    haversine = sa.func.power(sa.func.sin(half_dp), 2) + math.cos(math.radians(lat)) * sa.func.cos(
-        sa.func.radians(c_lat)
-    ) * sa.func.power(sa.func.sin(half_dl), 2)
     # distance_m() <= radius_m, rearranged so the database compares a plain number:
     # 2·R·asin(√h) <= r  ⇔  h <= sin(r / 2R)²  (0 <= r/2R <= π/2)
-    bound = math.sin(min(radius_m / (2 * EARTH_RADIUS_M), math.pi / 2)) ** 2
-    stmt = (
-        sa.select(Case)
-        .where(
-            col(Case.category_code) == category_code,
-            col(Case.created_at) >= since,
-            col(Case.status).in_([s.value for s in OPEN]),
-            c_lat.between(lat - dlat, lat + dlat),
-            c_lng.between(lng - dlng, lng + dlng),
-            haversine <= bound,
-        )
-        .order_by(col(Case.created_at).desc())
-        .limit(limit)
-    )
+    params: dict[str, Any] = {
+        "category_code": category_code,
+        "since": since,
+        "lat_min": lat - dlat,
+        "lat_max": lat + dlat,
+        "lng_min": lng - dlng,
+        "lng_max": lng + dlng,
+        "lat_rad": math.radians(lat),
+        "lng_rad": math.radians(lng),
+        "cos_lat": math.cos(math.radians(lat)),
+        "bound": math.sin(min(radius_m / (2 * EARTH_RADIUS_M), math.pi / 2)) ** 2,
+        "limit": limit,
+    }
     if exclude_id is not None:
-        stmt = stmt.where(col(Case.id) != exclude_id)
-    return list((await session.execute(stmt)).scalars().all())
+        params["exclude_id"] = exclude_id
+    result = await session.execute(_nearby_statement(exclude_id is not None), params)
+    return [NearbyCase(*row) for row in result]
 
 
 @dataclass

@@ -60,9 +60,9 @@ async def similar_cases(
     principal: Principal,
     own: Case,
     *,
-    nearby: list[Case] | None = None,
+    nearby: list[repository.NearbyCase] | None = None,
     closed: bool | None = None,
-) -> list[Case]:
+) -> list[repository.NearbyCase]:
     """Other people's open, non-anonymous reports like ``own``, earliest first.
 
     The intake, which has read them already, passes ``nearby`` (:func:`nearby_for`'s rows)
@@ -137,7 +137,7 @@ async def similar_nearby(
     principal: Principal,
     own: Case,
     *,
-    nearby: list[Case] | None = None,
+    nearby: list[repository.NearbyCase] | None = None,
     closed: bool | None = None,
 ) -> SimilarNearby | None:
     """The counts a resident may see for their case ``own``; None when nothing is similar."""
