@@ -33,8 +33,10 @@ def test_new_row_has_the_values_and_defaults_of_the_constructor() -> None:
     assert {k: getattr(fast, k) for k in columns if k != "id"} == {
         k: getattr(made, k) for k in columns if k != "id"
     }
-    assert isinstance(fast.id, uuid.UUID) and fast.id != made.id  # the factory ran per row
-    assert fast.attributes == {} and fast.attributes is not new_row(Case, **values).attributes
+    assert isinstance(fast.id, uuid.UUID)
+    assert fast.id != made.id
+    assert fast.attributes == {}
+    assert fast.attributes is not new_row(Case, **values).attributes
     assert fast.__pydantic_fields_set__ == set(values)
     assert inspect(fast).transient
     fast.status = "accepted"  # an instrumented, pydantic-visible attribute like any other
