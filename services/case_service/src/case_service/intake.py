@@ -149,7 +149,7 @@ class Filing:
 
     def statement(
         self, head: tuple[Any, dict[str, Any]] | None = None
-    ) -> tuple[Any, dict[str, Any]]:
+    ) -> tuple[db.Prepared, dict[str, Any]]:
         """Every row in one statement: the case insert (or ``head``, the idempotency
         record's) with the other inserts as data-modifying CTEs, and its parameters. The
         statement depends only on the number of rows of each table (bound parameters), so it
@@ -173,7 +173,7 @@ class Filing:
         idempotency record) returned no row: another request holds the key, and the caller
         must roll back."""
         statement, params = self.statement(head)
-        result = await session.execute(statement, params)
+        result = await statement.run(session, params)
         if head is not None and result.first() is None:
             return False
         case = self.case
@@ -198,7 +198,7 @@ class Filing:
         return True
 
 
-_STATEMENTS: dict[tuple[Any, ...], Any] = {}
+_STATEMENTS: dict[tuple[Any, ...], db.Prepared] = {}
 
 
 def _insert(table: sa.Table, prefix: str) -> Any:
@@ -210,8 +210,8 @@ def _insert(table: sa.Table, prefix: str) -> Any:
     )
 
 
-def _statement(shape: tuple[tuple[str, int], ...], head: Any) -> Any:
-    """The write statement of one shape (rows per table), built once."""
+def _statement(shape: tuple[tuple[str, int], ...], head: Any) -> db.Prepared:
+    """The write statement of one shape (rows per table), built and compiled once."""
     cache_key = (shape, head)
     if (found := _STATEMENTS.get(cache_key)) is not None:
         return found
@@ -224,7 +224,7 @@ def _statement(shape: tuple[tuple[str, int], ...], head: Any) -> Any:
     else:
         rest = inserts
     ctes = [ins.cte(f"w{i}") for i, ins in enumerate(rest)]
-    statement = head.add_cte(*ctes) if ctes else head
+    statement = db.Prepared(head.add_cte(*ctes) if ctes else head)
     _STATEMENTS[cache_key] = statement
     return statement
 

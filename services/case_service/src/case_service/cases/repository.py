@@ -16,6 +16,7 @@ from sqlmodel import col
 from case_service.cases.access import subtree
 from case_service.cases.lifecycle import OPEN
 from case_service.cases.models import Case, CaseAssignment, TimelineEntry
+from shared import db
 
 EARTH_RADIUS_M = 6_371_000.0
 
@@ -104,7 +105,7 @@ _NEARBY_COLUMNS = [col(getattr(Case, f)) for f in NearbyCase.__slots__]
 
 
 @functools.cache
-def _nearby_statement(exclude: bool) -> Any:
+def _nearby_statement(exclude: bool) -> db.Prepared:
     """The duplicate check's query, built once with bound parameters (see find_duplicates)."""
     c_lat, c_lng = col(Case.lat), col(Case.lng)
     half_dp = (sa.func.radians(c_lat) - sa.bindparam("lat_rad", type_=sa.Float())) / 2
@@ -117,7 +118,8 @@ def _nearby_statement(exclude: bool) -> Any:
         .where(
             col(Case.category_code) == sa.bindparam("category_code", type_=sa.String()),
             col(Case.created_at) >= sa.bindparam("since", type_=sa.DateTime(timezone=True)),
-            col(Case.status).in_([s.value for s in OPEN]),
+            # the open statuses as literals, so a generic plan can still use the partial index
+            col(Case.status).in_([sa.literal_column(f"'{s.value}'") for s in OPEN]),
             c_lat.between(sa.bindparam("lat_min"), sa.bindparam("lat_max")),
             c_lng.between(sa.bindparam("lng_min"), sa.bindparam("lng_max")),
             haversine <= sa.bindparam("bound", type_=sa.Float()),
@@ -127,7 +129,7 @@ def _nearby_statement(exclude: bool) -> Any:
     )
     if exclude:
         stmt = stmt.where(col(Case.id) != sa.bindparam("exclude_id", type_=sa.Uuid()))
-    return stmt
+    return db.Prepared(stmt)
 
 
 async def find_duplicates(
@@ -164,8 +166,8 @@ async def find_duplicates(
     }
     if exclude_id is not None:
         params["exclude_id"] = exclude_id
-    result = await session.execute(_nearby_statement(exclude_id is not None), params)
-    return [NearbyCase(*row) for row in result]
+    result = await _nearby_statement(exclude_id is not None).run(session, params)
+    return [NearbyCase(*row) for row in result]  # type: ignore[call-arg]  # columns in field order
 
 
 @dataclass
