@@ -36,6 +36,7 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased, make_transient_to_detached
@@ -74,6 +75,8 @@ _OUTBOX = OutboxEvent.__table__  # type: ignore[attr-defined]
 _ASSIGNMENT = CaseAssignment.__table__  # type: ignore[attr-defined]
 _DEADLINE = CaseDeadline.__table__  # type: ignore[attr-defined]
 _TIMER = SlaTimer.__table__  # type: ignore[attr-defined]
+_CATEGORY = Category.__table__  # type: ignore[attr-defined]
+_CATEGORY_KEYS = tuple(c.key for c in _CATEGORY.c)
 
 
 @dataclass
@@ -230,7 +233,7 @@ def _statement(shape: tuple[tuple[str, int], ...], head: Any) -> db.Prepared:
 
 
 @functools.cache
-def _read_statement(with_key: bool) -> Any:
+def _read_statement(with_key: bool) -> db.Prepared:
     """The intake's one read, built once (bound parameters ``category_code``, ``prefixes``
     and, ``with_key``, the Idempotency-Key's): the category's current version, the next case
     number (only for a known category), the policies that may apply, the calendar overrides,
@@ -238,10 +241,10 @@ def _read_statement(with_key: bool) -> Any:
     code = sa.bindparam("category_code", type_=sa.String())
     parent = aliased(Category, name="parent")
     columns: list[Any] = [
-        Category,
+        *_CATEGORY.c,
         sa.case((col(Category.id).is_not(None), sa.func.nextval("case_number_seq"))),
         sla.policy_candidates_json(code),
-        sla.calendar_json(sa.bindparam("prefixes", expanding=True, type_=sa.String())),
+        sla.calendar_json(sa.bindparam("prefixes", type_=ARRAY(sa.String()))),
         sa.select(col(parent.public_disclosure))
         .where(col(parent.code) == col(Category.parent_code), col(parent.is_current))
         .scalar_subquery(),
@@ -249,7 +252,7 @@ def _read_statement(with_key: bool) -> Any:
     if with_key:
         columns.append(Idempotency.stored_column())
     one = sa.select(sa.literal(1).label("one")).subquery("one")
-    return (
+    return db.Prepared(
         sa.select(*columns)
         .select_from(one)
         .outerjoin(Category, sa.and_(col(Category.code) == code, col(Category.is_current)))
@@ -288,9 +291,15 @@ async def prepare(
         "prefixes": sla.calendar_prefixes(handling_path or located.area_path),
         **(stored or {}),
     }
-    row = (await session.execute(_read_statement(stored is not None), params)).one()
-    category: Category | None = row[0]
-    replay = idempotency.replay_stored(row[5]) if stored is not None and idempotency else None
+    found = (await _read_statement(stored is not None).run(session, params)).one()
+    n = len(_CATEGORY_KEYS)
+    category = (
+        db.new_row(Category, **dict(zip(_CATEGORY_KEYS, found[:n], strict=True)))
+        if found[0] is not None
+        else None
+    )
+    number, policies, overrides, parent_disclosure, *key = found[n:]
+    replay = idempotency.replay_stored(key[0]) if stored is not None and idempotency else None
     if replay is not None:
         return replay
     if data.occurred_at is not None and data.occurred_at > now + timedelta(minutes=5):
@@ -343,7 +352,7 @@ async def prepare(
     sealed = privacy.seal(reporter.name, reporter.phone) if reporter else privacy.seal(None, None)
     case = db.new_row(
         Case,
-        case_number=f"{now:%Y%m%d}{int(row[1]):06d}",
+        case_number=f"{now:%Y%m%d}{int(number):06d}",
         status=Status.reported.value,
         category_id=category.id,
         category_code=category.code,
@@ -460,13 +469,13 @@ async def prepare(
     # sla.on_reported, on rows: the acceptance clock starts; a major incident goes upward.
     if case.status == Status.reported.value:
         policy = sla.pick_policy(
-            sla.policies_from_json(row[2]),
+            sla.policies_from_json(policies),
             category_code=case.category_code,
             kind=case.kind,
             priority=case.priority,
             level=case.handling_level,
         )
-        cal = sla.calendar_from(row[3])
+        cal = sla.calendar_from(overrides)
         made = sla.plan_deadlines(case, (sla.ACCEPT,), now, policy=policy, cal=cal, imposed=None)
         for d in made:
             filing.add(_DEADLINE, d)
@@ -524,7 +533,7 @@ async def prepare(
         )
         filing.duplicates = filing.nearby[:DUPLICATES_SHOWN]
         filing.closed_to_public = support.closed_to_the_public(
-            category.public_disclosure, row[4], top=category.parent_code is None
+            category.public_disclosure, parent_disclosure, top=category.parent_code is None
         )
     return filing
 

@@ -264,8 +264,8 @@ def calendar_prefixes(area_path: str | None) -> list[str]:
 
 def calendar_json(prefixes: Any) -> sa.ScalarSelect[Any]:
     """The overrides :func:`calendar_for` reads, as one JSON array ``[[path, day, workday]]``
-    — a column of a larger read. ``prefixes``: :func:`calendar_prefixes` of the area (or an
-    expanding bound parameter of them)."""
+    — a column of a larger read. ``prefixes``: :func:`calendar_prefixes` of the area, as a
+    text array (a list, or a bound parameter of ``ARRAY(String)``)."""
     o = CalendarOverride.__table__.alias("o")  # type: ignore[attr-defined]
     return (
         sa.select(
@@ -276,7 +276,7 @@ def calendar_json(prefixes: Any) -> sa.ScalarSelect[Any]:
                 sa.literal_column("'[]'::json"),
             )
         )
-        .where(o.c.jurisdiction_path.in_(prefixes))
+        .where(o.c.jurisdiction_path == sa.any_(prefixes))
         .scalar_subquery()
     )
 
