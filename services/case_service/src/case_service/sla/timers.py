@@ -205,6 +205,7 @@ async def _fire_one_by_one(
     """Each timer in its own savepoint: one that fails is put back to be retried later."""
     fired: list[str] = []
     for timer in timers:
+        timer_id = timer.id
         try:
             async with session.begin_nested():
                 # Marked fired first: effects that cancel deadlines (escalation) delete
@@ -215,7 +216,10 @@ async def _fire_one_by_one(
                 await _fire(session, timer, now, escalate)
             fired.append(str(timer.kind))
         except Exception as exc:
-            log.warning("sla_timer_failed", timer_id=str(timer.id), error=type(exc).__name__)
+            log.warning("sla_timer_failed", timer_id=str(timer_id), error=type(exc).__name__)
+            # The savepoint's rollback expired the timer (it was changed in there): read it
+            # again here, not lazily on the next attribute (no implicit IO under asyncio).
+            await session.refresh(timer)
             timer.fired_at = None
             timer.attempts += 1
             timer.last_error = repr(exc)[:500]
