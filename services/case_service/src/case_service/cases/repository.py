@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -65,6 +66,30 @@ async def merged_cases(session: AsyncSession, master_id: uuid.UUID) -> list[Case
         .order_by(col(Case.created_at), col(Case.id))
     )
     return list((await session.execute(stmt)).scalars().all())
+
+
+_SUPPORTERS = (
+    sa.select(col(Case.merged_into_id), col(Case.reporter_account_id))
+    .where(
+        col(Case.merged_into_id) == sa.any_(sa.bindparam("ids", type_=ARRAY(sa.Uuid()))),
+        col(Case.reporter_account_id).is_not(None),
+        col(Case.anonymous).is_(False),
+    )
+    .order_by(col(Case.merged_into_id), col(Case.created_at), col(Case.id))
+)
+
+
+async def supporters_of(
+    session: AsyncSession, master_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[str]]:
+    """For each of ``master_ids``, the reporters who may be named of the cases merged into it
+    (what :func:`merged_cases` gives ``outbox.service.record_event``), in one query: ids bound
+    as one array, so the statement is the same for any number of masters."""
+    out: dict[uuid.UUID, list[str]] = {}
+    for master_id, reporter in await session.execute(_SUPPORTERS, {"ids": master_ids}):
+        if master_id is not None and reporter is not None:  # so the query says; for mypy
+            out.setdefault(master_id, []).append(reporter)
+    return out
 
 
 def distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
