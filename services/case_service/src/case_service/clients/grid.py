@@ -54,7 +54,9 @@ class GridClient:
             return LocateCompact.model_validate_json(response.content)
         except ValidationError:
             raise UpstreamError(
-                Text("grid_service 的定位应答无法解析", "grid_service's locate answer is unreadable")
+                Text(
+                    "grid_service 的定位应答无法解析", "grid_service's locate answer is unreadable"
+                ),
             ) from None
 
     def _authorised(self) -> ClientCredentials:

@@ -153,7 +153,8 @@ async def locate(
     summary="Locate many points at once",
     description="Public (no token). Each point is answered in request order; a point outside "
     "every area has `result: null` and `code: outside_jurisdiction` instead of failing the "
-    "batch. At most `GRID_LOCATE_BATCH_MAX` points (default 500).",
+    "batch. At most `GRID_LOCATE_BATCH_MAX` points (default 500). Answered from the same "
+    "in-memory copy as the single locate, with the same freshness.",
     responses={
         200: {
             "content": {
