@@ -9,13 +9,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import pytest
 from gridtest_helpers import make_area, make_chain
 from sqlalchemy import event
 
 from grid_service.locate.coords import gcj02_to_bd09
-from grid_service.locate.index import Locator
+from grid_service.locate.index import Locator, SpatialIndex
 from shared.contracts.grids import LocateCompact
-from shared.db import get_session
+from shared.db import get_session, make_engine, make_sessionmaker
 
 # Shanghai reference point (eviltransform): WGS84 and its GCJ-02 counterpart
 W_LAT, W_LNG = 31.1774276, 121.5272106
@@ -310,3 +311,19 @@ async def test_openapi_documents_both_views(client: httpx.AsyncClient) -> None:
     refs = {s["$ref"].rsplit("/", 1)[1] for s in content["schema"]["anyOf"]}
     assert refs == {"LocateResult", "LocateCompact"}
     assert "GRID_LOCATE_VERSION_CHECK_SECONDS" in operation["description"]
+
+
+async def test_a_stale_locator_answers_from_its_snapshot_while_the_database_is_away() -> None:
+    engine = make_engine("postgresql+asyncpg://postgres@127.0.0.1:1/gone")
+    try:
+        locator = Locator(make_sessionmaker(engine), check_interval=60)
+        box = {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]}
+        snapshot = SpatialIndex.build([(uuid.uuid4(), "1", "一", "city", "1", 0, box)], version=7)
+        locator.index = snapshot
+        locator.changed()
+        assert await locator.current() is snapshot  # no error: the old answer
+        assert not locator._stale  # and the next locate does not wait on the database again
+        with pytest.raises(OSError):
+            await locator.refresh()  # the background check sees the failure (and logs it)
+    finally:
+        await engine.dispose()

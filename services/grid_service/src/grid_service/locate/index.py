@@ -330,7 +330,12 @@ class Locator:
         if self._stale:
             async with self._lock:
                 if self._stale:  # not already refreshed by a request that waited before us
-                    await self._refresh_locked()
+                    try:
+                        await self._refresh_locked()
+                    except Exception as exc:
+                        # the database away: answer from what is here (not marked stale again,
+                        # or every locate would wait on it); the background check catches up
+                        log.warning("locator_refresh_failed", error=type(exc).__name__)
         return self.index
 
     async def refresh(self) -> None:
