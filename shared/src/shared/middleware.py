@@ -15,9 +15,10 @@ JSON and form bodies are read whole here (they are bounded by the body limit any
 to the app unchanged; uploads on the large-body paths stream through unscreened.
 
 **Access log.** One ``request`` line per request at INFO (status, duration), except for the
-operations paths (none) and the *quiet routes* a service declares (``ServiceSpec.quiet_routes``:
-route path template → :class:`QuietRoute`), which are called so often that the line itself
-would be a large part of their cost (grid_service's point location, once per case intake).
+operations paths (:data:`UNLOGGED_PATHS`, never logged) and the *quiet routes* a service
+declares (``ServiceSpec.quiet_routes``: route path template → :class:`QuietRoute`), which are
+called so often that the line itself would be a large part of their cost (grid_service's point
+location, once per case intake).
 Their ordinary answers — 2xx/3xx, and the statuses the route declares as ordinary answers
 (``quiet_statuses``) — are logged at ``level`` (DEBUG) when they took at most ``slow_ms``;
 any other status, or a slower answer (``slow: true``), is logged at INFO like every route.

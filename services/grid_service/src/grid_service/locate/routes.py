@@ -99,8 +99,8 @@ def _result(
     "only place something in the tree (case_service's intake); cheaper on both sides.\n\n"
     "Freshness: answered from this replica's in-memory copy of the tree and the posts. A "
     "change made through this replica is in its next answer; one made through another "
-    "replica within `GRID_LOCATE_VERSION_CHECK_SECONDS` (1 s) plus the rebuild's time (about "
-    "1 s for 50,000 areas).",
+    "replica within `GRID_LOCATE_VERSION_CHECK_SECONDS` (1 s) plus the rebuild's time (1-2 s "
+    "for 50,000 areas).",
     responses={
         200: {
             "content": {
