@@ -38,6 +38,7 @@ async def test_resident_reports_from_the_mini_program(api: Api, fake_grid: FakeG
         attributes={},
     )
     assert fake_grid.calls[0].url.params["crs"] == "gcj02"
+    assert fake_grid.calls[0].url.params["view"] == "compact"  # placed by area and ancestors
     assert case["status"] == "reported"
     assert case["version"] == 1
     assert case["area"]["path"] == GRID_A

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import pytest
 from gridtest_helpers import make_area, make_chain
+from sqlalchemy import event
 
 from grid_service.locate.coords import gcj02_to_bd09
+from grid_service.locate.index import Locator, SpatialIndex
+from shared.contracts.grids import LocateCompact
+from shared.db import get_session, make_engine, make_sessionmaker
 
 # Shanghai reference point (eviltransform): WGS84 and its GCJ-02 counterpart
 W_LAT, W_LNG = 31.1774276, 121.5272106
@@ -128,14 +136,20 @@ async def test_locate_bad_input(client: httpx.AsyncClient) -> None:
         assert response.json()["errors"][0]["field"].startswith("query.")
 
 
-async def test_index_follows_tree_changes(client: httpx.AsyncClient, admin: Any) -> None:
+async def test_index_follows_tree_changes(client: httpx.AsyncClient, admin: Any, app: Any) -> None:
+    """The replica that made a change answers from it at once: its commit marks the locator
+    stale (no waiting for the background check, which is stopped here to prove it)."""
     tree = await make_chain(client, admin())
-    assert (await client.get("/api/v1/grids/locate", params={"lat": 30.25, "lng": 120.18})).json()[
-        "area"
-    ]["code"] == "330106001001002"
-    await client.delete(f"/api/v1/areas/{tree['grid2']['id']}", headers=admin())
-    after = await client.get("/api/v1/grids/locate", params={"lat": 30.25, "lng": 120.18})
-    assert after.json()["area"]["code"] == "330106001001"  # the community is now the lowest
+    await app.state.locator.stop()
+    try:
+        assert (
+            await client.get("/api/v1/grids/locate", params={"lat": 30.25, "lng": 120.18})
+        ).json()["area"]["code"] == "330106001001002"
+        await client.delete(f"/api/v1/areas/{tree['grid2']['id']}", headers=admin())
+        after = await client.get("/api/v1/grids/locate", params={"lat": 30.25, "lng": 120.18})
+        assert after.json()["area"]["code"] == "330106001001"  # the community is now the lowest
+    finally:
+        app.state.locator.start()
 
 
 async def test_batch_answers_each_point(client: httpx.AsyncClient, admin: Any) -> None:
@@ -184,19 +198,132 @@ async def test_batch_in_gcj02_and_limits(client: httpx.AsyncClient, admin: Any) 
     assert wrong.json()["errors"][0]["field"] == "points.0.lat"
 
 
-async def test_another_replica_sees_changes_after_its_check_interval(
+async def test_another_replica_sees_a_change_within_its_check_interval(
     client: httpx.AsyncClient, admin: Any, app: Any
 ) -> None:
-    from grid_service.locate.index import Locator
-
-    replica = Locator(check_interval=3600)  # a second replica that checked a moment ago
-    async with app.state.sessionmaker() as session:
-        assert len(await replica.current(session)) == 0
-    tree = await make_chain(client, admin())
-    async with app.state.sessionmaker() as session:
-        stale = await replica.current(session)
-        assert len(stale) == 0  # within its interval: no query, old index
-        replica.check_interval = 0
-        fresh = await replica.current(session)
-    assert len(fresh) == 6
+    """A replica that did not make the change (not told by its commit) sees it through its
+    background check, within ``check_interval`` plus the rebuild (the documented bound)."""
+    interval = 0.3
+    replica = Locator(app.state.sessionmaker, check_interval=interval)  # not watching
+    await replica.refresh()
+    assert len(await replica.current()) == 0
+    replica.start()
+    try:
+        tree = await make_chain(client, admin())
+        changed_at = time.monotonic()
+        assert not replica._stale  # only the app's own locator was told by the commit
+        while len(replica.index) != 6:
+            assert time.monotonic() - changed_at < interval + 2.0, "change not seen in time"
+            await asyncio.sleep(0.01)
+        seen_after = time.monotonic() - changed_at
+        fresh = await replica.current()
+    finally:
+        await replica.stop()
+    assert seen_after <= interval + 2.0  # 6 areas rebuild in milliseconds; slack for the load
     assert fresh.locate(30.25, 120.12).ref.id == uuid.UUID(tree["grid1"]["id"])
+
+
+async def test_a_locate_makes_no_database_round_trip(
+    client: httpx.AsyncClient, admin: Any, app: Any
+) -> None:
+    """Single (full and compact, found and outside) and batch locates touch no database: no
+    statement, no pooled connection, and they answer with the session dependency broken."""
+    await make_chain(client, admin())
+    assert (await client.get("/api/v1/grids/locate", params={"lat": 30.25, "lng": 120.12})).json()
+    await app.state.locator.stop()  # its background check would read the versions meanwhile
+    statements: list[str] = []
+    checkouts: list[object] = []
+
+    def on_statement(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    def on_checkout(*args: Any) -> None:
+        checkouts.append(args)
+
+    async def no_session() -> AsyncIterator[None]:
+        raise AssertionError("a locate asked for a database session")
+        yield
+
+    engine = app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", on_statement)
+    event.listen(engine.pool, "checkout", on_checkout)
+    app.dependency_overrides[get_session] = no_session
+    try:
+        for view in ("full", "compact"):
+            for lat, lng in ((30.25, 120.12), (30.25, 120.18)):
+                response = await client.get(
+                    "/api/v1/grids/locate", params={"lat": lat, "lng": lng, "view": view}
+                )
+                assert response.status_code == 200, response.text
+        outside = await client.get("/api/v1/grids/locate", params={"lat": 39.9, "lng": 116.4})
+        assert outside.status_code == 404
+        batch = await client.post(
+            "/api/v1/grids/locate/batch", json={"points": [{"lat": 30.25, "lng": 120.12}] * 3}
+        )
+        assert batch.status_code == 200
+        # the override is in force: a route that does take a session fails
+        assert (await client.get("/api/v1/areas")).status_code == 500
+    finally:
+        app.dependency_overrides.pop(get_session, None)
+        event.remove(engine, "before_cursor_execute", on_statement)
+        event.remove(engine.pool, "checkout", on_checkout)
+        app.state.locator.start()
+    assert statements == []
+    assert checkouts == []
+
+
+async def test_compact_view_omits_who_answers(client: httpx.AsyncClient, admin: Any) -> None:
+    tree = await make_chain(client, admin())
+    await client.post(
+        "/api/v1/members",
+        json={
+            "area_id": tree["grid1"]["id"],
+            "post": "grid_leader",
+            "name": "陈建国",
+            "phone": "13800000001",
+        },
+        headers=admin(),
+    )
+    point = {"lat": 30.25, "lng": 120.12}
+    full = (await client.get("/api/v1/grids/locate", params=point)).json()
+    assert [p["name"] for p in full["responsible"]] == ["陈建国"]
+    compact = await client.get("/api/v1/grids/locate", params={**point, "view": "compact"})
+    assert compact.status_code == 200
+    assert compact.headers["content-type"] == "application/json"
+    body = compact.json()
+    assert set(body) == {"area", "ancestors", "lat", "lng"}
+    assert body == {k: v for k, v in full.items() if k != "responsible"}
+    assert LocateCompact.model_validate(body).area.id == uuid.UUID(tree["grid1"]["id"])
+    explicit_full = await client.get("/api/v1/grids/locate", params={**point, "view": "full"})
+    assert explicit_full.json() == full
+    wrong = await client.get("/api/v1/grids/locate", params={**point, "view": "tiny"})
+    assert wrong.status_code == 422
+    assert wrong.json()["errors"][0]["field"] == "query.view"
+
+
+async def test_openapi_documents_both_views(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    operation = spec["paths"]["/api/v1/grids/locate"]["get"]
+    assert "view" in {p["name"] for p in operation["parameters"]}
+    content = operation["responses"]["200"]["content"]["application/json"]
+    assert set(content["examples"]) == {"full", "compact"}
+    assert "responsible" not in content["examples"]["compact"]["value"]
+    refs = {s["$ref"].rsplit("/", 1)[1] for s in content["schema"]["anyOf"]}
+    assert refs == {"LocateResult", "LocateCompact"}
+    assert "GRID_LOCATE_VERSION_CHECK_SECONDS" in operation["description"]
+
+
+async def test_a_stale_locator_answers_from_its_snapshot_while_the_database_is_away() -> None:
+    engine = make_engine("postgresql+asyncpg://postgres@127.0.0.1:1/gone")
+    try:
+        locator = Locator(make_sessionmaker(engine), check_interval=60)
+        box = {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]}
+        snapshot = SpatialIndex.build([(uuid.uuid4(), "1", "一", "city", "1", 0, box)], version=7)
+        locator.index = snapshot
+        locator.changed()
+        assert await locator.current() is snapshot  # no error: the old answer
+        assert not locator._stale  # and the next locate does not wait on the database again
+        with pytest.raises(OSError):
+            await locator.refresh()  # the background check sees the failure (and logs it)
+    finally:
+        await engine.dispose()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +29,7 @@ from shared.http import ServiceClient
 from shared.i18n import Text
 from shared.logging import configure_logging, get_logger
 from shared.metrics import render
-from shared.middleware import RequestContextMiddleware
+from shared.middleware import QuietRoute, RequestContextMiddleware
 from shared.migrate import head_revision
 from shared.problem import (
     UpstreamError,
@@ -86,6 +86,9 @@ class ServiceSpec:
     on_shutdown: Hook | None = None
     large_body_bytes: int | None = None
     large_body_markers: tuple[str, ...] = ()
+    #: route path templates whose ordinary answers the access log keeps at DEBUG
+    #: (:class:`shared.middleware.QuietRoute`; the hot internal calls)
+    quiet_routes: Mapping[str, QuietRoute] = field(default_factory=dict)
     configure: Callable[[FastAPI], None] | None = None
     #: run before /metrics answers: gauges read from the database (errors are logged)
     metrics_hook: Hook | None = None
@@ -278,6 +281,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
         max_body_bytes=settings.max_body_bytes,
         large_body_bytes=spec.large_body_bytes,
         large_body_markers=spec.large_body_markers,
+        quiet_routes=spec.quiet_routes,
     )
     app.include_router(_ops_router(spec))
     for router in spec.routers:

@@ -13,13 +13,25 @@ to remember it:
 
 JSON and form bodies are read whole here (they are bounded by the body limit anyway) and handed
 to the app unchanged; uploads on the large-body paths stream through unscreened.
+
+**Access log.** One ``request`` line per request at INFO (status, duration), except for the
+operations paths (:data:`UNLOGGED_PATHS`, never logged) and the *quiet routes* a service
+declares (``ServiceSpec.quiet_routes``: route path template → :class:`QuietRoute`), which are
+called so often that the line itself would be a large part of their cost (grid_service's point
+location, once per case intake).
+Their ordinary answers — 2xx/3xx, and the statuses the route declares as ordinary answers
+(``quiet_statuses``) — are logged at ``level`` (DEBUG) when they took at most ``slow_ms``;
+any other status, or a slower answer (``slow: true``), is logged at INFO like every route.
+Metrics (``http_requests_total``, the latency histogram) count every request either way.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -41,7 +53,30 @@ from shared.problem import (
     invalid_fields_detail,
 )
 
-log = get_logger("gridgov.access")
+ACCESS_LOGGER = "gridgov.access"
+log = get_logger(ACCESS_LOGGER)
+_access = logging.getLogger(ACCESS_LOGGER)  # its level check, before structlog does any work
+
+#: paths never logged (probes, scrapes, the revocation feed every replica polls)
+UNLOGGED_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/api/v1/auth/revocations"})
+
+
+@dataclass(frozen=True, slots=True)
+class QuietRoute:
+    """How the access log treats one route of ``ServiceSpec.quiet_routes`` (see the module)."""
+
+    #: the level of an ordinary answer (not logged at all while the logger is above it)
+    level: int = logging.DEBUG
+    #: an answer slower than this is logged at INFO with ``slow: true``
+    slow_ms: float = 250.0
+    #: 4xx/5xx statuses that are ordinary answers of this route (a locate's 404 for a point
+    #: outside every area), logged at ``level`` like a success
+    quiet_statuses: frozenset[int] = frozenset()
+
+    def level_for(self, status: int, duration_ms: float) -> int:
+        if duration_ms > self.slow_ms or (status >= 400 and status not in self.quiet_statuses):
+            return logging.INFO
+        return self.level
 
 
 MAX_JSON_DEPTH = 64
@@ -258,12 +293,14 @@ class RequestContextMiddleware:
         max_body_bytes: int,
         large_body_bytes: int | None = None,
         large_body_markers: tuple[str, ...] = (),
+        quiet_routes: Mapping[str, QuietRoute] | None = None,
     ) -> None:
         self.app = app
         self.service = service
         self.max_body_bytes = max_body_bytes
         self.large_body_bytes = large_body_bytes or max_body_bytes
         self.large_body_markers = large_body_markers
+        self.quiet_routes: Mapping[str, QuietRoute] = dict(quiet_routes or {})
 
     def _limit_for(self, path: str) -> int:
         if any(m in path for m in self.large_body_markers):
@@ -445,8 +482,20 @@ class RequestContextMiddleware:
         route = getattr(scope.get("route"), "path", None) or "unmatched"
         HTTP_REQUESTS.labels(self.service, method, route, str(status)).inc()
         HTTP_LATENCY.labels(self.service, method, route).observe(elapsed)
-        if path not in ("/healthz", "/readyz", "/metrics", "/api/v1/auth/revocations"):
-            log.info("request", status=status, duration_ms=round(elapsed * 1000, 2))
+        if path in UNLOGGED_PATHS:
+            return
+        duration_ms = round(elapsed * 1000, 2)
+        quiet = self.quiet_routes.get(route)
+        if quiet is None:
+            log.info("request", status=status, duration_ms=duration_ms)
+            return
+        level = quiet.level_for(status, duration_ms)
+        if not _access.isEnabledFor(level):
+            return  # structlog would build and process the event before the level check
+        if duration_ms > quiet.slow_ms:
+            log.log(level, "request", status=status, duration_ms=duration_ms, slow=True)
+        else:
+            log.log(level, "request", status=status, duration_ms=duration_ms)
 
     @staticmethod
     async def _send_problem(

@@ -45,7 +45,12 @@ class Settings(BaseServiceSettings):
     grid_households_min: int = Field(500, ge=0, description="below this a grid is warned about")
     grid_households_max: int = Field(1000, ge=1, description="above this a grid is warned about")
     locate_version_check_seconds: float = Field(
-        1.0, ge=0, le=60, description="how often a replica checks whether the area tree changed"
+        1.0,
+        gt=0,
+        le=60,
+        description="how often a replica checks whether the area tree or the posts changed; "
+        "a change made through another replica reaches its locate answers within this plus "
+        "the rebuild's time",
     )
     import_max_bytes: int = Field(
         50 * 1024 * 1024, ge=1024, description="largest GeoJSON body `POST /areas/import` takes"

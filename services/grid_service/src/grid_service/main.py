@@ -21,6 +21,7 @@ from grid_service.departments.routes import router as departments_router
 from grid_service.keys.routes import router as keys_router
 from grid_service.keys.service import ensure_active_key
 from grid_service.locate.index import Locator
+from grid_service.locate.routes import QUIET_ROUTES as LOCATE_QUIET_ROUTES
 from grid_service.locate.routes import router as locate_router
 from grid_service.members.routes import router as members_router
 from grid_service.messages.relay import MessageRelay, SelfToken
@@ -96,7 +97,10 @@ def own_revocations(app: FastAPI, settings: Settings) -> Fetch:
 
 async def _startup(app: FastAPI) -> None:
     settings: Settings = app.state.settings
-    app.state.locator = Locator(check_interval=settings.locate_version_check_seconds)
+    app.state.locator = Locator(
+        app.state.sessionmaker, check_interval=settings.locate_version_check_seconds
+    )
+    app.state.locator.watch()
     app.state.wechat = WeChatClient(settings)
     app.state.own_verifier = app.state.verifier = own_verifier(app, settings)
     app.state.revocations = RevocationList(
@@ -129,13 +133,14 @@ async def _startup(app: FastAPI) -> None:
     try:
         async with app.state.sessionmaker() as session, session.begin():
             await ensure_active_key(session, secret=settings.signing_key_secret)
-        async with app.state.sessionmaker() as session, session.begin():
-            await app.state.locator.current(session)  # build the spatial index before serving
+        await app.state.locator.refresh()  # build the spatial index before serving
     except sa_exc.ProgrammingError:  # not migrated yet: /readyz says so until it is
         log.warning("signing_key_not_ensured_database_not_migrated")
+    app.state.locator.start()  # builds it once migrated, then follows every change
 
 
 async def _shutdown(app: FastAPI) -> None:
+    await app.state.locator.stop()
     await app.state.message_relay.stop()
     await app.state.notify.aclose()
     await app.state.wechat.aclose()
@@ -178,6 +183,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # a district's boundaries in one GeoJSON file are larger than the default limit
             large_body_bytes=settings.import_max_bytes,
             large_body_markers=("/api/v1/areas/import",),
+            quiet_routes=LOCATE_QUIET_ROUTES,  # called once per case intake
             openapi_tags=[
                 {"name": "auth", "description": "tokens and signing keys"},
                 {"name": "accounts", "description": "staff and resident accounts"},

@@ -50,9 +50,25 @@ class ResponsiblePerson(BaseModel):
     is_backup: bool = Field(False, description="true when the backup answers for an away primary")
 
 
-class LocateResult(BaseModel):
+class LocateView(StrEnum):
+    """How much ``GET /api/v1/grids/locate`` answers."""
+
+    full = "full"  # LocateResult: with who answers for the area now
+    compact = "compact"  # LocateCompact: where the point is, nothing more
+
+
+class LocateCompact(BaseModel):
+    """The answer of ``GET /api/v1/grids/locate?view=compact``: where the point is. For callers
+    that only place something in the tree (case_service's intake), without the people and
+    phones of :class:`LocateResult` that they would only discard."""
+
     area: AreaRef = Field(description="the lowest-level area containing the point")
     ancestors: list[AreaRef] = Field(description="from the root down to the area's parent")
-    responsible: list[ResponsiblePerson] = Field(default_factory=list)
     lat: float = Field(description="WGS84 latitude used for the lookup")
     lng: float = Field(description="WGS84 longitude used for the lookup")
+
+
+class LocateResult(LocateCompact):
+    """The full answer of point location: where the point is and who answers for it now."""
+
+    responsible: list[ResponsiblePerson] = Field(default_factory=list)

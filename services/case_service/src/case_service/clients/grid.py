@@ -7,9 +7,10 @@ import uuid
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
 from shared.contracts.addresses import AddressMatchResult, AddressPlacement
-from shared.contracts.grids import CoordinateSystem, LocateResult
+from shared.contracts.grids import CoordinateSystem, LocateCompact, LocateView
 from shared.http import ServiceClient
 from shared.i18n import Text
 from shared.oauth import ClientCredentials
@@ -24,11 +25,16 @@ class GridClient:
         self.http = client
         self.credentials = credentials
 
-    async def locate(self, *, lat: float, lng: float, crs: CoordinateSystem) -> LocateResult | None:
-        """The lowest-level area containing the point, or ``None`` when it lies outside every
-        area (grid_service's 404 ``outside_jurisdiction``). Public call, no token."""
+    async def locate(
+        self, *, lat: float, lng: float, crs: CoordinateSystem
+    ) -> LocateCompact | None:
+        """The lowest-level area containing the point and its ancestors, or ``None`` when it
+        lies outside every area (grid_service's 404 ``outside_jurisdiction``). Public call, no
+        token. The compact view: a case is placed by its area and ancestors only, so who
+        answers for the area (people, phones) is neither computed nor read."""
         response = await self.http.get(
-            "/api/v1/grids/locate", params={"lat": lat, "lng": lng, "crs": crs.value}
+            "/api/v1/grids/locate",
+            params={"lat": lat, "lng": lng, "crs": crs.value, "view": LocateView.compact.value},
         )
         if response.status_code == 404:
             body = _json(response)
@@ -44,7 +50,14 @@ class GridClient:
                     f"grid_service answered {response.status_code} to locate",
                 )
             )
-        return LocateResult.model_validate(response.json())
+        try:
+            return LocateCompact.model_validate_json(response.content)
+        except ValidationError:
+            raise UpstreamError(
+                Text(
+                    "grid_service 的定位应答无法解析", "grid_service's locate answer is unreadable"
+                ),
+            ) from None
 
     def _authorised(self) -> ClientCredentials:
         if self.credentials is None:

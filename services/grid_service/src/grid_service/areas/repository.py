@@ -101,6 +101,10 @@ async def lock_tree(session: AsyncSession) -> None:
     await session.execute(sa.select(sa.func.pg_advisory_xact_lock(_TREE_LOCK)))
 
 
+#: ``session.info`` key set by :func:`bump_version`: this transaction changed a version.
+VERSIONS_CHANGED = "grid_service.versions_changed"
+
+
 async def bump_version(session: AsyncSession, which: int = TREE_VERSION_ID) -> int:
     """Change a version (the tree's by default). Time-based (microseconds) and strictly
     increasing, so a version never repeats even if the table is emptied and refilled."""
@@ -118,7 +122,11 @@ async def bump_version(session: AsyncSession, which: int = TREE_VERSION_ID) -> i
         )
         .returning(table.c.version)
     )
-    return int((await session.execute(stmt)).scalar_one())
+    version = int((await session.execute(stmt)).scalar_one())
+    # read after commit by the locator of this replica (grid_service.locate.index), which
+    # then answers its next locate from the changed tree or posts
+    session.info[VERSIONS_CHANGED] = True
+    return version
 
 
 async def current_versions(session: AsyncSession) -> tuple[int, int]:

@@ -1,13 +1,21 @@
 """The in-memory spatial index of the area tree (shapely 2 STRtree).
 
-Every replica holds one. Before answering it compares the tree version in the database (one
-primary-key read, at most every ``locate_version_check_seconds``) with the version it was built
-at, and rebuilds when they differ — so a change made through any replica reaches all of them.
+Every replica holds one, with a snapshot of who holds which post, and a locate request reads
+only these: no database session, no query. They are kept current two ways:
+
+* a background task of each replica reads the tree and members versions (one primary-key
+  read, in a session of its own) every ``locate_version_check_seconds`` and rebuilds what
+  changed, while the old snapshot keeps answering — so a change made through any replica
+  reaches all of them within that interval plus the rebuild's time;
+* a transaction of this replica that changed a version (``areas.repository.bump_version``)
+  marks the locator stale when it commits, and the next locate waits for the rebuild — so
+  whoever changed the tree through a replica sees the change in that replica's next answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import ctypes.util
 import gc
@@ -22,7 +30,9 @@ import numpy as np
 import shapely
 import sqlalchemy as sa
 from shapely.geometry import shape
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from grid_service.areas import repository as areas_repository
@@ -267,31 +277,107 @@ def _release_freed_memory() -> None:
     trim(0)
 
 
+#: ``session.info`` key of the :class:`Locator` told when a version-changing transaction commits
+LOCATOR_INFO_KEY = "grid_service.locator"
+
+
+@event.listens_for(Session, "after_commit")
+def _tell_locator(session: Session) -> None:
+    """After the COMMIT (not before it: a refresh must read the committed version)."""
+    if session.info.pop(areas_repository.VERSIONS_CHANGED, False):
+        locator = session.info.get(LOCATOR_INFO_KEY)
+        if isinstance(locator, Locator):
+            locator.changed()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_change(session: Session) -> None:
+    session.info.pop(areas_repository.VERSIONS_CHANGED, None)
+
+
 class Locator:
     """Holds one replica's :class:`SpatialIndex` and who holds which post in each area, and
-    keeps both fresh: a locate request then needs no database query at all, except the
-    version read at most every ``check_interval`` seconds."""
+    keeps both fresh (see the module's description): a locate request needs no database."""
 
-    def __init__(self, *, check_interval: float) -> None:
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], *, check_interval: float
+    ) -> None:
+        if check_interval <= 0:
+            raise ValueError("check_interval must be positive")
+        self.sessionmaker = sessionmaker
         self.check_interval = check_interval
         self.index = SpatialIndex.empty()
         self.members_version = -1
         self.members_by_area: dict[uuid.UUID, list[PostHolder]] = {}
-        self._checked_at = float("-inf")
+        #: when the versions were last read (``time.monotonic()``)
+        self.checked_at = float("-inf")
+        self._stale = False
+        self._failing = False
         self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
 
-    async def current(self, session: AsyncSession) -> SpatialIndex:
-        if time.monotonic() - self._checked_at < self.check_interval:
-            return self.index
-        tree_version, members_version = await areas_repository.current_versions(session)
-        if tree_version != self.index.version or members_version != self.members_version:
+    def watch(self) -> None:
+        """Be told by this sessionmaker's sessions when they commit a changed version."""
+        self.sessionmaker.configure(info={LOCATOR_INFO_KEY: self})
+
+    def changed(self) -> None:
+        """A version changed in a committed transaction of this replica."""
+        self._stale = True
+
+    async def current(self) -> SpatialIndex:
+        """The index to answer from: the snapshot in memory, rebuilt first only when this
+        replica itself committed a change since the last refresh."""
+        if self._stale:
             async with self._lock:
-                if tree_version != self.index.version:
-                    await self._rebuild(session, tree_version)
-                if members_version != self.members_version:
-                    await self._reload_members(session, members_version)
-        self._checked_at = time.monotonic()
+                if self._stale:  # not already refreshed by a request that waited before us
+                    try:
+                        await self._refresh_locked()
+                    except Exception as exc:
+                        # the database away: answer from what is here (not marked stale again,
+                        # or every locate would wait on it); the background check catches up
+                        log.warning("locator_refresh_failed", error=type(exc).__name__)
         return self.index
+
+    async def refresh(self) -> None:
+        """Read both versions and rebuild what changed (the start-up build, and each tick of
+        the background task)."""
+        async with self._lock:
+            await self._refresh_locked()
+
+    async def _refresh_locked(self) -> None:
+        self._stale = False  # a change committed from here on marks it again
+        async with self.sessionmaker() as session:
+            tree_version, members_version = await areas_repository.current_versions(session)
+            if tree_version != self.index.version:
+                await self._rebuild(session, tree_version)
+            if members_version != self.members_version:
+                await self._reload_members(session, members_version)
+        self.checked_at = time.monotonic()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="locator-refresh")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.check_interval)
+            try:
+                await self.refresh()
+            except Exception as exc:  # the database away, or not migrated yet: try next tick
+                if not self._failing:  # once, not every tick
+                    log.warning("locator_refresh_failed", error=type(exc).__name__)
+                self._failing = True
+            else:
+                if self._failing:
+                    log.info("locator_refresh_recovered")
+                self._failing = False
 
     def responsible(self, chain: list[uuid.UUID], now: datetime) -> list[tuple[PostHolder, bool]]:
         """Who answers now in the lowest area of ``chain`` (lowest first) that has anyone."""
