@@ -76,6 +76,19 @@ async def drop_database(url: str) -> None:
 async def truncate_all(
     engine: AsyncEngine, *, keep: tuple[str, ...] = ("alembic_version",)
 ) -> None:
+    """Empty every table. An app's background readers (grid_service's locator refresh, the
+    workers) may hold a share lock on one table while the TRUNCATE holds another: PostgreSQL
+    then cancels one of the two as a deadlock. The readers retry on their own; so does this."""
+    for attempt in range(5):
+        try:
+            await _truncate(engine, keep)
+            return
+        except sa.exc.DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) != "40P01" or attempt == 4:
+                raise
+
+
+async def _truncate(engine: AsyncEngine, keep: tuple[str, ...]) -> None:
     async with engine.begin() as conn:
         names = (
             (
