@@ -178,13 +178,14 @@ class JWKSVerifier:
             if kid in self._keys and time.time() < claims["exp"]:
                 return claims
             del self._verified[token]
-        claims = await self._verify(token)
+        claims, kid = await self._verify(token)
         if len(self._verified) >= VERIFIED_CACHE:
             self._verified.pop(next(iter(self._verified)))  # the oldest
-        self._verified[token] = (claims, jwt.get_unverified_header(token)["kid"])
+        self._verified[token] = (claims, kid)
         return claims
 
-    async def _verify(self, token: str) -> dict[str, Any]:
+    async def _verify(self, token: str) -> tuple[dict[str, Any], str]:
+        """The claims of a token checked in full, and the id of the key that signed it."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -228,7 +229,7 @@ class JWKSVerifier:
             ) from exc
         if claims.get("typ", "access") != "access":
             raise Unauthorized(Text("不是访问令牌", "Not an access token"), code="invalid_token")
-        return claims
+        return claims, kid
 
 
 bearer = HTTPBearer(

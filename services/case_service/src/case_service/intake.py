@@ -295,7 +295,7 @@ async def prepare(
     n = len(_CATEGORY_KEYS)
     category = (
         db.new_row(Category, **dict(zip(_CATEGORY_KEYS, found[:n], strict=True)))
-        if found[0] is not None
+        if found[0] is not None  # the category's id (its table's first column): None if unknown
         else None
     )
     number, policies, overrides, parent_disclosure, *key = found[n:]
