@@ -36,13 +36,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import action_bench, wrk  # noqa: E402
-from bench.procstat import RssSampler, cpu_seconds  # noqa: E402
+from bench.procstat import (  # noqa: E402
+    RssSampler,
+    cpu_seconds,
+    machine_busy_seconds,
+    postgres_cpu,
+)
 from shared.testing import create_database, drop_database, free_port  # noqa: E402
 from tests.system import ServiceProcess, System, start_system, stop_system  # noqa: E402
 
@@ -102,6 +108,36 @@ async def start_ceiling(logs: Path) -> tuple[ServiceProcess, str]:
         await drop_database(url)
         raise
     return proc, url
+
+
+def _database(url: str) -> str:
+    return str(sa.engine.make_url(url).database)
+
+
+class _Whole:
+    """CPU counters of a run from its start: each named process, PostgreSQL's backends of the
+    run's databases (``postgres``) and the whole server (``postgres_server``) when it runs on
+    this machine, and every core of the machine (``machine``: all processes, wrk included)."""
+
+    def __init__(self, databases: list[str], pids: dict[str, int]) -> None:
+        self.databases, self.pids = databases, pids
+        self.before = self._now()
+
+    def _now(self) -> dict[str, float]:
+        out = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        pg = postgres_cpu(self.databases)
+        if pg.found:
+            out["postgres"], out["postgres_server"] = pg.ours, pg.server
+        out["machine"] = machine_busy_seconds()
+        return out
+
+    def per(self, done: int) -> dict[str, float]:
+        """Milliseconds of CPU per completed request since the start, by counter."""
+        after = self._now()
+        return {
+            name: round(1000 * (after[name] - self.before.get(name, 0.0)) / max(1, done), 2)
+            for name in after
+        }
 
 
 async def token(grid_url: str, username: str = "resident") -> str:
@@ -175,7 +211,11 @@ async def measure(
     ceiling, ceiling_db = await start_ceiling(logs)
     try:
         await drive(ceiling.url, connections=connections, seconds=min(5, seconds))  # warm-up
+        whole = _Whole(
+            [_database(ceiling_db)], {"ceiling": ceiling.proc.pid} if ceiling.proc else {}
+        )
         out["ceiling"] = await drive(ceiling.url, connections=connections, seconds=seconds)
+        out["ceiling"]["cpu_ms_per_request"] = whole.per(out["ceiling"]["ok"])
         print(f"  ceiling: {out['ceiling']['rps']:,.0f} req/s", flush=True)
     finally:
         await asyncio.to_thread(ceiling.stop)
@@ -209,14 +249,11 @@ async def _measure_services(
     with RssSampler(pids) as rss:
         t = await token(grid_url)
         spies = await asyncio.to_thread(start_spies, py_spy, pids, seconds) if py_spy else []
-        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        whole = _Whole([_database(u) for u in system.database_urls.values()], pids)
         out["max"] = await drive(case_url, connections=connections, seconds=seconds, token_=t)
         for spy in spies:
             await asyncio.to_thread(spy.wait, 30)
-        out["cpu_ms_per_intake"] = {
-            name: round(1000 * (cpu_seconds(pid) - cpu_before[name]) / max(1, out["max"]["ok"]), 1)
-            for name, pid in pids.items()
-        }
+        out["cpu_ms_per_intake"] = whole.per(out["max"]["ok"])
         print(f"  intake max: {out['max']['rps']:,.1f} req/s", flush=True)
         rate = max(1.0, out["max"]["rps"] / 2)
         t = await token(grid_url)

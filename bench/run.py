@@ -199,6 +199,14 @@ def scale_figures(r: dict[str, Any]) -> list[Figure]:
     return out
 
 
+#: what the CPU rows of the intake other than the services' own measure
+CPU_NOTES = {
+    "postgres": "PostgreSQL backends of the run's databases, during the maximum run",
+    "postgres_server": "the whole PostgreSQL server (its helpers and exited backends too)",
+    "machine": "every core of the machine during the maximum run, wrk included",
+}
+
+
 def evaluate(results: dict[str, Any]) -> list[Figure]:
     """The table's rows from the benchmarks' raw results (absent benchmarks are left out; a
     benchmark that failed is one row with its error)."""
@@ -269,7 +277,17 @@ def evaluate(results: dict[str, Any]) -> list[Figure]:
                         ms,
                         "ms",
                         "<= 3" if service == "case_service" else "",
-                        note="during the maximum run, workers included",
+                        note=CPU_NOTES.get(service, "during the maximum run, workers included"),
+                    )
+                )
+            if (whole := ceil.get("cpu_ms_per_request", {}).get("machine")) is not None:
+                out.append(
+                    figure(
+                        bench,
+                        "CPU per request: ceiling, whole machine",
+                        whole,
+                        "ms",
+                        note="every core, PostgreSQL and wrk included; compare the intake's",
                     )
                 )
             for service, rss in sorted(r["rss_bytes"].items()):

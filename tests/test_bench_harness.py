@@ -116,6 +116,22 @@ def test_intake_rows_include_cpu_target_and_actions() -> None:
     assert figures["CPU per intake: case_service"].passed is False
 
 
+def test_intake_rows_show_postgres_and_the_whole_machine_beside_the_ceiling() -> None:
+    intake = dict(results()["intake"])  # type: ignore[call-overload]
+    intake["ceiling"] = {"rps": 1000.0, "cpu_ms_per_request": {"machine": 0.45, "ceiling": 0.2}}
+    intake["cpu_ms_per_intake"] = {"case_service": 4.0, "postgres": 2.1, "machine": 9.5}
+    figures = {f.name: f for f in harness.evaluate(results(intake=intake))}
+    assert figures["CPU per intake: postgres"].value == 2.1
+    assert figures["CPU per intake: postgres"].passed is None
+    assert "PostgreSQL backends" in figures["CPU per intake: postgres"].note
+    assert figures["CPU per intake: machine"].value == 9.5
+    assert "every core" in figures["CPU per intake: machine"].note
+    assert figures["CPU per request: ceiling, whole machine"].value == 0.45
+    # an older result without the ceiling's counters has no such row
+    plain = {f.name for f in harness.evaluate(results())}
+    assert "CPU per request: ceiling, whole machine" not in plain
+
+
 def test_table_and_json(tmp_path: Path) -> None:
     figures = harness.evaluate(results())
     table = harness.render(figures)
