@@ -48,7 +48,7 @@ from case_service.categories.schemas import (
 )
 from case_service.config import Settings
 from shared.auth import Principal, Role
-from shared.db import utcnow
+from shared.db import new_row, utcnow
 from shared.i18n import Text
 from shared.problem import (
     Conflict,
@@ -122,7 +122,8 @@ def add_timeline(
     data: dict[str, Any] | None = None,
     at: datetime | None = None,
 ) -> TimelineEntry:
-    entry = TimelineEntry(
+    entry = new_row(
+        TimelineEntry,
         **timeline_values(
             case,
             principal,
@@ -135,7 +136,7 @@ def add_timeline(
             attachment_ids=attachment_ids,
             data=data,
             at=at,
-        )
+        ),
     )
     session.add(entry)
     return entry

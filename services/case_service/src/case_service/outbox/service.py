@@ -18,7 +18,7 @@ from case_service.cases import repository as case_repository
 from case_service.cases.models import Case
 from case_service.outbox.models import OutboxEvent
 from case_service.webhooks import service as webhooks
-from shared.db import utcnow
+from shared.db import new_row, utcnow
 
 
 async def record_event(
@@ -55,7 +55,8 @@ async def record_event(
         extra=extra,
         supporters=supporters,
     )
-    event = OutboxEvent(
+    event = new_row(
+        OutboxEvent,
         case_id=case.id,
         type=type,
         case_version=case.version,
@@ -198,7 +199,8 @@ async def tell_supporters(
         merged = await case_repository.merged_cases(session, master.id)
     for case in merged:
         session.add(
-            OutboxEvent(
+            new_row(
+                OutboxEvent,
                 case_id=case.id,
                 type=type,
                 case_version=case.version,

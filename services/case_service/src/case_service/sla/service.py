@@ -38,6 +38,7 @@ from case_service.sla.models import (
 )
 from case_service.workorders.models import WorkOrder
 from shared import db
+from shared.db import new_row
 
 ACCEPT, DISPATCH, FIRST_RESPONSE, RESOLVE = "accept", "dispatch", "first_response", "resolve"
 DEADLINE_KINDS = (ACCEPT, DISPATCH, FIRST_RESPONSE, RESOLVE)
@@ -340,7 +341,13 @@ def _schedule(
         now=now,
     ):
         session.add(
-            SlaTimer(case_id=deadline.case_id, kind=kind, deadline_id=deadline.id, due_at=due_at)
+            new_row(
+                SlaTimer,
+                case_id=deadline.case_id,
+                kind=kind,
+                deadline_id=deadline.id,
+                due_at=due_at,
+            )
         )
 
 
@@ -603,7 +610,7 @@ async def on_transition(
                 for values in plan_deadlines(
                     case, kinds, now, policy=ctx.policy, cal=ctx.cal, imposed=ctx.imposed
                 ):
-                    deadline = CaseDeadline(**values)
+                    deadline = new_row(CaseDeadline, **values)
                     session.add(deadline)
                     _schedule(session, deadline, ctx.cal, now)
                     rows.append(deadline)
