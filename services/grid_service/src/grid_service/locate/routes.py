@@ -255,10 +255,15 @@ SnapshotReaderDep = Annotated[Principal, require(_snapshot_reader)]
     responses={
         200: {
             "description": "the snapshot",
-            "headers": {"ETag": {"description": '`"area-tree-<version>"`'}},
-            "content": {MEDIA_TYPE: {"example": SNAPSHOT_EXAMPLE}},
+            "headers": {
+                "ETag": {"description": '`"area-tree-<version>"`', "schema": {"type": "string"}}
+            },
+            "content": {MEDIA_TYPE: {"schema": {"type": "string"}, "example": SNAPSHOT_EXAMPLE}},
         },
-        304: {"description": "Not Modified — the tree is still at the version of If-None-Match"},
+        304: {
+            "description": "Not Modified — the tree is still at the version of If-None-Match",
+            "headers": {"ETag": {"schema": {"type": "string"}}},
+        },
         **problem_responses(401, 403, 503),
     },
 )
