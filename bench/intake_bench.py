@@ -34,6 +34,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -199,6 +200,8 @@ async def measure(
         await drop_database(ceiling_db)
 
     env = {"CASE_LOCATE_IN_PROCESS": "false"} if locate == "http" else {}
+    # the log files are appended to run after run: count this run's lines only
+    out["started_at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     system = await start_services(logs, log_level, env)
     try:
         await _measure_services(
@@ -225,7 +228,10 @@ async def _measure_services(
     if warm["ok"] == 0:
         raise RuntimeError(f"no intake succeeded in the warm-up: {warm}\n{system['case'].tail()}")
     out["locate_snapshots_loaded"] = sum(
-        1 for e in system["case"].log_lines() if e.get("event") == "locate_snapshot_loaded"
+        1
+        for e in system["case"].log_lines()
+        if e.get("event") == "locate_snapshot_loaded"
+        and str(e.get("timestamp", "")) >= out["started_at"]
     )
     with RssSampler(pids) as rss:
         t = await token(grid_url)
