@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import sqlalchemy as sa
@@ -182,8 +183,10 @@ async def test_daily_coverage_names_patrolled_and_unpatrolled_grids(
             json={"ended_at": (started + timedelta(minutes=minutes)).isoformat()},
         )
     leader = headers(test_keys, sub=LEADER, roles=["grid_leader"], areas=[COMMUNITY])
+    # the local day the patrols started on (90 minutes ago can be yesterday in Shanghai)
+    day = started.astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
     response = await client.get(
-        "/api/v1/patrols/coverage", headers=leader, params={"area_path": COMMUNITY}
+        "/api/v1/patrols/coverage", headers=leader, params={"area_path": COMMUNITY, "on": day}
     )
     assert response.status_code == 200, response.text
     body = response.json()
