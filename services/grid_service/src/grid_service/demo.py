@@ -91,7 +91,6 @@ PLATFORM_CLIENTS = [
         [
             "addresses:match",
             "api_keys:verify",
-            "areas:snapshot",
             "departments:read",
             "events:write",
             "notifications:write",

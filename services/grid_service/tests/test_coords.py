@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from shared.geo.coords import (
+from grid_service.locate.coords import (
     bd09_to_gcj02,
     bd09_to_wgs84,
     gcj02_to_bd09,
