@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -46,8 +45,8 @@ from bench import action_bench, wrk  # noqa: E402
 from bench.procstat import (  # noqa: E402
     RssSampler,
     cpu_seconds,
-    machine_busy_seconds,
-    postgres_cpu,
+    database_name,
+    server_and_machine_cpu,
 )
 from shared.testing import create_database, drop_database, free_port  # noqa: E402
 from tests.system import ServiceProcess, System, start_system, stop_system  # noqa: E402
@@ -110,10 +109,6 @@ async def start_ceiling(logs: Path) -> tuple[ServiceProcess, str]:
     return proc, url
 
 
-def _database(url: str) -> str:
-    return str(sa.engine.make_url(url).database)
-
-
 class _Whole:
     """CPU counters of a run from its start: each named process, PostgreSQL's backends of the
     run's databases (``postgres``) and the whole server (``postgres_server``) when it runs on
@@ -124,12 +119,8 @@ class _Whole:
         self.before = self._now()
 
     def _now(self) -> dict[str, float]:
-        out = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
-        pg = postgres_cpu(self.databases)
-        if pg.found:
-            out["postgres"], out["postgres_server"] = pg.ours, pg.server
-        out["machine"] = machine_busy_seconds()
-        return out
+        own = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        return {**own, **server_and_machine_cpu(self.databases)}
 
     def per(self, done: int) -> dict[str, float]:
         """Milliseconds of CPU per completed request since the start, by counter."""
@@ -212,7 +203,7 @@ async def measure(
     try:
         await drive(ceiling.url, connections=connections, seconds=min(5, seconds))  # warm-up
         whole = _Whole(
-            [_database(ceiling_db)], {"ceiling": ceiling.proc.pid} if ceiling.proc else {}
+            [database_name(ceiling_db)], {"ceiling": ceiling.proc.pid} if ceiling.proc else {}
         )
         out["ceiling"] = await drive(ceiling.url, connections=connections, seconds=seconds)
         out["ceiling"]["cpu_ms_per_request"] = whole.per(out["ceiling"]["ok"])
@@ -249,7 +240,7 @@ async def _measure_services(
     with RssSampler(pids) as rss:
         t = await token(grid_url)
         spies = await asyncio.to_thread(start_spies, py_spy, pids, seconds) if py_spy else []
-        whole = _Whole([_database(u) for u in system.database_urls.values()], pids)
+        whole = _Whole([database_name(u) for u in system.database_urls.values()], pids)
         out["max"] = await drive(case_url, connections=connections, seconds=seconds, token_=t)
         for spy in spies:
             await asyncio.to_thread(spy.wait, 30)

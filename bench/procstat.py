@@ -126,6 +126,25 @@ def machine_busy_seconds() -> float:
     return (sum(ticks) - ticks[3] - ticks[4]) / TICK
 
 
+def database_name(url: str) -> str:
+    """The database a SQLAlchemy URL names (PostgreSQL's backends carry it in their title)."""
+    from sqlalchemy.engine import make_url
+
+    return str(make_url(url).database)
+
+
+def server_and_machine_cpu(databases: Iterable[str]) -> dict[str, float]:
+    """CPU seconds so far beside a run's own processes: PostgreSQL's backends of
+    ``databases`` (``postgres``) and the whole server (``postgres_server``) when PostgreSQL
+    runs on this machine, and every core of the machine (``machine``)."""
+    out: dict[str, float] = {}
+    pg = postgres_cpu(databases)
+    if pg.found:
+        out["postgres"], out["postgres_server"] = pg.ours, pg.server
+    out["machine"] = machine_busy_seconds()
+    return out
+
+
 class RssSampler:
     """Samples the RSS of some processes in a thread; ``peak`` per name in bytes."""
 

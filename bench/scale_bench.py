@@ -32,8 +32,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -41,8 +39,8 @@ if str(ROOT) not in sys.path:
 from bench.intake_bench import drive, log_env, token  # noqa: E402
 from bench.procstat import (  # noqa: E402
     cpu_seconds,
-    machine_busy_seconds,
-    postgres_cpu,
+    database_name,
+    server_and_machine_cpu,
     tree_cpu_seconds,
 )
 from tests.system import System, start_system, stop_system  # noqa: E402
@@ -60,12 +58,7 @@ def _counters(system: System, databases: list[str]) -> dict[str, float]:
         out["nginx"] = tree_cpu_seconds(system.gateway.proc.pid)  # the master and its worker
     if system.pgbouncer is not None and system.pgbouncer.proc is not None:
         out["pgbouncer"] = cpu_seconds(system.pgbouncer.proc.pid)
-    pg = postgres_cpu(databases)
-    if pg.found:
-        out["postgres"] = pg.ours
-        out["postgres_server"] = pg.server
-    out["machine"] = machine_busy_seconds()
-    return out
+    return {**out, **server_and_machine_cpu(databases)}
 
 
 async def run_one(
@@ -85,7 +78,7 @@ async def run_one(
         database_prefix="bench_scale",
     )
     try:
-        databases = [str(sa.engine.make_url(u).database) for u in system.database_urls.values()]
+        databases = [database_name(u) for u in system.database_urls.values()]
         case_url, grid_url = system.url("case"), system.url("grid")
         t = await token(grid_url)
         warm = await drive(case_url, connections=4, seconds=min(5, seconds), token_=t)
