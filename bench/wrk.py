@@ -77,7 +77,12 @@ def run(
         str(LUA / script),
         url,
     ]
-    full_env = {**os.environ, **(env or {}), "BENCH_THREADS": str(threads)}
+    full_env = {
+        **os.environ,
+        **(env or {}),
+        "BENCH_THREADS": str(threads),
+        "BENCH_LUA_DIR": str(LUA),  # where the scripts find report.lua (their done())
+    }
     started = time.perf_counter()
     proc = subprocess.Popen(
         cmd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
