@@ -6,12 +6,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 import sqlalchemy as sa
 from basicinfo_helpers import COMMUNITY, GRID1, headers, setup_grid
-from test_patrols import CASE_A, WORKER, point, worker
+from test_patrols import CASE_A, WORKER, local_day, point, worker
 
 from shared.testing import TestKeys
 
@@ -50,9 +49,10 @@ async def test_a_point_in_beijing_is_an_outlier_left_out_of_distance_and_coverag
     assert detail["outlier_count"] == 1
     leader = headers(test_keys, sub=str(uuid.uuid4()), roles=["grid_leader"], areas=[COMMUNITY])
     # the local day the patrol started on (an hour ago can be yesterday in Shanghai)
-    day = started.astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
     coverage = await client.get(
-        "/api/v1/patrols/coverage", headers=leader, params={"area_path": COMMUNITY, "on": day}
+        "/api/v1/patrols/coverage",
+        headers=leader,
+        params={"area_path": COMMUNITY, "on": local_day(started)},
     )
     grid = next(g for g in coverage.json()["grids"] if g["path"] == GRID1)
     assert 995 < grid["workers"][0]["distance_m"] < 1005

@@ -25,6 +25,11 @@ def worker(keys: TestKeys, sub: str = WORKER) -> dict[str, str]:
     }
 
 
+def local_day(at: datetime) -> str:
+    """The local (Asia/Shanghai, the service's default) day of ``at``, as coverage's ``on``."""
+    return at.astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
+
+
 def point(n: int, start: datetime, minute: int | None = None) -> dict[str, Any]:
     """Track point ``n`` (its id), ``minute`` (default n) minutes after ``start``, 111 m north
     of the previous minute's."""
@@ -184,9 +189,10 @@ async def test_daily_coverage_names_patrolled_and_unpatrolled_grids(
         )
     leader = headers(test_keys, sub=LEADER, roles=["grid_leader"], areas=[COMMUNITY])
     # the local day the patrols started on (90 minutes ago can be yesterday in Shanghai)
-    day = started.astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
     response = await client.get(
-        "/api/v1/patrols/coverage", headers=leader, params={"area_path": COMMUNITY, "on": day}
+        "/api/v1/patrols/coverage",
+        headers=leader,
+        params={"area_path": COMMUNITY, "on": local_day(started)},
     )
     assert response.status_code == 200, response.text
     body = response.json()
