@@ -8,8 +8,9 @@
    database with the demo dataset, started by the whole-system tests' runner
    (``tests/system.py``'s ``start_system``); a resident's token from grid_service.
 3. wrk with ``bench/lua/intake.lua`` (a unique body and a random point inside the demo district
-   each request, so every report is located through grid_service, inserted and given its
-   outbox events): first as fast as ``--connections`` connections go (the maximum), then at a
+   each request, so every report is located — in process from case_service's copy of
+   grid_service's index, or with ``--locate http`` through grid_service — inserted and given
+   its outbox events): first as fast as ``--connections`` connections go (the maximum), then at a
    fixed offered load of half that maximum (``delay()`` keeps each thread to its schedule):
    achieved rate, p50 and p99.
 4. CPU milliseconds each service spends per intake during the maximum run
@@ -22,6 +23,7 @@
 Scratch databases and processes are removed at the end, also on failure or Ctrl-C.
 
     uv run python bench/intake_bench.py [--seconds 20] [--connections 32]
+        [--locate in-process|http]
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -69,13 +72,20 @@ def log_env(log_level: str) -> dict[str, str]:
     return {f"{prefix}_LOG_LEVEL": log_level for prefix in LOG_PREFIXES}
 
 
-async def start_services(logs: Path, log_level: str = "INFO", **options: Any) -> System:
+async def start_services(
+    logs: Path, log_level: str = "INFO", env: dict[str, str] | None = None, **options: Any
+) -> System:
     """The three services with the demo dataset on fresh ``bench_*`` databases and free ports,
     started by the whole-system tests' runner (``tests/system.py``; ``options`` are its own:
-    ``replicas``, ``gateway``, ``pgbouncer``). Stop with ``stop_system``."""
+    ``replicas``, ``gateway``, ``pgbouncer``); ``env``: more settings of the services. Stop
+    with ``stop_system``."""
     await asyncio.to_thread(logs.mkdir, parents=True, exist_ok=True)
     return await start_system(
-        logs, log_env(log_level), demo=True, database_prefix="bench_intake", **options
+        logs,
+        {**log_env(log_level), **(env or {})},
+        demo=True,
+        database_prefix="bench_intake",
+        **options,
     )
 
 
@@ -192,13 +202,21 @@ async def measure(
     logs: Path | None = None,
     log_level: str = "INFO",
     py_spy: Path | None = None,
+    locate: str = "in-process",
 ) -> dict[str, Any]:
     """The figures of one intake run (see the module's docstring). ``py_spy``: a folder for
     py-spy profiles (``--format raw``, collapsed stacks) of case_service and grid_service
-    during the maximum run."""
+    during the maximum run. ``locate``: ``in-process`` (case_service's default: from its copy
+    of grid_service's index) or ``http`` (``CASE_LOCATE_IN_PROCESS=false``: every intake asks
+    grid_service)."""
     logs = logs or ROOT / "var" / "bench" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    out: dict[str, Any] = {"seconds": seconds, "connections": connections, "log_level": log_level}
+    out: dict[str, Any] = {
+        "seconds": seconds,
+        "connections": connections,
+        "log_level": log_level,
+        "locate": locate,
+    }
     ceiling, ceiling_db = await start_ceiling(logs)
     try:
         await drive(ceiling.url, connections=connections, seconds=min(5, seconds))  # warm-up
@@ -212,7 +230,10 @@ async def measure(
         await asyncio.to_thread(ceiling.stop)
         await drop_database(ceiling_db)
 
-    system = await start_services(logs, log_level)
+    env = {"CASE_LOCATE_IN_PROCESS": "false"} if locate == "http" else {}
+    # the log files are appended to run after run: count this run's lines only
+    out["started_at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    system = await start_services(logs, log_level, env)
     try:
         await _measure_services(
             system, out, seconds=seconds, connections=connections, py_spy=py_spy
@@ -237,6 +258,12 @@ async def _measure_services(
     warm = await drive(case_url, connections=4, seconds=min(5, seconds), token_=t)
     if warm["ok"] == 0:
         raise RuntimeError(f"no intake succeeded in the warm-up: {warm}\n{system['case'].tail()}")
+    out["locate_snapshots_loaded"] = sum(
+        1
+        for e in system["case"].log_lines()
+        if e.get("event") == "locate_snapshot_loaded"
+        and str(e.get("timestamp", "")) >= out["started_at"]
+    )
     with RssSampler(pids) as rss:
         t = await token(grid_url)
         spies = await asyncio.to_thread(start_spies, py_spy, pids, seconds) if py_spy else []
@@ -284,6 +311,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--py-spy", type=Path, help="folder for py-spy profiles of the max run")
+    parser.add_argument(
+        "--locate",
+        choices=["in-process", "http"],
+        default="in-process",
+        help="case_service locates from its snapshot (default) or asks grid_service each time",
+    )
     args = parser.parse_args()
     result = asyncio.run(
         measure(
@@ -291,6 +324,7 @@ def main() -> None:
             connections=args.connections,
             log_level=args.log_level,
             py_spy=args.py_spy,
+            locate=args.locate,
         )
     )
     print(json.dumps(result, indent=2))

@@ -1,7 +1,11 @@
 """Per-intake and per-action cost of case_service's write path, in process.
 
 Runs the real app (``create_app``, its lifespan, its database migrated to head) over ASGI, with
-grid_service's locate answered by an ``httpx.MockTransport`` (the same answer shape), and counts
+grid_service answered by an ``httpx.MockTransport``: ``--locate in-process`` (the default) serves
+the index snapshot of the point's area chain, which case_service's ``SnapshotLocator`` loads
+before the run and locates from; ``--locate http`` leaves it out, so every intake asks the
+mock's ``/api/v1/grids/locate`` (the same answer shape) as before issue 15's in-process locate.
+It counts
 for N sequential intakes, then for the five actions of an ordinary life of each case (accept,
 dispatch, claim, resolve, verify):
 
@@ -14,6 +18,7 @@ one change with the next on the shared machine. ``--profile FILE`` writes the cP
 (``python -m pstats FILE``); ``--top N`` prints the N most expensive functions (cumulative).
 
     uv run --frozen python -m bench.write_profile [--intakes 200] [--top 30]
+        [--locate in-process|http]
 """
 
 from __future__ import annotations
@@ -51,11 +56,37 @@ def _area(path: str) -> dict[str, Any]:
     }
 
 
+def _snapshot() -> bytes:
+    """grid_service's index snapshot of the point's area chain (each area the same box)."""
+    from shared.geo.areaindex import SpatialIndex
+    from shared.geo.snapshot import encode_snapshot
+
+    box = [[120.0, 30.0], [120.4, 30.0], [120.4, 30.4], [120.0, 30.4], [120.0, 30.0]]
+    parts = GRID.split(".")
+    rows = []
+    for i in range(len(parts)):
+        a = _area(".".join(parts[: i + 1]))
+        rows.append(
+            (
+                a["id"],
+                a["code"],
+                a["name"],
+                a["level"],
+                a["path"],
+                i,
+                {"type": "Polygon", "coordinates": [box]},
+            )
+        )
+    return b"".join(encode_snapshot(SpatialIndex.build(rows, 1)))
+
+
 def _grid_handler(request: httpx.Request) -> httpx.Response:
     if request.url.path == "/api/v1/auth/token":
         return httpx.Response(
             200, json={"access_token": "svc", "token_type": "Bearer", "expires_in": 900}
         )
+    if request.url.path == "/api/v1/grids/index-snapshot":
+        return httpx.Response(200, content=_snapshot(), headers={"ETag": '"area-tree-1"'})
     parts = GRID.split(".")
     return httpx.Response(
         200,
@@ -81,12 +112,18 @@ class Counter:
 
 
 async def run(
-    intakes: int, top: int, profile_out: str | None, workers: bool, trace: bool = False
+    intakes: int,
+    top: int,
+    profile_out: str | None,
+    workers: bool,
+    trace: bool = False,
+    locate: str = "in-process",
 ) -> dict[str, Any]:
     from asgi_lifespan import LifespanManager
 
     from case_service.categories.catalogue import load_catalogue
     from case_service.clients.grid import GridClient
+    from case_service.clients.grid_index import SnapshotLocator
     from case_service.config import ALEMBIC_INI, Settings
     from case_service.main import create_app
     from shared.http import ServiceClient
@@ -106,6 +143,7 @@ async def run(
                 webhook_enabled=False,
                 reporter_erasure_enabled=False,
                 http_retries=0,
+                locate_in_process=False,  # the locator below, over the mock
             )
         )
         keys = TestKeys()
@@ -120,6 +158,17 @@ async def run(
                     transport=httpx.MockTransport(_grid_handler),
                 )
 
+            locator = None
+            if locate == "in-process":
+                locator = SnapshotLocator(
+                    ClientCredentials(
+                        client_of("grid_service_snapshot"),
+                        client_id="case_service",
+                        client_secret="x",  # noqa: S106
+                    ),
+                    check_interval=60,
+                )
+                assert await locator.refresh()
             app.state.grid_client = GridClient(
                 client_of("grid_service"),
                 credentials=ClientCredentials(
@@ -127,6 +176,7 @@ async def run(
                     client_id="case_service",
                     client_secret="x",  # noqa: S106
                 ),
+                locator=locator,
             )
             async with app.state.sessionmaker() as session, session.begin():
                 await load_catalogue(session)
@@ -238,9 +288,18 @@ def main() -> None:
     parser.add_argument("--profile", help="write cProfile stats to FILE.intake / FILE.actions")
     parser.add_argument("--workers", action="store_true", help="run the relay and timer too")
     parser.add_argument("--trace", action="store_true", help="print one intake's statements")
+    parser.add_argument(
+        "--locate",
+        choices=["in-process", "http"],
+        default="in-process",
+        help="locate from the snapshot (default) or ask the mock grid_service every intake",
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    results = asyncio.run(run(args.intakes, args.top, args.profile, args.workers, args.trace))
+    results = asyncio.run(
+        run(args.intakes, args.top, args.profile, args.workers, args.trace, args.locate)
+    )
+    print(f"locate: {args.locate}")
     for phase, r in results.items():
         print(
             f"{phase}: {r['n']} — statements {r['statements_per']}, "

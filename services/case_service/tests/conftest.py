@@ -49,6 +49,9 @@ database_url, test_keys, app, client = service_fixtures(
             reporter_erasure_enabled=False,
             storage_dir=STORAGE_DIR,
             http_retries=0,
+            # tests locate through the fake grid_service below (``fake_grid``); the in-process
+            # locator has tests of its own (test_snapshot_locator.py)
+            locate_in_process=False,
         )
     ),
 )

@@ -13,10 +13,10 @@ import pytest
 from gridtest_helpers import make_area, make_chain
 from sqlalchemy import event
 
-from grid_service.locate.coords import gcj02_to_bd09
 from grid_service.locate.index import Locator, SpatialIndex
 from shared.contracts.grids import LocateCompact
 from shared.db import get_session, make_engine, make_sessionmaker
+from shared.geo.coords import gcj02_to_bd09
 
 # Shanghai reference point (eviltransform): WGS84 and its GCJ-02 counterpart
 W_LAT, W_LNG = 31.1774276, 121.5272106

@@ -23,6 +23,19 @@ class Settings(BaseServiceSettings):
     grid_service_url: str = Field(
         "http://127.0.0.1:8002", description="base URL of grid_service (point location, areas)"
     )
+    locate_in_process: bool = Field(
+        True,
+        description="locate a case's point in process from a copy of grid_service's area "
+        "index (scope areas:snapshot); false, or until the copy is loaded: ask grid_service",
+    )
+    locate_snapshot_check_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="how often a replica asks grid_service whether the area tree changed "
+        "(a 304 while unchanged); a change reaches its in-process answers within this plus "
+        "grid_service's own bound and the download and build",
+    )
     notify_service_url: str = Field(
         "http://127.0.0.1:8003", description="base URL of notify_service (outbox relay target)"
     )

@@ -13,6 +13,7 @@ from case_service.attachments.storage import build_storage
 from case_service.cases.routes import router as cases_router
 from case_service.categories.routes import router as categories_router
 from case_service.clients.grid import GridClient, MemberDirectory
+from case_service.clients.grid_index import SnapshotLocator
 from case_service.clients.notify import NotifyClient
 from case_service.config import ALEMBIC_INI, DATABASE_NAME, Settings, get_settings
 from case_service.evaluations.routes import router as evaluations_router
@@ -71,6 +72,25 @@ def _startup(settings: Settings):  # type: ignore[no-untyped-def]
             client_id=settings.grid_client_id,
             client_secret=settings.grid_client_secret.get_secret_value(),
         )
+        # Point location in process from this replica's copy of grid_service's area index
+        # (loaded in the background; until then, or switched off, over HTTP). Its own client:
+        # the snapshot is megabytes, so a longer timeout than the small calls'.
+        app.state.snapshot_locator = None
+        if settings.locate_in_process:
+            app.state.snapshot_locator = SnapshotLocator(
+                ClientCredentials(
+                    ServiceClient(
+                        settings.grid_service_url,
+                        name="grid_service_snapshot",
+                        timeout=max(settings.http_timeout_seconds, 30.0),
+                        retries=settings.http_retries,
+                    ),
+                    client_id=settings.grid_client_id,
+                    client_secret=settings.grid_client_secret.get_secret_value(),
+                ),
+                check_interval=settings.locate_snapshot_check_seconds,
+            )
+            app.state.snapshot_locator.start()
         # Point location (public) and, with the credentials above, address matching and
         # standard-address lookups (intake by address alone, the locate action).
         app.state.grid_client = GridClient(
@@ -81,6 +101,7 @@ def _startup(settings: Settings):  # type: ignore[no-untyped-def]
                 retries=settings.http_retries,
             ),
             credentials=app.state.grid_credentials,
+            locator=app.state.snapshot_locator,
         )
         app.state.member_directory = MemberDirectory(app.state.grid_credentials)
         credentials = app.state.grid_credentials
@@ -196,6 +217,10 @@ async def _shutdown(app: FastAPI) -> None:
     relay: OutboxRelay | None = getattr(app.state, "relay", None)
     if relay is not None:
         await relay.stop()
+    locator: SnapshotLocator | None = getattr(app.state, "snapshot_locator", None)
+    if locator is not None:
+        await locator.stop()
+        await locator.credentials.aclose()
     for name in ("grid_client", "notify_client", "grid_credentials"):
         client = getattr(app.state, name, None)
         if client is not None:

@@ -91,6 +91,7 @@ PLATFORM_CLIENTS = [
         [
             "addresses:match",
             "api_keys:verify",
+            "areas:snapshot",
             "departments:read",
             "events:write",
             "notifications:write",

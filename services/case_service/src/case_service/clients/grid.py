@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
+from case_service.clients.grid_index import SnapshotLocator
 from shared.contracts.addresses import AddressMatchResult, AddressPlacement
 from shared.contracts.grids import CoordinateSystem, LocateCompact, LocateView
 from shared.http import ServiceClient
@@ -19,11 +20,19 @@ from shared.problem import UpstreamError
 
 class GridClient:
     """``http`` for the public point location; ``credentials`` (this service's platform client,
-    scope ``addresses:match``) for the register of standard addresses."""
+    scope ``addresses:match``) for the register of standard addresses; ``locator``, when given
+    and loaded, locates points in process instead of ``http``."""
 
-    def __init__(self, client: ServiceClient, credentials: ClientCredentials | None = None) -> None:
+    def __init__(
+        self,
+        client: ServiceClient,
+        credentials: ClientCredentials | None = None,
+        *,
+        locator: SnapshotLocator | None = None,
+    ) -> None:
         self.http = client
         self.credentials = credentials
+        self.locator = locator
 
     async def locate(
         self, *, lat: float, lng: float, crs: CoordinateSystem
@@ -31,7 +40,14 @@ class GridClient:
         """The lowest-level area containing the point and its ancestors, or ``None`` when it
         lies outside every area (grid_service's 404 ``outside_jurisdiction``). Public call, no
         token. The compact view: a case is placed by its area and ancestors only, so who
-        answers for the area (people, phones) is neither computed nor read."""
+        answers for the area (people, phones) is neither computed nor read.
+
+        With a loaded :class:`SnapshotLocator` the answer comes from this replica's copy of
+        grid_service's index (the same function, so the same answer), no call made; without
+        one (not loaded yet, refused, switched off) from grid_service over HTTP."""
+        locator = self.locator
+        if locator is not None and locator.ready:
+            return locator.locate(lat=lat, lng=lng, crs=crs)
         response = await self.http.get(
             "/api/v1/grids/locate",
             params={"lat": lat, "lng": lng, "crs": crs.value, "view": LocateView.compact.value},

@@ -1,4 +1,5 @@
-"""The in-memory spatial index of the area tree (shapely 2 STRtree).
+"""The replica's locator: the in-memory index of the area tree (``shared.geo.areaindex``, a
+shapely 2 STRtree) and who holds which post, kept fresh.
 
 Every replica holds one, with a snapshot of who holds which post, and a locate request reads
 only these: no database session, no query. They are kept current two ways:
@@ -16,20 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import ctypes.util
-import gc
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
 
-import numpy as np
-import shapely
 import sqlalchemy as sa
-from shapely.geometry import shape
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
@@ -40,241 +33,21 @@ from grid_service.areas.models import Area
 from grid_service.members.holders import PostHolder
 from grid_service.members.models import Member
 from grid_service.members.service import answering
-from shared.contracts.grids import AreaLevel, AreaRef
+from shared.geo.areaindex import (
+    AreaIndexBuilder,
+    IndexedArea,
+    SpatialIndex,
+    release_freed_memory,
+)
 from shared.logging import get_logger
+
+__all__ = ["CHUNK_ROWS", "IndexedArea", "Locator", "SpatialIndex"]
 
 log = get_logger(__name__)
 
 # Rows are read from a server-side cursor this many at a time, so that only one chunk of raw
 # rows (and, for the tree, of GeoJSON text) is alive at once next to the old snapshot.
 CHUNK_ROWS = 2_000
-
-
-class IndexedArea:
-    """One area of a :class:`SpatialIndex`, made on demand from the index's columns."""
-
-    __slots__ = ("_index", "position")
-
-    def __init__(self, index: SpatialIndex, position: int) -> None:
-        self._index = index
-        self.position = position
-
-    @property
-    def ref(self) -> AreaRef:
-        return self._index.ref(self.position)
-
-    @property
-    def depth(self) -> int:
-        return int(self._index.depths[self.position])
-
-    def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, IndexedArea)
-            and other._index is self._index
-            and other.position == self.position
-        )
-
-    def __hash__(self) -> int:
-        return hash((id(self._index), self.position))
-
-
-class SpatialIndex:
-    """An immutable snapshot: areas, their polygons and an STRtree over them.
-
-    Kept compact, as every replica holds one (and briefly two, while a rebuild replaces it):
-    the areas are columns (ids as one 16-byte array, codes, names, levels, paths), an
-    ``AreaRef`` is made only when an answer needs one (ancestors' are cached: there are few),
-    and each polygon exists once, as the shapely geometry the STRtree holds."""
-
-    __slots__ = (
-        "_by_path",
-        "_codes",
-        "_geoms",
-        "_ids",
-        "_levels",
-        "_names",
-        "_paths",
-        "_refs",
-        "_tree",
-        "depths",
-        "version",
-    )
-
-    def __init__(
-        self,
-        *,
-        ids: Sequence[uuid.UUID],
-        codes: list[str],
-        names: list[str],
-        levels: list[AreaLevel],
-        paths: list[str],
-        depths: Sequence[int],
-        geometries: Any,
-        version: int,
-    ) -> None:
-        self.version = version
-        self._ids = b"".join(i.bytes for i in ids)  # 16 bytes an area
-        self._codes, self._names, self._levels, self._paths = codes, names, levels, paths
-        self.depths = np.asarray(depths, dtype=np.int32)
-        self._by_path = {p: i for i, p in enumerate(paths)}
-        self._geoms = (
-            geometries if isinstance(geometries, np.ndarray) else _object_array(geometries)
-        )
-        shapely.prepare(self._geoms)
-        self._tree = shapely.STRtree(self._geoms)
-        self._refs: dict[int, AreaRef] = {}
-
-    @classmethod
-    def empty(cls, version: int = -1) -> SpatialIndex:
-        return cls(
-            ids=[],
-            codes=[],
-            names=[],
-            levels=[],
-            paths=[],
-            depths=[],
-            geometries=[],
-            version=version,
-        )
-
-    @classmethod
-    def build(cls, rows: Iterable[Sequence[Any]], version: int) -> SpatialIndex:
-        """From ``(id, code, name, level, path, depth, boundary)`` rows; the boundary is GeoJSON,
-        as a ``dict`` or as text."""
-        builder = _Builder()
-        builder.add(rows)
-        return builder.finish(version)
-
-    def __len__(self) -> int:
-        return len(self._paths)
-
-    def ref(self, position: int) -> AreaRef:
-        return AreaRef(
-            id=uuid.UUID(bytes=self._ids[16 * position : 16 * position + 16]),
-            code=self._codes[position],
-            name=self._names[position],
-            level=self._levels[position],
-            path=self._paths[position],
-        )
-
-    def area_id(self, position: int) -> uuid.UUID:
-        return uuid.UUID(bytes=self._ids[16 * position : 16 * position + 16])
-
-    def locate(self, lat: float, lng: float) -> IndexedArea | None:
-        """The deepest area whose polygon covers the point (boundary points included)."""
-        hits = self._tree.query(shapely.Point(lng, lat), predicate="intersects")
-        if len(hits) == 0:
-            return None
-        best = hits[int(np.argmax(self.depths[hits]))]
-        return IndexedArea(self, int(best))
-
-    def locate_many(self, lats: np.ndarray, lngs: np.ndarray) -> list[IndexedArea | None]:
-        points = shapely.points(lngs, lats)
-        point_idx, geom_idx = self._tree.query(points, predicate="intersects")
-        best: dict[int, int] = {}
-        depths = self.depths
-        for p, g in zip(point_idx.tolist(), geom_idx.tolist(), strict=True):
-            current = best.get(p)
-            if current is None or depths[g] > depths[current]:
-                best[p] = g
-        return [IndexedArea(self, best[i]) if i in best else None for i in range(len(points))]
-
-    def _ancestor_positions(self, area: IndexedArea) -> list[int]:
-        codes = self._paths[area.position].split(".")
-        out: list[int] = []
-        for i in range(1, len(codes)):
-            found = self._by_path.get(".".join(codes[:i]))
-            if found is not None:
-                out.append(found)
-        return out
-
-    def ancestors(self, area: IndexedArea) -> list[AreaRef]:
-        out: list[AreaRef] = []
-        for position in self._ancestor_positions(area):
-            ref = self._refs.get(position)
-            if ref is None:  # an ancestor is never a leaf: this cache stays small
-                ref = self._refs[position] = self.ref(position)
-            out.append(ref)
-        return out
-
-    def chain_ids(self, area: IndexedArea) -> list[uuid.UUID]:
-        """The area and its ancestors' ids, lowest first."""
-        positions = [area.position, *reversed(self._ancestor_positions(area))]
-        return [self.area_id(p) for p in positions]
-
-
-class _Builder:
-    """Collects the columns of a :class:`SpatialIndex` chunk by chunk."""
-
-    def __init__(self) -> None:
-        self.ids: list[uuid.UUID] = []
-        self.codes: list[str] = []
-        self.names: list[str] = []
-        self.levels: list[AreaLevel] = []
-        self.paths: list[str] = []
-        self.depths: list[int] = []
-        self.geometries: list[np.ndarray] = []
-
-    def add(self, rows: Iterable[Sequence[Any]]) -> None:
-        texts: list[str] = []
-        shapes: list[object] = []
-        for area_id, code, name, level, path, depth, boundary in rows:
-            self.ids.append(area_id if isinstance(area_id, uuid.UUID) else uuid.UUID(str(area_id)))
-            self.codes.append(str(code))
-            self.names.append(str(name))
-            self.levels.append(AreaLevel(str(level)))
-            self.paths.append(str(path))
-            self.depths.append(int(depth))
-            if isinstance(boundary, str):
-                texts.append(boundary)
-            else:
-                shapes.append(shape(boundary))
-        if texts and shapes:
-            raise ValueError("boundaries of one chunk must all be text or all be mappings")
-        # GEOS parses the GeoJSON text itself: no Python dicts and lists of every coordinate
-        self.geometries.append(shapely.from_geojson(texts) if texts else _object_array(shapes))
-
-    def finish(self, version: int) -> SpatialIndex:
-        geometries: np.ndarray = (
-            np.concatenate(self.geometries) if self.geometries else _object_array([])
-        )
-        self.geometries = []
-        return SpatialIndex(
-            ids=self.ids,
-            codes=self.codes,
-            names=self.names,
-            levels=self.levels,
-            paths=self.paths,
-            depths=self.depths,
-            geometries=geometries,
-            version=version,
-        )
-
-
-def _object_array(items: Sequence[object]) -> np.ndarray:
-    out = np.empty(len(items), dtype=object)
-    out[:] = items
-    return out
-
-
-def _release_freed_memory() -> None:
-    """Hand memory freed by a rebuild back to the operating system.
-
-    A rebuild allocates and frees a lot of small blocks (rows of the old snapshot, GeoJSON text,
-    GEOS temporaries) in the C heap; glibc keeps freed blocks in its arenas and the process's
-    RSS stays at its peak even though nothing uses them. ``malloc_trim(0)`` returns the free
-    pages of every arena (including those in the middle of the heap) to the kernel. Not glibc
-    (musl, macOS): nothing to do."""
-    gc.collect()
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):
-        return
-    trim.argtypes = [ctypes.c_size_t]
-    trim(0)
 
 
 #: ``session.info`` key of the :class:`Locator` told when a version-changing transaction commits
@@ -434,7 +207,7 @@ class Locator:
             del rows
         self.members_by_area = by_area
         self.members_version = version
-        _release_freed_memory()
+        release_freed_memory()
 
     async def _rebuild(self, session: AsyncSession, version: int) -> None:
         started = time.perf_counter()
@@ -451,13 +224,13 @@ class Locator:
                 sa.cast(col(Area.boundary), sa.Text),
             ).execution_options(yield_per=CHUNK_ROWS)
         )
-        builder = _Builder()
+        builder = AreaIndexBuilder()
         async for rows in result.partitions(CHUNK_ROWS):
             await asyncio.to_thread(builder.add, rows)
             del rows
         self.index = await asyncio.to_thread(builder.finish, version)
         del builder
-        _release_freed_memory()
+        release_freed_memory()
         log.info(
             "spatial_index_rebuilt",
             version=version,

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from grid_service.locate.coords import (
+from shared.geo.coords import (
     bd09_to_gcj02,
     bd09_to_wgs84,
     gcj02_to_bd09,
