@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -127,6 +129,47 @@ async def test_retry_after_is_honoured() -> None:
     client = client_for(rec)
     assert (await client.get("/x")).status_code == 200
     assert len(rec.requests) == 2
+
+
+async def test_credentials_sharing_a_token_ask_for_it_once_over_their_own_client() -> None:
+    from shared.oauth import ClientCredentials
+
+    grants: list[str] = []
+    calls: dict[str, list[str | None]] = {"small": [], "big": []}
+
+    def idp(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/auth/token":
+            grants.append(f"t{len(grants) + 1}")
+            return httpx.Response(
+                200, json={"access_token": grants[-1], "token_type": "Bearer", "expires_in": 900}
+            )
+        return httpx.Response(404)
+
+    def route(name: str) -> httpx.MockTransport:
+        def handler(request: httpx.Request) -> httpx.Response:
+            if request.url.path == "/api/v1/auth/token":
+                return idp(request)
+            calls[name].append(request.headers.get("Authorization"))
+            revoked = request.headers["Authorization"] == "Bearer t1" and name == "big"
+            return httpx.Response(401 if revoked else 200, json={})
+
+        return httpx.MockTransport(handler)
+
+    small = ClientCredentials(
+        ServiceClient("http://grid.test", name="small", transport=route("small")),
+        client_id="case_service",
+        client_secret="s3cret",
+    )
+    big = small.sharing_token(
+        ServiceClient("http://grid.test", name="big", timeout=30, transport=route("big"))
+    )
+    await asyncio.gather(small.request("GET", "/x"), big.request("GET", "/snapshot"))
+    assert grants == ["t1", "t2"]  # one grant, then one renewal after big's 401 — never two at once
+    assert calls["big"] == ["Bearer t1", "Bearer t2"]
+    await small.request("GET", "/x")
+    assert calls["small"][-1] == "Bearer t2"  # the renewed token serves both
+    assert small.token_fetches == 2
+    assert big.token_fetches == 0
 
 
 async def test_client_credentials_cache_the_token_and_renew_after_a_401() -> None:

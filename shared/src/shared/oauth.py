@@ -45,8 +45,27 @@ class ClientCredentials:
         self._expires_at: datetime | None = None
         self._lock = asyncio.Lock()
         self.token_fetches = 0
+        #: the credentials whose token this one uses (:meth:`sharing_token`), or None
+        self._source: ClientCredentials | None = None
+
+    def sharing_token(self, client: ServiceClient) -> ClientCredentials:
+        """The same platform client's credentials over another :class:`ServiceClient` (its own
+        timeout, say) that use this one's token: one token asked for, not one per client —
+        each grant costs grid_service a password-hash check (argon2id, 64 MiB while it runs)."""
+        twin = ClientCredentials(
+            client,
+            client_id=self._client_id,
+            client_secret=self._client_secret,
+            scope=self._scope,
+            clock=self._clock,
+            refresh_margin=self._margin,
+        )
+        twin._source = self
+        return twin
 
     async def token(self, *, force: bool = False) -> str:
+        if self._source is not None:
+            return await self._source.token(force=force)
         async with self._lock:
             if (
                 not force

@@ -78,15 +78,13 @@ def _startup(settings: Settings):  # type: ignore[no-untyped-def]
         app.state.snapshot_locator = None
         if settings.locate_in_process:
             app.state.snapshot_locator = SnapshotLocator(
-                ClientCredentials(
+                app.state.grid_credentials.sharing_token(
                     ServiceClient(
                         settings.grid_service_url,
                         name="grid_service_snapshot",
                         timeout=max(settings.http_timeout_seconds, 30.0),
                         retries=settings.http_retries,
-                    ),
-                    client_id=settings.grid_client_id,
-                    client_secret=settings.grid_client_secret.get_secret_value(),
+                    )
                 ),
                 check_interval=settings.locate_snapshot_check_seconds,
             )
