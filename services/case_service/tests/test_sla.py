@@ -31,10 +31,10 @@ from conftest import (
 )
 from sqlmodel import col, select
 
+from case_service.actions import apply_action
 from case_service.cases.lifecycle import Action
 from case_service.cases.models import Case, TimelineEntry
 from case_service.cases.schemas import AssigneeIn, CaseActionRequest
-from case_service.cases.service import apply_action
 from case_service.outbox.models import OutboxEvent
 from case_service.sla.calendar import SHANGHAI, WorkingCalendar
 from case_service.sla.flows import escalator

@@ -185,8 +185,10 @@ def new_row(model: type[M], **values: Any) -> M:
     every default factory's signature on every call (``inspect.signature``; 0.4–0.8 ms for a
     case of 50 columns). The instance is made the way SQLAlchemy makes a loaded row
     (``new_instance``, attributes in ``__dict__``), so it is meant for rows written through
-    Core and then attached with ``make_transient_to_detached``: every column must have a
-    value or a default. Table models skip validation in their constructor too."""
+    Core and then attached with ``make_transient_to_detached``, or added to a session
+    (``session.add``: the flush inserts it like any new instance, reading the column values
+    from ``__dict__``): every column must have a value or a default. Table models skip
+    validation in their constructor too."""
     plain, factories = _defaults(model)
     row: M = instrumentation.manager_of_class(model).new_instance()
     state = {**plain, **{k: f() for k, f in factories.items() if k not in values}, **values}

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from case_service import actions
 from case_service.cases import presenter, repository, service
 from case_service.cases.lifecycle import Action
 from case_service.cases.schemas import (
@@ -217,7 +218,7 @@ async def place(
         assert body.lng is not None
         located = await locate_point(grid, lat=body.lat, lng=body.lng, crs=body.crs)
     async with maker() as session, session.begin():
-        case = await service.apply_action(
+        case, rows = await actions.take_action(
             session,
             principal=principal,
             case_id=case_id,
@@ -227,5 +228,4 @@ async def place(
             settings=request.app.state.settings,
             located=located,
         )
-        rows = await repository.assignments(session, case.id)
         return presenter.case_read(principal, case, rows)

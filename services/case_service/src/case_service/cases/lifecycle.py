@@ -8,6 +8,10 @@ the action; an action missing for the current status is an ``illegal_transition`
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from case_service.cases.models import Case
 
 
 class Status(StrEnum):
@@ -143,3 +147,8 @@ def next_status(action: Action, current: Status) -> Status | None:
 def actions_from(current: Status) -> list[str]:
     """Every action the table allows from ``current`` (whoever the actor is)."""
     return [a.value for a, table in TRANSITIONS.items() if current in table]
+
+
+def is_major(case: Case) -> bool:
+    """重大/突发: flagged major, or filed under an urgent-handling (急办) category."""
+    return bool(case.major) or case.handling_class == "urgent"

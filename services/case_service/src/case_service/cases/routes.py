@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from case_service import intake
+from case_service import actions, intake
 from case_service.cases import access, flows, presenter, repository, service, support
 from case_service.cases.lifecycle import Action, Status
 from case_service.cases.models import Case
@@ -440,7 +440,7 @@ async def take_action(
         str | None, Header(alias="If-Match", description='the case version, e.g. "3"')
     ] = None,
 ) -> CaseRead:
-    case = await service.apply_action(
+    case, rows = await actions.take_action(
         session,
         principal=principal,
         case_id=case_id,
@@ -449,7 +449,6 @@ async def take_action(
         if_match=parse_if_match(if_match),
         settings=request.app.state.settings,
     )
-    rows = await repository.assignments(session, case.id)
     response.headers.update(_etag(case))
     return presenter.case_read(principal, case, rows)
 
@@ -477,7 +476,7 @@ async def put_public_reply(
         str | None, Header(alias="If-Match", description='the case version, e.g. "3"')
     ] = None,
 ) -> CaseRead:
-    case = await service.set_public_reply(
+    case = await actions.set_public_reply(
         session,
         principal=principal,
         case_id=case_id,
@@ -522,7 +521,7 @@ async def get_timeline(
 async def add_comment(
     case_id: CaseId, body: CommentCreate, session: SessionDep, principal: CurrentPrincipal
 ) -> TimelineRead:
-    entry = await service.add_comment(session, principal=principal, case_id=case_id, body=body)
+    entry = await actions.add_comment(session, principal=principal, case_id=case_id, body=body)
     return presenter.timeline_read(principal, entry)
 
 

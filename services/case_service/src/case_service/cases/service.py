@@ -1,9 +1,11 @@
-"""Business rules of cases: intake, the lifecycle actions, comments. Flush, never commit.
+"""Business rules of cases: who may file how, the lifecycle actions' checks and their changes
+to the case and its assignments, comments, the public reply. Flush, never commit.
 
-Every change bumps ``case.version``, appends to the timeline and writes an outbox event, in
-the caller's transaction. Actions lock the case row (``SELECT … FOR UPDATE``) first, so two
-concurrent actions on one case serialise: the second sees the first's result and gets a 412
-(stale ``If-Match``) or a 409 (``illegal_transition``).
+Every change bumps ``case.version`` and appends to the timeline, in the caller's transaction;
+what the other domains do about it (the outbox event, deadlines, evaluations, attachments) is
+``case_service.actions``, the workflow above them. Actions lock the case row
+(``SELECT … FOR UPDATE``) first, so two concurrent actions on one case serialise: the second
+sees the first's result and gets a 412 (stale ``If-Match``) or a 409 (``illegal_transition``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from case_service.attachments import service as attachments
 from case_service.cases import access, repository
 from case_service.cases.lifecycle import (
     EVENT_TYPES,
@@ -26,6 +27,7 @@ from case_service.cases.lifecycle import (
     Action,
     Status,
     actions_from,
+    is_major,
     next_status,
 )
 from case_service.cases.models import Case, CaseAssignment, TimelineEntry
@@ -45,11 +47,8 @@ from case_service.categories.schemas import (
     Routing,
 )
 from case_service.config import Settings
-from case_service.evaluations import service as evaluations
-from case_service.outbox.service import record_event, tell_supporters
-from case_service.sla import service as sla_service
 from shared.auth import Principal, Role
-from shared.db import utcnow
+from shared.db import new_row, utcnow
 from shared.i18n import Text
 from shared.problem import (
     Conflict,
@@ -123,7 +122,8 @@ def add_timeline(
     data: dict[str, Any] | None = None,
     at: datetime | None = None,
 ) -> TimelineEntry:
-    entry = TimelineEntry(
+    entry = new_row(
+        TimelineEntry,
         **timeline_values(
             case,
             principal,
@@ -136,7 +136,7 @@ def add_timeline(
             attachment_ids=attachment_ids,
             data=data,
             at=at,
-        )
+        ),
     )
     session.add(entry)
     return entry
@@ -263,7 +263,8 @@ def _check_version(case: Case, if_match: int | None) -> None:
         )
 
 
-def _require(body: CaseActionRequest, name: str, action: Action) -> Any:
+def require(body: CaseActionRequest, name: str, action: Action) -> Any:
+    """The action's own field ``name`` of ``body``, else a 422 ``<name>_required``."""
     value = getattr(body, name)
     if value is None:
         raise _invalid(
@@ -304,7 +305,8 @@ async def _dispatch(
     rows: list[CaseAssignment],
     action: Action,
     now: datetime,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], list[CaseAssignment]]:
+    """Dispatch or reassign: the timeline data and the new assignments."""
     assignees = body.assignees
     if not assignees:
         if case.routing == Routing.owner.value and action is Action.dispatch:
@@ -353,9 +355,7 @@ async def _dispatch(
     _activate(case, new)
     if len(new) > 1:
         case.handling_class = HandlingClass.joint.value
-    return {
-        "assignees": [a.model_dump(exclude_none=True) for a in assignees],
-    }
+    return {"assignees": [a.model_dump(exclude_none=True) for a in assignees]}, new
 
 
 def check_action(
@@ -456,7 +456,36 @@ def _place(principal: Principal, case: Case, located: Located) -> tuple[dict[str
     return data, extra
 
 
-async def apply_action(
+@dataclass
+class Taking:
+    """An action about to be taken: the locked case, its assignments, where it goes."""
+
+    case: Case
+    rows: list[CaseAssignment]
+    action: Action
+    current: Status
+    target: Status
+    now: datetime
+
+
+@dataclass
+class Taken:
+    """What :func:`make_changes` did, for the workflow to tell the other domains."""
+
+    case: Case
+    #: every assignment of the case (the new ones too), ordered by (assigned_at, id) as
+    #: :func:`repository.assignments` reads them
+    rows: list[CaseAssignment]
+    previous: str
+    event_type: str
+    extra: dict[str, Any]
+    priority_changed: bool
+    newly_major: bool
+    #: merge: the master case, changed and flushed (its supporter event is the workflow's)
+    master: Case | None
+
+
+async def begin_action(
     session: AsyncSession,
     *,
     principal: Principal,
@@ -464,12 +493,10 @@ async def apply_action(
     action: Action,
     body: CaseActionRequest,
     if_match: int | None,
-    settings: Settings,
     now: datetime | None = None,
-    located: Located | None = None,
-) -> Case:
-    """Take ``action``; ``locate`` needs ``located`` (grid_service's answer, asked before the
-    transaction opened)."""
+) -> Taking:
+    """Lock the case (``SELECT … FOR UPDATE``), read its assignments and check that
+    ``principal`` may take ``action`` with ``body``: 404, 412, 409, 403 or 422."""
     case = await repository.get(session, case_id, lock=True)
     rows = await repository.assignments(session, case.id) if case is not None else []
     target = check_action(principal, case, action, rows, if_match=if_match, reason=body.reason)
@@ -502,13 +529,38 @@ async def apply_action(
             ),
             "public_reply_not_accepted",
         )
+    return Taking(
+        case=case,
+        rows=rows,
+        action=action,
+        current=current,
+        target=target,
+        now=now or utcnow(),
+    )
 
-    now = now or utcnow()
+
+async def make_changes(
+    session: AsyncSession,
+    taking: Taking,
+    *,
+    principal: Principal,
+    body: CaseActionRequest,
+    settings: Settings,
+    located: Located | None = None,
+) -> Taken:
+    """The action's changes to the case and its assignments, and its timeline entries
+    (nothing flushed but a merge's master); ``locate`` needs ``located`` (grid_service's
+    answer, asked before the transaction opened). ``rate``: the evaluation is the
+    workflow's, stored before this is called."""
+    case, rows, action, now = taking.case, taking.rows, taking.action, taking.now
+    current, target = taking.current, taking.target
+    new_rows: list[CaseAssignment] = []
+    master: Case | None = None
+
     data: dict[str, Any] = {}
     kind = "transition"
     extra: dict[str, Any] = {}
     event_type = EVENT_TYPES[action]
-    evidence = body.attachment_ids
 
     priority_changed = False
     newly_major = False
@@ -521,7 +573,7 @@ async def apply_action(
             priority_changed = True
         if body.major is not None and body.major != case.major:
             decided["major"] = {"from": case.major, "to": body.major}
-            newly_major = body.major and not sla_service.is_major(case)
+            newly_major = body.major and not is_major(case)
             case.major = body.major
         if decided:
             if case.requested_priority is not None:
@@ -530,12 +582,12 @@ async def apply_action(
                 decided["requested_major"] = True
             data = decided
     elif action in {Action.dispatch, Action.reassign}:
-        data = await _dispatch(session, case, principal, body, rows, action, now)
+        data, new_rows = await _dispatch(session, case, principal, body, rows, action, now)
         kind = "reassignment" if action is Action.reassign else "transition"
     elif action is Action.return_:
         _end_active(rows, "returned", now)
     elif action is Action.resolve:
-        result = _require(body, "result", action)
+        result = require(body, "result", action)
         mine = access.handler_assignment(principal, rows)
         assert mine is not None  # may_take checked it
         mine.state = "finished"
@@ -573,8 +625,7 @@ async def apply_action(
                 ),
                 code="verifier_is_resolver",
             )
-        case.closed_at = now
-        extra = evaluations.rating_request(case, settings, now)
+        case.closed_at = now  # the rating request's keys are the workflow's
     elif action is Action.rework:
         # the handlers of the last dispatch (one timestamp) take it up again
         last_round = max((a.assigned_at for a in rows), default=None)
@@ -601,24 +652,13 @@ async def apply_action(
             )
         case.closed_at = None
     elif action is Action.rate:
-        rating = _require(body, "rating", action)
-        # one number for the three scores; the rules of evaluations apply (one per closure,
-        # within the rating window)
-        await evaluations.from_rating(
-            session,
-            case,
-            principal,
-            rating=rating,
-            comment=body.reason,
-            settings=settings,
-            now=now,
-        )
+        rating = require(body, "rating", action)
         kind = "rating"
         data = {"rating": rating}
         extra = {"rating": rating}
     elif action is Action.merge:
-        into = _require(body, "into_case_id", action)
-        await _merge(session, principal, case, into, now)
+        into = require(body, "into_case_id", action)
+        master = await _merge(session, principal, case, into, now)
         data = {"into_case_id": str(into)}
         extra = {"merged_into_id": str(into)}
     elif action is Action.locate:
@@ -632,7 +672,6 @@ async def apply_action(
         data, extra = _place(principal, case, located)
         kind = "location"
 
-    await attachments.claim(session, evidence, case_id=case.id, actor_id=principal.subject)
     if body.public_reply is not None:
         case.public_reply = body.public_reply
     previous = current.value
@@ -652,43 +691,33 @@ async def apply_action(
         to_status=target.value,
         reason=body.reason or (body.result if action is Action.resolve else None),
         visibility="public" if action in PUBLIC_ACTIONS and kind != "part_finished" else "internal",
-        attachment_ids=evidence,
+        attachment_ids=body.attachment_ids,
         data=data,
         at=now,
     )
     if body.public_reply is not None:
         _public_reply_entry(session, case, principal, body.public_reply, now)
         extra = {**extra, "public_reply": body.public_reply}
-    await session.flush()
-    await record_event(
-        session,
-        case,
-        type=event_type,
-        actor_id=principal.subject,
-        action=action.value,
-        previous_status=previous,
-        reason=body.reason,
-        extra=extra,
-    )
-    await tell_supporters(session, case, type=event_type, actor_id=principal.subject)
-    await sla_service.on_transition(
-        session,
-        case,
-        action=action.value,
+    everyone = rows + new_rows if new_rows else rows
+    if new_rows:
+        everyone = sorted(everyone, key=lambda a: (a.assigned_at, a.id))
+    return Taken(
+        case=case,
+        rows=everyone,
         previous=previous,
-        now=now,
+        event_type=event_type,
+        extra=extra,
         priority_changed=priority_changed,
+        newly_major=newly_major,
+        master=master,
     )
-    if newly_major:
-        await sla_service.report_major(session, case)
-    if action is Action.verify:
-        await evaluations.on_closed(session, case, settings, now)
-    return case
 
 
 async def _merge(
     session: AsyncSession, principal: Principal, case: Case, into: uuid.UUID, now: datetime
-) -> None:
+) -> Case:
+    """Merge ``case`` into the master case ``into``: the master, changed and flushed (its
+    ``case.supporter_added`` event is the workflow's)."""
     if into == case.id:
         raise _invalid(
             "into_case_id",
@@ -726,15 +755,7 @@ async def _merge(
         data={"merged_case_id": str(case.id), "supporter_count": master.supporter_count},
         at=now,
     )
-    await record_event(
-        session,
-        master,
-        type="case.supporter_added",
-        actor_id=principal.subject,
-        action="merge",
-        previous_status=master.status,
-        extra={"merged_case_id": str(case.id), "supporter_count": master.supporter_count},
-    )
+    return master
 
 
 # ---------------------------------------------------------------------------------- public reply
@@ -759,7 +780,7 @@ def _public_reply_entry(
     )
 
 
-async def set_public_reply(
+async def write_public_reply(
     session: AsyncSession,
     *,
     principal: Principal,
@@ -767,7 +788,8 @@ async def set_public_reply(
     body: PublicReplyWrite,
     if_match: int | None,
 ) -> Case:
-    """Write (or withdraw, ``None``) the public reply: staff who see the case."""
+    """Write (or withdraw, ``None``) the public reply: staff who see the case (flushed; the
+    event is the workflow's, ``actions.set_public_reply``)."""
     case = await repository.get(session, case_id, lock=True)
     if case is None or not access.can_see(principal, case):
         raise _not_found()
@@ -784,23 +806,18 @@ async def set_public_reply(
     session.add(case)
     _public_reply_entry(session, case, principal, body.body, now)
     await session.flush()
-    await record_event(
-        session,
-        case,
-        type="case.public_replied",
-        actor_id=principal.subject,
-        previous_status=case.status,
-        extra={"public_reply": body.body},
-    )
     return case
 
 
 # ---------------------------------------------------------------------------------- comments
 
 
-async def add_comment(
+async def comment(
     session: AsyncSession, *, principal: Principal, case_id: uuid.UUID, body: CommentCreate
-) -> TimelineEntry:
+) -> tuple[Case, TimelineEntry, datetime]:
+    """The comment's checks and its timeline entry (not flushed), with the moment it was
+    written; attachments, the event and the deadlines are the workflow's
+    (``actions.add_comment``)."""
     case = await get_visible(session, principal, case_id)
     staff = principal.has_role(*STAFF_ROLES)
     if not staff and body.visibility.value == "internal":
@@ -810,9 +827,7 @@ async def add_comment(
             Text("群众不能写内部备注", "Residents cannot write internal notes"),
             "internal_not_allowed",
         )
-    await attachments.claim(
-        session, body.attachment_ids, case_id=case.id, actor_id=principal.subject
-    )
+    now = utcnow()
     entry = add_timeline(
         session,
         case,
@@ -821,24 +836,9 @@ async def add_comment(
         reason=body.body,
         visibility=body.visibility.value,
         attachment_ids=body.attachment_ids,
+        at=now,
     )
-    await session.flush()
-    if body.visibility.value == "public":
-        await record_event(
-            session,
-            case,
-            type="case.commented",
-            actor_id=principal.subject,
-            extra={
-                "comment": body.body,
-                "by_reporter": principal.subject == case.reporter_account_id,
-            },
-        )
-        if principal.subject != case.reporter_account_id:
-            await sla_service.on_transition(
-                session, case, action="public_comment", previous=case.status, now=utcnow()
-            )
-    return entry
+    return case, entry, now
 
 
 async def record_notification(
@@ -859,4 +859,14 @@ async def record_notification(
     return entry
 
 
-__all__ = ["OPEN", "Located", "add_comment", "apply_action", "get_visible"]
+__all__ = [
+    "OPEN",
+    "Located",
+    "Taken",
+    "Taking",
+    "begin_action",
+    "comment",
+    "get_visible",
+    "make_changes",
+    "write_public_reply",
+]

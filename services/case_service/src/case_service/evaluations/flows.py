@@ -7,9 +7,9 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from case_service import actions
 from case_service.cases import access
 from case_service.cases import repository as cases
-from case_service.cases import service as case_service
 from case_service.cases.lifecycle import Action
 from case_service.cases.schemas import CaseActionRequest
 from case_service.config import Settings
@@ -63,7 +63,7 @@ async def decide_reopen(
             code="reopen_request_decided",
         )
     if body.decision is ReopenDecisionKind.reopen:
-        case = await case_service.apply_action(
+        case = await actions.apply_action(
             session,
             principal=principal,
             case_id=case.id,

@@ -18,7 +18,7 @@ from case_service.cases import repository as case_repository
 from case_service.cases.models import Case
 from case_service.outbox.models import OutboxEvent
 from case_service.webhooks import service as webhooks
-from shared.db import utcnow
+from shared.db import new_row, utcnow
 
 
 async def record_event(
@@ -32,10 +32,15 @@ async def record_event(
     reason: str | None = None,
     extra: dict[str, Any] | None = None,
     new_case: bool = False,
+    merged: list[Case] | None = None,
+    flush: bool = True,
 ) -> OutboxEvent:
     """``new_case``: the case was filed in this very transaction, so nothing can have been
-    merged into it yet (saves a query on every intake)."""
-    merged = [] if new_case else await case_repository.merged_cases(session, case.id)
+    merged into it yet (saves a query on every intake). ``merged``: the cases merged into
+    it, when the caller has read them (:func:`merged_into`). ``flush=False``: the event is
+    written with the caller's next flush (its id and clock are set already)."""
+    if merged is None:
+        merged = [] if new_case else await case_repository.merged_cases(session, case.id)
     supporters = [
         c.reporter_account_id
         for c in merged
@@ -50,7 +55,8 @@ async def record_event(
         extra=extra,
         supporters=supporters,
     )
-    event = OutboxEvent(
+    event = new_row(
+        OutboxEvent,
         case_id=case.id,
         type=type,
         case_version=case.version,
@@ -58,7 +64,8 @@ async def record_event(
         payload=payload,
     )
     session.add(event)
-    await session.flush()
+    if flush:
+        await session.flush()
     await webhooks.fan_out(
         session, case, event_id=event.id, type=type, payload=payload, occurred_at=event.created_at
     )
@@ -165,17 +172,35 @@ def event_payload(
 SUPPORTER_EVENTS = frozenset({"case.accepted", "case.rejected", "case.resolved", "case.closed"})
 
 
+async def merged_into(session: AsyncSession, master: Case) -> list[Case]:
+    """The cases merged into ``master``, read only when it has any: only a merge sets
+    ``merged_into_id``, and it raises the master's ``supporter_count`` in the same
+    transaction (nothing un-merges)."""
+    if master.supporter_count <= 0:
+        return []
+    return await case_repository.merged_cases(session, master.id)
+
+
 async def tell_supporters(
-    session: AsyncSession, master: Case, *, type: str, actor_id: str | None
+    session: AsyncSession,
+    master: Case,
+    *,
+    type: str,
+    actor_id: str | None,
+    merged: list[Case] | None = None,
+    flush: bool = True,
 ) -> int:
     """For each case merged into ``master``, an event of the same type on that case, with the
-    master's status and result, so its own reporter hears of the outcome."""
+    master's status and result, so its own reporter hears of the outcome. ``merged`` and
+    ``flush`` as for :func:`record_event`."""
     if type not in SUPPORTER_EVENTS:
         return 0
-    merged = await case_repository.merged_cases(session, master.id)
+    if merged is None:
+        merged = await case_repository.merged_cases(session, master.id)
     for case in merged:
         session.add(
-            OutboxEvent(
+            new_row(
+                OutboxEvent,
                 case_id=case.id,
                 type=type,
                 case_version=case.version,
@@ -201,5 +226,6 @@ async def tell_supporters(
                 },
             )
         )
-    await session.flush()
+    if flush:
+        await session.flush()
     return len(merged)

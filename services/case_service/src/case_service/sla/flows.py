@@ -6,10 +6,10 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from case_service.actions import apply_action
 from case_service.cases.lifecycle import Action
 from case_service.cases.models import Case
 from case_service.cases.schemas import CaseActionRequest
-from case_service.cases.service import apply_action
 from case_service.config import Settings
 from case_service.sla.timers import Escalator
 from shared.auth import Principal, Role

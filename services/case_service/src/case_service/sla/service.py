@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,9 +22,11 @@ from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from case_service.cases.lifecycle import is_major as is_major  # sla.is_major, as before
 from case_service.cases.models import Case
 from case_service.outbox.service import record_event
 from case_service.sla.calendar import DEFAULT_PERIODS, SHANGHAI, LimitUnit, WorkingCalendar
@@ -34,6 +37,8 @@ from case_service.sla.models import (
     SlaTimer,
 )
 from case_service.workorders.models import WorkOrder
+from shared import db
+from shared.db import new_row
 
 ACCEPT, DISPATCH, FIRST_RESPONSE, RESOLVE = "accept", "dispatch", "first_response", "resolve"
 DEADLINE_KINDS = (ACCEPT, DISPATCH, FIRST_RESPONSE, RESOLVE)
@@ -336,7 +341,13 @@ def _schedule(
         now=now,
     ):
         session.add(
-            SlaTimer(case_id=deadline.case_id, kind=kind, deadline_id=deadline.id, due_at=due_at)
+            new_row(
+                SlaTimer,
+                case_id=deadline.case_id,
+                kind=kind,
+                deadline_id=deadline.id,
+                due_at=due_at,
+            )
         )
 
 
@@ -470,114 +481,6 @@ async def start(
     return made
 
 
-async def relocate(session: AsyncSession, case: Case, now: datetime) -> None:
-    """The case was placed at another handling level (the ``locate`` action: a 待定位 case
-    kept at the filer's area moves to its grid's community). Each running deadline takes
-    the limit of the new level's policy, counted from the moment it started — the time
-    already spent waiting to be placed counts. A deadline moved by an approved extension
-    keeps its due time (that decision stands)."""
-    rows = [
-        d
-        for d in await open_deadlines(session, case.id)
-        if d.status == "open" and d.extension_count == 0
-    ]
-    if not rows:
-        return
-    level = case.handling_level
-    policy = await find_policy(session, case, level)
-    limits = (
-        policy.limits
-        if policy
-        else builtin_limits(priority=case.priority, kind=case.kind, level=level)
-    )
-    auto = policy.auto_escalate if policy else bool(limits.get("auto_escalate"))
-    ratio = policy.reminder_ratio if policy else 0.75
-    cal = await calendar_for(session, case.handling_area_path or case.area_path)
-    imposed = (
-        await session.execute(
-            sa.select(col(WorkOrder.imposed_due_at)).where(col(WorkOrder.case_id) == case.id)
-        )
-    ).scalar_one_or_none()
-    moved = []
-    for d in rows:
-        spec = limits.get(d.kind)
-        if not spec:
-            continue
-        unit = LimitUnit(spec["unit"])
-        due_at = cal.deadline(d.started_at, float(spec["amount"]), unit)
-        if d.kind == RESOLVE and imposed is not None and imposed < due_at:
-            due_at = imposed
-        d.handling_level = level
-        d.handling_area_path = case.handling_area_path
-        d.policy_id = policy.id if policy else None
-        d.policy_version = policy.version if policy else None
-        d.amount = float(spec["amount"])
-        d.unit = unit.value
-        d.total_seconds = int(cal.elapsed(d.started_at, due_at, unit).total_seconds())
-        d.reminder_ratio = ratio
-        d.auto_escalate = auto and d.kind == RESOLVE
-        d.due_at = due_at
-        if d.overdue_at is not None and due_at > now:
-            d.overdue_at = None  # the new level's limit has not run out
-        session.add(d)
-        moved.append(d)
-    await _drop_timers(session, [d.id for d in moved])
-    await session.flush()
-    for d in moved:
-        _schedule(session, d, cal, now)
-    await _sync_case_due(session, case)
-
-
-async def meet(session: AsyncSession, case: Case, kinds: tuple[str, ...], now: datetime) -> None:
-    rows = [d for d in await open_deadlines(session, case.id) if d.kind in kinds]
-    for d in rows:
-        d.status = "met"
-        d.met_at = now
-        session.add(d)
-    await _drop_timers(session, [d.id for d in rows])
-    await _sync_case_due(session, case)
-
-
-async def cancel(
-    session: AsyncSession, case: Case, now: datetime, kinds: tuple[str, ...] = DEADLINE_KINDS
-) -> None:
-    rows = [d for d in await open_deadlines(session, case.id) if d.kind in kinds]
-    for d in rows:
-        d.status = "cancelled"
-        d.met_at = now
-        session.add(d)
-    await _drop_timers(session, [d.id for d in rows])
-    await _sync_case_due(session, case)
-
-
-async def pause(session: AsyncSession, case: Case, now: datetime) -> None:
-    rows = [d for d in await open_deadlines(session, case.id) if d.status == "open"]
-    for d in rows:
-        d.status = "paused"
-        d.paused_at = now
-        session.add(d)
-    await _drop_timers(session, [d.id for d in rows])
-
-
-async def resume(session: AsyncSession, case: Case, now: datetime) -> None:
-    """Count again the working time that was left when the case was suspended."""
-    cal = await calendar_for(session, case.handling_area_path or case.area_path)
-    for d in [d for d in await open_deadlines(session, case.id) if d.status == "paused"]:
-        assert d.paused_at is not None
-        unit = LimitUnit(d.unit)
-        left = cal.elapsed(d.paused_at, d.due_at, unit) if d.due_at > d.paused_at else timedelta(0)
-        if unit is LimitUnit.calendar_hours:
-            d.due_at = now + left
-        else:
-            d.due_at = cal.add_working_time(now, left)
-        d.status = "open"
-        d.paused_at = None
-        session.add(d)
-        await session.flush()
-        _schedule(session, d, cal, now)
-    await _sync_case_due(session, case)
-
-
 async def extend(
     session: AsyncSession,
     case: Case,
@@ -628,11 +531,6 @@ async def on_reported(session: AsyncSession, case: Case, now: datetime) -> None:
         await report_major(session, case)
 
 
-def is_major(case: Case) -> bool:
-    """重大/突发: flagged major, or filed under an urgent-handling (急办) category."""
-    return bool(case.major) or case.handling_class == "urgent"
-
-
 async def report_major(session: AsyncSession, case: Case) -> None:
     """000:L245: major instability is reported upward at once — every level above is told."""
     chain = [e.get("path") for e in (case.area_chain or []) if e.get("path")]
@@ -659,39 +557,227 @@ async def on_transition(
 
     ``priority_changed``: the dispatcher set another priority at accept, so the limits that
     run on (dispatch, first response, resolution) start again under the new priority's
-    policy — from now, as the acceptance decided them."""
+    policy — from now, as the acceptance decided them.
+
+    The case's open and paused deadlines are read once (locked) and changed in memory,
+    step by step (:func:`_steps`: meet, cancel, pause, resume, start, relocate); the dropped
+    deadlines' timers go in one statement, the policy, calendar and work order come in one
+    read when a deadline starts or moves, and the case's ``due_at`` (the earliest open
+    deadline) is worked out here, after every step but a bare pause. Nothing is flushed: the
+    caller's one flush writes the deadlines, the timers and the case (its ``due_at`` with
+    the rest). The session should not autoflush meanwhile (``session.no_autoflush``), or the
+    case is written twice."""
     status = case.status
+    steps = _steps(action, previous, status, priority_changed)
+    if not steps:
+        return
+    deadlines = await _deadlines_for(session, case.id, with_met_feedback=action == "accept")
+    met_feedback = any(d.status == "met" for d in deadlines)
+    rows = [d for d in deadlines if d.status in ("open", "paused")]
+    dropped: list[uuid.UUID] = []
+    synced = False
+    context: _Context | None = None
+
+    async def needed() -> _Context:
+        nonlocal context
+        if context is None:
+            context = await _context(session, case)
+        return context
+
+    for step, kinds in steps:
+        if step in ("meet", "cancel"):
+            for d in [d for d in rows if d.kind in kinds]:
+                d.status = "met" if step == "meet" else "cancelled"
+                d.met_at = now
+                rows.remove(d)
+                dropped.append(d.id)
+            synced = True
+        elif step == "pause":
+            for d in [d for d in rows if d.status == "open"]:
+                d.status = "paused"
+                d.paused_at = now
+                dropped.append(d.id)
+        elif step == "start":
+            if action == "accept":
+                existing = {d.kind for d in rows}
+                kinds = tuple(
+                    k
+                    for k in kinds
+                    if k not in existing and not (k == FIRST_RESPONSE and met_feedback)
+                )
+            if kinds:
+                ctx = await needed()
+                for values in plan_deadlines(
+                    case, kinds, now, policy=ctx.policy, cal=ctx.cal, imposed=ctx.imposed
+                ):
+                    deadline = new_row(CaseDeadline, **values)
+                    session.add(deadline)
+                    _schedule(session, deadline, ctx.cal, now)
+                    rows.append(deadline)
+            synced = True
+        elif step == "resume":
+            cal = (await needed()).cal
+            for d in [d for d in rows if d.status == "paused"]:
+                assert d.paused_at is not None
+                unit = LimitUnit(d.unit)
+                left = (
+                    cal.elapsed(d.paused_at, d.due_at, unit)
+                    if d.due_at > d.paused_at
+                    else timedelta(0)
+                )
+                d.due_at = (
+                    now + left
+                    if unit is LimitUnit.calendar_hours
+                    else (cal.add_working_time(now, left))
+                )
+                d.status = "open"
+                d.paused_at = None
+                _schedule(session, d, cal, now)
+            synced = True
+        elif step == "relocate":
+            moving = [d for d in rows if d.status == "open" and d.extension_count == 0]
+            if not moving:
+                continue  # relocate returned early: no sync
+            ctx = await needed()
+            moved = _move(case, moving, ctx, now)
+            # the moved deadlines' old timers go before their new ones are written
+            await _drop_timers(session, [d.id for d in moved])
+            for d in moved:
+                _schedule(session, d, ctx.cal, now)
+            synced = True
+    await _drop_timers(session, dropped)
+    if synced:
+        due = min((d.due_at for d in rows if d.status == "open"), default=None)
+        if case.due_at != due:
+            case.due_at = due
+
+
+def _steps(
+    action: str, previous: str, status: str, priority_changed: bool
+) -> list[tuple[str, tuple[str, ...]]]:
+    """The deadline functions the old per-function path called for ``action``, in order."""
+    steps: list[tuple[str, tuple[str, ...]]] = []
     if action == "accept":
-        await meet(session, case, (ACCEPT,), now)
+        steps.append(("meet", (ACCEPT,)))
         if priority_changed:
-            await cancel(session, case, now, (DISPATCH, FIRST_RESPONSE, RESOLVE))
-        existing = {d.kind for d in await open_deadlines(session, case.id)}
-        met_feedback = await _has_met(session, case.id, FIRST_RESPONSE)
-        kinds = tuple(
-            k
-            for k in (DISPATCH, FIRST_RESPONSE, RESOLVE)
-            if k not in existing and not (k == FIRST_RESPONSE and met_feedback)
-        )
-        await start(session, case, kinds, now)
+            steps.append(("cancel", (DISPATCH, FIRST_RESPONSE, RESOLVE)))
+        steps.append(("start", (DISPATCH, FIRST_RESPONSE, RESOLVE)))
     elif action in {"reject", "void", "merge", "verify"}:
-        await cancel(session, case, now)
+        steps.append(("cancel", DEADLINE_KINDS))
     elif action == "escalate":
-        await cancel(session, case, now)
-        await start(session, case, (ACCEPT,), now)
+        steps += [("cancel", DEADLINE_KINDS), ("start", (ACCEPT,))]
     elif action == "locate":
-        await relocate(session, case, now)
+        steps.append(("relocate", ()))
     elif action == "suspend":
-        await pause(session, case, now)
+        steps.append(("pause", ()))
     elif action == "resume":
-        await resume(session, case, now)
+        steps.append(("resume", ()))
     elif action == "reopen" or (action == "rework" and previous == "resolved"):
-        await start(session, case, (RESOLVE,), now)
+        steps.append(("start", (RESOLVE,)))
     if action == "dispatch":
-        await meet(session, case, (DISPATCH,), now)
+        steps.append(("meet", (DISPATCH,)))
     if action in FEEDBACK_ACTIONS:
-        await meet(session, case, (FIRST_RESPONSE,), now)
+        steps.append(("meet", (FIRST_RESPONSE,)))
     if action == "resolve" and status == "resolved":
-        await meet(session, case, (RESOLVE,), now)
+        steps.append(("meet", (RESOLVE,)))
+    return steps
+
+
+async def _deadlines_for(
+    session: AsyncSession, case_id: uuid.UUID, *, with_met_feedback: bool
+) -> list[CaseDeadline]:
+    """The case's open and paused deadlines, locked; ``with_met_feedback``: and its met
+    first-response deadlines (whether the reporter already had a first response)."""
+    wanted: sa.ColumnElement[bool] = col(CaseDeadline.status).in_(("open", "paused"))
+    if with_met_feedback:
+        wanted = sa.or_(
+            wanted,
+            sa.and_(col(CaseDeadline.kind) == FIRST_RESPONSE, col(CaseDeadline.status) == "met"),
+        )
+    stmt = sa.select(CaseDeadline).where(col(CaseDeadline.case_id) == case_id, wanted)
+    return list((await session.execute(stmt.with_for_update())).scalars().all())
+
+
+@dataclass
+class _Context:
+    """What starting or moving a deadline reads: the policy, the calendar, a work order's
+    imposed resolution deadline."""
+
+    policy: PolicyRow | None
+    cal: WorkingCalendar
+    imposed: datetime | None
+
+
+@functools.cache
+def _context_statement() -> db.Prepared:
+    """:func:`find_policy`, :func:`calendar_for` and the work order's imposed deadline as one
+    read, built once (bound ``category_code``, ``prefixes``, ``case_id``)."""
+    return db.Prepared(
+        sa.select(
+            policy_candidates_json(sa.bindparam("category_code", type_=sa.String())),
+            calendar_json(sa.bindparam("prefixes", type_=ARRAY(sa.String()))),
+            sa.select(col(WorkOrder.imposed_due_at))
+            .where(col(WorkOrder.case_id) == sa.bindparam("case_id", type_=sa.Uuid()))
+            .scalar_subquery(),
+        )
+    )
+
+
+async def _context(session: AsyncSession, case: Case) -> _Context:
+    row = (
+        await _context_statement().run(
+            session,
+            {
+                "category_code": case.category_code,
+                "prefixes": calendar_prefixes(case.handling_area_path or case.area_path),
+                "case_id": case.id,
+            },
+        )
+    ).one()
+    policies, overrides, imposed = list(row)
+    policy = pick_policy(
+        policies_from_json(policies),
+        category_code=case.category_code,
+        kind=case.kind,
+        priority=case.priority,
+        level=case.handling_level,
+    )
+    return _Context(policy=policy, cal=calendar_from(overrides), imposed=imposed)
+
+
+def _move(case: Case, rows: list[CaseDeadline], ctx: _Context, now: datetime) -> list[CaseDeadline]:
+    """:func:`relocate`'s new limits for ``rows`` (open, never extended), in memory."""
+    level, policy, cal = case.handling_level, ctx.policy, ctx.cal
+    limits = (
+        policy.limits
+        if policy
+        else builtin_limits(priority=case.priority, kind=case.kind, level=level)
+    )
+    auto = policy.auto_escalate if policy else bool(limits.get("auto_escalate"))
+    ratio = policy.reminder_ratio if policy else 0.75
+    moved = []
+    for d in rows:
+        spec = limits.get(d.kind)
+        if not spec:
+            continue
+        unit = LimitUnit(spec["unit"])
+        due_at = cal.deadline(d.started_at, float(spec["amount"]), unit)
+        if d.kind == RESOLVE and ctx.imposed is not None and ctx.imposed < due_at:
+            due_at = ctx.imposed
+        d.handling_level = level
+        d.handling_area_path = case.handling_area_path
+        d.policy_id = policy.id if policy else None
+        d.policy_version = policy.version if policy else None
+        d.amount = float(spec["amount"])
+        d.unit = unit.value
+        d.total_seconds = int(cal.elapsed(d.started_at, due_at, unit).total_seconds())
+        d.reminder_ratio = ratio
+        d.auto_escalate = auto and d.kind == RESOLVE
+        d.due_at = due_at
+        if d.overdue_at is not None and due_at > now:
+            d.overdue_at = None  # the new level's limit has not run out
+        moved.append(d)
+    return moved
 
 
 #: statuses in which the resolution clock has yet to start (it starts on acceptance)
@@ -769,19 +855,6 @@ async def expected_resolution(
         stricter = imposed.get(case.id)
         out[case.id] = stricter if stricter is not None and stricter < due_at else due_at
     return out
-
-
-async def _has_met(session: AsyncSession, case_id: uuid.UUID, kind: str) -> bool:
-    found = await session.execute(
-        sa.select(col(CaseDeadline.id))
-        .where(
-            col(CaseDeadline.case_id) == case_id,
-            col(CaseDeadline.kind) == kind,
-            col(CaseDeadline.status) == "met",
-        )
-        .limit(1)
-    )
-    return found.first() is not None
 
 
 def deadline_state(deadline: CaseDeadline, now: datetime, cal: WorkingCalendar) -> dict[str, Any]:
