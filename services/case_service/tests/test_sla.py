@@ -241,6 +241,19 @@ async def test_suspension_pauses_the_clock(api: Api, app: Any) -> None:
     assert d.due_at == sh(2026, 11, 27, 11, 30)
 
 
+async def test_case_due_time_is_in_utc_whatever_zone_the_action_came_in(api: Api, app: Any) -> None:
+    # urgent: the time limits run in calendar hours, computed from the action's own ``now``
+    c = await new_case(api, app)
+    accepted = await c.act(DISPATCHER_C1, Action.accept, sh(2026, 11, 23, 10), priority="urgent")
+    await c.act(DISPATCHER_C1, Action.suspend, sh(2026, 11, 23, 11), reason="等待业主回国")
+    resumed = await c.act(DISPATCHER_C1, Action.resume, sh(2026, 11, 24, 14))
+    for case in (accepted, resumed):
+        assert case.due_at is not None
+        assert case.due_at.utcoffset() == timedelta(0), case.due_at
+    open_ = [d for d in (await c.deadlines()).values() if d.status == "open"]
+    assert resumed.due_at == min(d.due_at for d in open_)
+
+
 async def test_extension_approved_and_refused(api: Api, app: Any) -> None:
     c = await new_case(api, app)
     await accepted_and_claimed(c, sh(2026, 11, 23, 9))

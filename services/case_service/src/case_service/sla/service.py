@@ -648,6 +648,10 @@ async def on_transition(
     await _drop_timers(session, dropped)
     if synced:
         due = min((d.due_at for d in rows if d.status == "open"), default=None)
+        if due is not None:
+            # in UTC like the column reads back: a deadline computed from a caller's ``now``
+            # keeps that ``now``'s zone (the same instant, printed otherwise in the response)
+            due = due.astimezone(UTC)
         if case.due_at != due:
             case.due_at = due
 
