@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.middleware import RequestContextMiddleware
-from shared.problem import Conflict, install_problem_handlers
+from shared.problem import Conflict, database_unavailable, install_problem_handlers
 
 
 class Thing(BaseModel):
@@ -148,3 +150,70 @@ async def test_request_id_is_echoed_or_made(client: httpx.AsyncClient) -> None:
     r = await client.get("/nowhere", headers={"X-Request-ID": "bad id with spaces\n"})
     assert r.headers["x-request-id"] != "bad id with spaces"
     assert len(r.headers["x-request-id"]) == 32
+
+
+async def test_a_lost_database_connection_is_503_to_retry(
+    engine: AsyncEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A backend terminated mid-request (as PostgreSQL's restart, a failover or an operator's
+    pg_terminate_backend does) is 503 ``database_unavailable`` with Retry-After — a request a
+    client may retry with its Idempotency-Key — not a 500; a real fault stays a 500."""
+    app = make_app()
+
+    @app.get("/cut")
+    async def cut() -> None:
+        async with engine.connect() as conn:
+            await conn.execute(sa.text("SELECT pg_terminate_backend(pg_backend_pid())"))
+            await conn.execute(sa.text("SELECT 1"))
+
+    @app.get("/bad-sql")
+    async def bad_sql() -> None:
+        async with engine.connect() as conn:
+            await conn.execute(sa.text("SELECT * FROM no_such_table"))
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        r = await client.get("/cut")
+        body = assert_problem(r, 503, "database_unavailable")
+        assert r.headers["retry-after"] == "1"
+        assert body["detail"] == "数据库暂时无法连接，本次请求未完成，请稍后重试"
+        assert "Traceback" not in r.text
+        assert "terminat" not in r.text
+        english = await client.get("/cut", headers={"Accept-Language": "en"})
+        assert english.json()["detail"].startswith("The database is out of reach")
+        assert_problem(await client.get("/bad-sql"), 500, "internal_error")
+        # the pool handed out a fresh connection after the cut one
+        async with engine.connect() as conn:
+            assert (await conn.execute(sa.text("SELECT 1"))).scalar_one() == 1
+    logged = capsys.readouterr()
+    assert "database_unavailable" in logged.out + logged.err
+
+
+async def test_database_unavailable_reads_the_cause_chain() -> None:
+    refused = ConnectionRefusedError(111, "Connection refused")
+    wrapped = sa.exc.DBAPIError("SELECT 1", None, Exception("connect"))
+    wrapped.__cause__ = refused
+    assert database_unavailable(wrapped)
+    assert not database_unavailable(FileNotFoundError(2, "No such file"))  # not the database
+    assert database_unavailable(sa.exc.TimeoutError("QueuePool limit reached"))
+    assert not database_unavailable(RuntimeError("a bug"))
+    looped = sa.exc.DBAPIError("SELECT 1", None, Exception("a"))
+    looped.__context__ = RuntimeError("b")
+    looped.__context__.__context__ = looped
+    assert not database_unavailable(looped)
+
+
+async def test_without_the_middleware_the_handler_answers_503_too() -> None:
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.get("/pool")
+    async def pool() -> None:
+        raise sa.exc.TimeoutError("QueuePool limit of size 5 overflow 0 reached")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        r = await client.get("/pool")
+    assert r.status_code == 503
+    assert r.json()["code"] == "database_unavailable"
+    assert r.headers["retry-after"] == "1"

@@ -42,6 +42,7 @@ from shared.i18n import Lang, Text, negotiate
 from shared.logging import clean_request_id, get_logger, request_id_var
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from shared.problem import (
+    DATABASE_UNAVAILABLE,
     INTERNAL_DETAIL,
     INTERNAL_ERROR,
     MALFORMED_JSON,
@@ -50,7 +51,9 @@ from shared.problem import (
     FieldProblem,
     PayloadTooLarge,
     ValidationFailed,
+    database_unavailable,
     invalid_fields_detail,
+    status_title,
 )
 
 ACCESS_LOGGER = "gridgov.access"
@@ -427,18 +430,25 @@ class RequestContextMiddleware:
         except _BodyTooLarge:
             pass
         except Exception as exc:
-            log.error("unhandled_exception", exc_info=exc)
+            unavailable = database_unavailable(exc)
+            if unavailable:
+                # an outage every request sees at once: one line with the class, no traceback
+                log.warning("database_unavailable", error=type(exc).__name__)
+            else:
+                log.error("unhandled_exception", exc_info=exc)
             if not status_holder["started"] and not overflow:
-                status_holder["status"] = 500
+                status_holder["status"] = 503 if unavailable else 500
                 await self._send_problem(
                     send,
-                    500,
-                    "internal_error",
-                    INTERNAL_ERROR,
-                    INTERNAL_DETAIL,
+                    *(
+                        (503, "database_unavailable", status_title(503), DATABASE_UNAVAILABLE)
+                        if unavailable
+                        else (500, "internal_error", INTERNAL_ERROR, INTERNAL_DETAIL)
+                    ),
                     path,
                     request_id,
                     _lang(scope),
+                    retry_after=1 if unavailable else None,
                 )
         if overflow and not status_holder["started"]:
             status_holder["status"] = 413
@@ -508,21 +518,19 @@ class RequestContextMiddleware:
         request_id: str,
         lang: Lang,
         errors: list[FieldProblem] | None = None,
+        retry_after: int | None = None,
     ) -> None:
         body = _problem_bytes(status, code, title, detail, path, request_id, lang, errors)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"x-request-id", request_id.encode()),
-                    (b"content-language", b"en" if lang == "en" else b"zh-CN"),
-                    (b"vary", b"Accept-Language"),
-                ],
-            }
-        )
+        headers = [
+            (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"x-request-id", request_id.encode()),
+            (b"content-language", b"en" if lang == "en" else b"zh-CN"),
+            (b"vary", b"Accept-Language"),
+        ]
+        if retry_after is not None:
+            headers.append((b"retry-after", str(retry_after).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
 

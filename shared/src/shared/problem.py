@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, ClassVar
 
+import asyncpg
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -454,7 +456,62 @@ async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+#: what a lost or refused database connection raises under SQLAlchemy's wrapper: the server
+#: restarted or failed over, PgBouncer went away, the backend was terminated
+#: (``pg_terminate_backend``), or asyncpg's protocol broke with it (asyncpg#1069: "cannot switch
+#: to state 12; another operation is in progress").
+_CONNECTION_LOST: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InternalClientError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.PostgresConnectionError,
+)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` is the database being out of reach rather than a fault of the request
+    or of the code: a connection SQLAlchemy invalidated, a database error with one of
+    ``_CONNECTION_LOST`` in its cause chain, asyncpg's own connection errors, or no pooled
+    connection free within the pool's timeout. The transaction did
+    not commit (or its outcome is unknown, which an ``Idempotency-Key`` makes safe to retry)."""
+    if isinstance(exc, sa.exc.TimeoutError):  # QueuePool: no connection within pool_timeout
+        return True
+    if isinstance(exc, _CONNECTION_LOST[1:]):  # asyncpg's own, used without SQLAlchemy
+        return True
+    if not isinstance(exc, sa.exc.DBAPIError):  # an OSError elsewhere is not the database
+        return False
+    if exc.connection_invalidated:
+        return True
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, _CONNECTION_LOST):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+DATABASE_UNAVAILABLE = Text(
+    "数据库暂时无法连接，本次请求未完成，请稍后重试",
+    "The database is out of reach for the moment; the request was not completed, retry later",
+)
+
+
 async def _unexpected_handler(request: Request, exc: Exception) -> JSONResponse:
+    if database_unavailable(exc):
+        # no stack trace for an outage that every replica sees at once: one line, the class
+        log.warning("database_unavailable", error=type(exc).__name__)
+        return problem_response(
+            request,
+            status=503,
+            code="database_unavailable",
+            detail=DATABASE_UNAVAILABLE,
+            headers={"Retry-After": "1"},
+        )
     log.error("unhandled_exception", exc_info=exc)
     return problem_response(
         request,
