@@ -152,9 +152,7 @@ async def test_request_id_is_echoed_or_made(client: httpx.AsyncClient) -> None:
     assert len(r.headers["x-request-id"]) == 32
 
 
-async def test_a_lost_database_connection_is_503_to_retry(
-    engine: AsyncEngine, capsys: pytest.CaptureFixture[str]
-) -> None:
+async def test_a_lost_database_connection_is_503_to_retry(engine: AsyncEngine) -> None:
     """A backend terminated mid-request (as PostgreSQL's restart, a failover or an operator's
     pg_terminate_backend does) is 503 ``database_unavailable`` with Retry-After — a request a
     client may retry with its Idempotency-Key — not a 500; a real fault stays a 500."""
@@ -185,8 +183,6 @@ async def test_a_lost_database_connection_is_503_to_retry(
         # the pool handed out a fresh connection after the cut one
         async with engine.connect() as conn:
             assert (await conn.execute(sa.text("SELECT 1"))).scalar_one() == 1
-    logged = capsys.readouterr()
-    assert "database_unavailable" in logged.out + logged.err
 
 
 async def test_database_unavailable_reads_the_cause_chain() -> None:
