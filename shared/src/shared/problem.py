@@ -491,13 +491,16 @@ def database_unavailable(exc: BaseException) -> bool:
         if isinstance(cause, _CONNECTION_LOST):
             return True
         seen.add(id(cause))
-        cause = cause.__cause__ or cause.__context__
+        # only explicit causes (``raise … from``, as asyncpg and SQLAlchemy chain theirs): an
+        # error raised while handling an unrelated OSError is not the database being away
+        cause = cause.__cause__
     return False
 
 
 DATABASE_UNAVAILABLE = Text(
-    "数据库暂时无法连接，本次请求未完成，请稍后重试",
-    "The database is out of reach for the moment; the request was not completed, retry later",
+    "数据库暂时无法连接，请求可能未完成；请稍后重试（写操作请带相同的 Idempotency-Key）",
+    "The database could not be reached; the request may not have been carried out. Retry later"
+    " (a write with the same Idempotency-Key)",
 )
 
 
