@@ -395,13 +395,7 @@ def plan_deadlines(
     level, under ``policy`` (or the built-in limits); ``imposed``: a pushed work order's
     resolution deadline, when stricter."""
     level = case.handling_level
-    limits = (
-        policy.limits
-        if policy
-        else builtin_limits(priority=case.priority, kind=case.kind, level=level)
-    )
-    auto = policy.auto_escalate if policy else bool(limits.get("auto_escalate"))
-    ratio = policy.reminder_ratio if policy else 0.75
+    limits, auto, ratio = _terms(case, policy, level)
     made = []
     for kind in kinds:
         spec = limits.get(kind)
@@ -749,9 +743,10 @@ async def _context(session: AsyncSession, case: Case) -> _Context:
     return _Context(policy=policy, cal=calendar_from(overrides), imposed=imposed)
 
 
-def _move(case: Case, rows: list[CaseDeadline], ctx: _Context, now: datetime) -> list[CaseDeadline]:
-    """:func:`relocate`'s new limits for ``rows`` (open, never extended), in memory."""
-    level, policy, cal = case.handling_level, ctx.policy, ctx.cal
+def _terms(case: Case, policy: Any, level: Any) -> tuple[dict[str, Any], bool, float]:
+    """The limits at ``level`` under ``policy`` (or the built-in ones), whether they escalate
+    by themselves, and the reminder's share of a limit: what starting and moving deadlines
+    both read."""
     limits = (
         policy.limits
         if policy
@@ -759,6 +754,13 @@ def _move(case: Case, rows: list[CaseDeadline], ctx: _Context, now: datetime) ->
     )
     auto = policy.auto_escalate if policy else bool(limits.get("auto_escalate"))
     ratio = policy.reminder_ratio if policy else 0.75
+    return limits, auto, ratio
+
+
+def _move(case: Case, rows: list[CaseDeadline], ctx: _Context, now: datetime) -> list[CaseDeadline]:
+    """:func:`relocate`'s new limits for ``rows`` (open, never extended), in memory."""
+    level, policy, cal = case.handling_level, ctx.policy, ctx.cal
+    limits, auto, ratio = _terms(case, policy, level)
     moved = []
     for d in rows:
         spec = limits.get(d.kind)
